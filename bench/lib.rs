@@ -12,3 +12,7 @@
 
 pub mod analysis;
 pub mod units;
+pub mod driver;
+pub mod journal;
+pub mod link;
+pub mod record;

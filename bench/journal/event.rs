@@ -1,0 +1,229 @@
+//! The events a run emits: the contract between the runner, the journal, the console and the
+//! record.
+
+use crate::analysis::Verdict;
+use crate::driver::{Condition, Identity};
+use crate::units::Quantity;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One thing that happened during a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RunEvent {
+    /// The run started: everything needed to repeat it.
+    RunStarted(Box<RunHeader>),
+    /// An instrument was opened and identified.
+    InstrumentReady(Box<InstrumentReady>),
+    /// A step started.
+    StepStarted {
+        /// Where the step is in the procedure (`steps[2] > row 3 > measure delivered_volume`).
+        path: String,
+        /// The step's one-line description.
+        label: String,
+    },
+    /// A sweep entered a set point.
+    SetPoint {
+        /// The sweep's name.
+        sweep: String,
+        /// 0-based index of the set point in the run (unique across sweeps).
+        index: usize,
+        /// A label for tables (`row 3`).
+        label: String,
+        /// The values the set point binds.
+        bindings: BTreeMap<String, Quantity>,
+    },
+    /// A command was sent to an instrument and acknowledged.
+    Command {
+        /// The role commanded.
+        role: String,
+        /// The setting or action (`tidal_volume`, `start`).
+        command: String,
+        /// The value set, for settings.
+        value: Option<Quantity>,
+        /// The value the instrument reported back, for settings.
+        readback: Option<Quantity>,
+    },
+    /// An operator prompt and its answer.
+    Prompt(PromptAnswer),
+    /// One sample of a measurement.
+    Sample {
+        /// The measurement's id in the procedure.
+        measurement: String,
+        /// The role that produced it.
+        role: String,
+        /// The quantity read (`inspired_volume`).
+        quantity: String,
+        /// The set point it belongs to.
+        set_point: Option<usize>,
+        /// 0-based index of the sample within its measurement.
+        index: usize,
+        /// The value as the instrument reported it.
+        value: Quantity,
+    },
+    /// A condition under which an instrument measured (its gas standard).
+    Condition {
+        /// The role of the instrument.
+        role: String,
+        /// The condition.
+        condition: Condition,
+    },
+    /// A check was evaluated.
+    Check(Box<CheckOutcome>),
+    /// Something went wrong; the message names the instrument and what was expected.
+    Error {
+        /// The role concerned, if any.
+        role: Option<String>,
+        /// What happened.
+        message: String,
+    },
+    /// A safe-state command during teardown.
+    SafeState {
+        /// The role brought to its safe state.
+        role: String,
+        /// Whether the instrument acknowledged.
+        ok: bool,
+        /// The error, if it did not.
+        message: Option<String>,
+    },
+    /// The run ended.
+    RunEnded {
+        /// The overall verdict.
+        verdict: Verdict,
+        /// Why the run ended early, if it did.
+        reason: Option<String>,
+    },
+}
+
+/// What a run is: procedure, fixture, software, people and device.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunHeader {
+    /// Journal format version.
+    pub format: u32,
+    /// The run's id (also its directory name).
+    pub run_id: String,
+    /// The procedure file, its bytes and hash.
+    pub procedure: SourceFile,
+    /// Procedure id.
+    pub procedure_id: String,
+    /// Procedure version.
+    pub procedure_version: String,
+    /// Procedure title.
+    pub title: String,
+    /// The standard the procedure implements.
+    pub standard: String,
+    /// The clause of that standard.
+    pub clause: String,
+    /// The fixture file, its bytes and hash.
+    pub fixture: SourceFile,
+    /// The fixture's name.
+    pub fixture_name: String,
+    /// Whether the fixture is the simulated bench.
+    pub simulated: bool,
+    /// Simulated time per real time (1 on real benches).
+    pub time_scale: f64,
+    /// The software that ran.
+    pub software: SoftwareInfo,
+    /// Host name of the bench computer.
+    pub host: String,
+    /// Who ran the procedure.
+    pub operator: String,
+    /// Serial number of the device under test.
+    pub dut_serial: String,
+    /// Parameter values in force (defaults with `--set` overrides applied).
+    pub parameters: BTreeMap<String, Quantity>,
+    /// Parameters overridden on the command line.
+    pub overrides: Vec<String>,
+}
+
+/// A file the run depended on, kept whole so the run can be repeated and checked.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SourceFile {
+    /// The path as given.
+    pub path: String,
+    /// SHA-256 of the bytes, in hex.
+    pub sha256: String,
+    /// The text of the file.
+    pub text: String,
+}
+
+/// The software that produced a record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SoftwareInfo {
+    /// Program name.
+    pub name: String,
+    /// Program version.
+    pub version: String,
+}
+
+/// An instrument opened and identified at the start of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InstrumentReady {
+    /// The role it plays.
+    pub role: String,
+    /// The driver speaking to it.
+    pub driver: String,
+    /// The link, as described by the link (`/dev/pts/3 @ 19200 8N1`).
+    pub link: String,
+    /// What the instrument answered to its identity query.
+    pub identity: Identity,
+    /// Calibration certificate declared in the fixture.
+    pub calibration_certificate: Option<String>,
+    /// Calibration due date declared in the fixture (ISO 8601 date).
+    pub calibration_due: Option<String>,
+    /// Accuracy specification declared in the fixture.
+    pub accuracy: Option<String>,
+}
+
+/// An operator prompt and how it was answered.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PromptAnswer {
+    /// The message shown to the operator.
+    pub message: String,
+    /// The answer given.
+    pub answer: String,
+    /// Whether `--yes` answered in the operator's place.
+    pub automatic: bool,
+}
+
+/// A limit as evaluated, in the unit of the value it bounds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LimitRecord {
+    /// Lower bound, if any.
+    pub low: Option<f64>,
+    /// Upper bound, if any.
+    pub high: Option<f64>,
+    /// Unit of the bounds.
+    pub unit: String,
+    /// How the limit was stated (`500 mL ± (4 mL + 15 %)`).
+    pub description: String,
+}
+
+/// The outcome of one check.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckOutcome {
+    /// The check's id in the procedure.
+    pub id: String,
+    /// What the check verifies.
+    pub title: String,
+    /// The set point it was evaluated at.
+    pub set_point: Option<usize>,
+    /// The measurement it reads.
+    pub measurement: String,
+    /// The statistic taken (`mean`).
+    pub statistic: String,
+    /// The number of samples the statistic was computed from.
+    pub samples: usize,
+    /// The value the statistic took; absent when the check did not apply.
+    pub value: Option<Quantity>,
+    /// The target value, when the limit is stated around one.
+    pub target: Option<Quantity>,
+    /// The limit.
+    pub limit: Option<LimitRecord>,
+    /// Whether the check applied (a `when` condition may exclude a set point).
+    pub applicable: bool,
+    /// The verdict: PASS or FAIL when it applied, PASS (not applicable) otherwise.
+    pub verdict: Verdict,
+    /// A short explanation (why not applicable, which samples were outside).
+    pub note: Option<String>,
+}

@@ -1,0 +1,37 @@
+//! The journal: an append-only, hash-chained log of everything a run did, written as it happens.
+//!
+//! # Architecture
+//!
+//! - [`RunEvent`] (`event.rs`) is the contract between the runner and everything downstream:
+//!   the runner emits events, the journal writes them, the console reporter prints them, and
+//!   the record is folded from them.
+//! - [`Entry`] wraps an event with its sequence number, UTC and monotonic time stamps, and the
+//!   SHA-256 of the previous entry's line (the hash chain).
+//! - [`JournalWriter`] appends one JSON line per entry and makes it durable (`fdatasync`)
+//!   before returning, so an acknowledged sample survives a crash or a power cut.
+//! - [`read_journal`] reads a journal back, checking the chain; a torn last line (a crash in
+//!   the middle of a write) is reported, never taken for data.
+//!
+//! The format carries a version ([`JOURNAL_FORMAT`]) in the first entry.
+
+mod error;
+mod event;
+mod reader;
+mod writer;
+
+pub use error::{JournalError, JournalErrorKind};
+pub use event::{
+    CheckOutcome, InstrumentReady, LimitRecord, PromptAnswer, RunEvent, RunHeader, SoftwareInfo,
+    SourceFile,
+};
+pub use reader::{ReadJournal, read_journal};
+pub use writer::{Entry, JournalSink, JournalWriter, MemoryJournal};
+
+/// Version of the journal format written by this build.
+pub const JOURNAL_FORMAT: u32 = 1;
+
+/// The `prev` hash of the first entry of every journal.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// File name of the journal inside a run directory.
+pub const JOURNAL_FILE: &str = "journal.jsonl";

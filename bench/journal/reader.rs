@@ -1,0 +1,111 @@
+//! Reading a journal back and checking its hash chain.
+
+use super::writer::line_hash;
+use super::{Entry, GENESIS_HASH, JournalError, JournalErrorKind};
+use std::path::Path;
+
+/// A journal read back from disk.
+#[derive(Debug)]
+pub struct ReadJournal {
+    /// The entries, in order, each checked against the chain.
+    pub entries: Vec<Entry>,
+    /// SHA-256 of the last entry's line: the head of the chain.
+    pub head: String,
+    /// Whether the file ended with a torn line (a crash during a write); that line is
+    /// ignored, never taken for data.
+    pub torn_tail: bool,
+}
+
+/// Reads and checks the journal at `path`.
+///
+/// Every entry must chain to the one before it; the first error names the entry and line.
+pub fn read_journal(path: &Path) -> Result<ReadJournal, JournalError> {
+    let err = |kind| JournalError { path: path.to_path_buf(), kind };
+    let text = std::fs::read_to_string(path).map_err(|e| err(JournalErrorKind::Io(e)))?;
+    parse_journal(&text).map_err(err)
+}
+
+/// Checks the text of a journal; see [`read_journal`].
+pub(crate) fn parse_journal(text: &str) -> Result<ReadJournal, JournalErrorKind> {
+    let mut entries = Vec::new();
+    let mut prev = GENESIS_HASH.to_string();
+    let mut torn_tail = false;
+    let complete = text.ends_with('\n');
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let number = i + 1;
+        let entry: Entry = match serde_json::from_str(line) {
+            Ok(entry) => entry,
+            // Only the very last line may be torn, and only if the file does not end with a
+            // newline: a complete line that does not parse is damage, not a crash.
+            Err(_) if number == lines.len() && !complete => {
+                torn_tail = true;
+                break;
+            }
+            Err(source) => return Err(JournalErrorKind::Malformed { line: number, source }),
+        };
+        let expected = entries.len() as u64;
+        if entry.prev != prev {
+            return Err(JournalErrorKind::BrokenChain { seq: entry.seq, line: number });
+        }
+        if entry.seq != expected {
+            return Err(JournalErrorKind::OutOfSequence { line: number, expected, found: entry.seq });
+        }
+        prev = line_hash(line);
+        entries.push(entry);
+    }
+    if entries.is_empty() {
+        return Err(JournalErrorKind::Empty);
+    }
+    Ok(ReadJournal { entries, head: prev, torn_tail })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{JournalSink, MemoryJournal, RunEvent};
+
+    fn sample_journal(n: usize) -> String {
+        let mut journal = MemoryJournal::default();
+        for i in 0..n {
+            journal
+                .append(RunEvent::Error { role: None, message: format!("event {i}") })
+                .unwrap();
+        }
+        journal.text()
+    }
+
+    #[test]
+    fn an_untouched_journal_verifies() {
+        let read = parse_journal(&sample_journal(5)).unwrap();
+        assert_eq!(read.entries.len(), 5);
+        assert!(!read.torn_tail);
+    }
+
+    #[test]
+    fn an_altered_entry_is_located() {
+        let text = sample_journal(5).replacen("event 2", "event 9", 1);
+        match parse_journal(&text) {
+            Err(JournalErrorKind::BrokenChain { seq: 3, line: 4 }) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_removed_entry_is_located() {
+        let text = sample_journal(5);
+        let lines: Vec<&str> = text.lines().collect();
+        let without: String =
+            lines.iter().enumerate().filter(|(i, _)| *i != 1).map(|(_, l)| format!("{l}\n")).collect();
+        assert!(matches!(parse_journal(&without), Err(JournalErrorKind::BrokenChain { line: 2, .. })));
+    }
+
+    #[test]
+    fn a_torn_tail_is_ignored_and_reported() {
+        let mut text = sample_journal(3);
+        text.push_str("{\"seq\":3,\"prev\":\"ab");
+        let read = parse_journal(&text).unwrap();
+        assert_eq!(read.entries.len(), 3);
+        assert!(read.torn_tail);
+    }
+}

@@ -1,0 +1,302 @@
+//! The record: the single source of truth for a run, folded from its journal.
+//!
+//! A [`Record`] is built only from the journal's entries ([`Record::from_entries`]); every
+//! report is rendered only from a record. It keeps every sample with its time stamps and
+//! journal sequence number, so every derived figure can be recomputed from the raw data, and
+//! the head hash of the journal it was sealed from.
+//!
+//! This stage does no I/O beyond [`write_record`] and [`read_record`].
+
+use crate::analysis::Verdict;
+use crate::journal::{
+    CheckOutcome, Entry, InstrumentReady, PromptAnswer, RunEvent, RunHeader, read_journal,
+};
+use crate::units::Quantity;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Version of the record format written by this build.
+pub const RECORD_FORMAT: u32 = 1;
+
+/// File name of the record inside a run directory.
+pub const RECORD_FILE: &str = "record.json";
+
+/// Everything known about a run, derived from its journal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Record format version.
+    pub format: u32,
+    /// What ran, where, by whom.
+    pub header: RunHeader,
+    /// The instruments used, with identities and calibrations.
+    pub instruments: Vec<InstrumentReady>,
+    /// Conditions stated by instruments, per role (`gas_standard: BTPS`).
+    pub conditions: BTreeMap<String, BTreeMap<String, String>>,
+    /// The set points visited, in order.
+    pub set_points: Vec<SetPointRecord>,
+    /// Every measurement with its raw samples.
+    pub measurements: Vec<MeasurementRecord>,
+    /// Every check evaluated.
+    pub checks: Vec<CheckOutcome>,
+    /// Commands, prompts, errors and safe-state actions, in order.
+    pub events: Vec<EventRecord>,
+    /// The run's verdict; `None` when the journal ends before the run did (an interrupted run).
+    pub verdict: Option<Verdict>,
+    /// Why the run ended early, if it did.
+    pub end_reason: Option<String>,
+    /// UTC time the run started.
+    pub started_utc: String,
+    /// UTC time of the last entry.
+    pub ended_utc: String,
+    /// Number of journal entries the record was folded from.
+    pub journal_entries: u64,
+    /// SHA-256 of the journal's last line: the head of its hash chain.
+    pub journal_head: String,
+}
+
+/// A set point a sweep visited.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SetPointRecord {
+    /// The sweep's name.
+    pub sweep: String,
+    /// 0-based index, unique within the run.
+    pub index: usize,
+    /// A label for tables (`row 3`).
+    pub label: String,
+    /// The values bound at this set point.
+    pub bindings: BTreeMap<String, Quantity>,
+}
+
+/// One measurement: its samples in order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MeasurementRecord {
+    /// The measurement's id in the procedure.
+    pub id: String,
+    /// The role that produced it.
+    pub role: String,
+    /// The quantity read.
+    pub quantity: String,
+    /// The set point it was taken at.
+    pub set_point: Option<usize>,
+    /// The unit of every sample's value.
+    pub unit: String,
+    /// The raw samples.
+    pub samples: Vec<SampleRecord>,
+}
+
+/// One raw sample.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SampleRecord {
+    /// The journal entry that holds it.
+    pub seq: u64,
+    /// UTC time stamp.
+    pub utc: String,
+    /// Seconds since the run started (monotonic clock).
+    pub mono_s: f64,
+    /// The value, in the measurement's unit.
+    pub value: f64,
+}
+
+/// A notable event, as a line of the report's event log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// The journal entry that holds it.
+    pub seq: u64,
+    /// UTC time stamp.
+    pub utc: String,
+    /// `command`, `prompt`, `error`, `safe_state` or `step`.
+    pub kind: String,
+    /// The role concerned, if any.
+    pub role: Option<String>,
+    /// A one-line description.
+    pub text: String,
+}
+
+/// Errors building, writing or reading a record.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// The journal does not start with a run header.
+    #[error("the journal does not start with a run_started entry")]
+    NoHeader,
+    /// The journal could not be read or does not verify.
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
+    /// The record file could not be written or read.
+    #[error("record {}: i/o error", path.display())]
+    Io {
+        /// The record file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The record file is not a valid record.
+    #[error("record {}: not a valid record", path.display())]
+    Decode {
+        /// The record file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl Record {
+    /// Folds journal entries into a record. `head` is the hash of the last entry's line.
+    pub fn from_entries(entries: &[Entry], head: &str) -> Result<Record, RecordError> {
+        let Some(Entry { event: RunEvent::RunStarted(header), utc: started_utc, .. }) =
+            entries.first()
+        else {
+            return Err(RecordError::NoHeader);
+        };
+        let mut record = Record {
+            format: RECORD_FORMAT,
+            header: (**header).clone(),
+            instruments: Vec::new(),
+            conditions: BTreeMap::new(),
+            set_points: Vec::new(),
+            measurements: Vec::new(),
+            checks: Vec::new(),
+            events: Vec::new(),
+            verdict: None,
+            end_reason: None,
+            started_utc: started_utc.clone(),
+            ended_utc: entries.last().map(|e| e.utc.clone()).unwrap_or_default(),
+            journal_entries: entries.len() as u64,
+            journal_head: head.to_string(),
+        };
+        let mut open: BTreeMap<(String, Option<usize>), usize> = BTreeMap::new();
+        for entry in &entries[1..] {
+            record.fold(entry, &mut open);
+        }
+        Ok(record)
+    }
+
+    fn fold(&mut self, entry: &Entry, open: &mut BTreeMap<(String, Option<usize>), usize>) {
+        let mut note = |kind: &str, role: Option<&str>, text: String| {
+            self.events.push(EventRecord {
+                seq: entry.seq,
+                utc: entry.utc.clone(),
+                kind: kind.to_string(),
+                role: role.map(str::to_string),
+                text,
+            });
+        };
+        match &entry.event {
+            RunEvent::RunStarted(_) => note("error", None, "a second run_started entry".into()),
+            RunEvent::InstrumentReady(ready) => self.instruments.push((**ready).clone()),
+            RunEvent::StepStarted { .. } => {}
+            RunEvent::SetPoint { sweep, index, label, bindings } => {
+                self.set_points.push(SetPointRecord {
+                    sweep: sweep.clone(),
+                    index: *index,
+                    label: label.clone(),
+                    bindings: bindings.clone(),
+                })
+            }
+            RunEvent::Command { role, command, value, readback } => {
+                let text = match (value, readback) {
+                    (Some(v), Some(r)) => format!("set {command} = {v} (instrument reports {r})"),
+                    (Some(v), None) => format!("set {command} = {v}"),
+                    _ => command.clone(),
+                };
+                note("command", Some(role), text);
+            }
+            RunEvent::Prompt(PromptAnswer { message, answer, automatic }) => {
+                let by = if *automatic { " (answered by --yes)" } else { "" };
+                note("prompt", None, format!("{message} → {answer}{by}"));
+            }
+            RunEvent::Sample { measurement, role, quantity, set_point, value, .. } => {
+                let key = (measurement.clone(), *set_point);
+                let slot = *open.entry(key).or_insert_with(|| {
+                    self.measurements.push(MeasurementRecord {
+                        id: measurement.clone(),
+                        role: role.clone(),
+                        quantity: quantity.clone(),
+                        set_point: *set_point,
+                        unit: value.unit.symbol().to_string(),
+                        samples: Vec::new(),
+                    });
+                    self.measurements.len() - 1
+                });
+                let m = &mut self.measurements[slot];
+                // Samples of one measurement share its first sample's unit; a device that
+                // changes units mid-measurement is converted, or noted when it cannot be.
+                let unit = crate::units::parse_unit(&m.unit);
+                let converted = unit.ok().and_then(|u| value.to_unit(&u).ok());
+                match converted {
+                    Some(q) => m.samples.push(SampleRecord {
+                        seq: entry.seq,
+                        utc: entry.utc.clone(),
+                        mono_s: entry.mono_s,
+                        value: q.value,
+                    }),
+                    None => note(
+                        "error",
+                        Some(role),
+                        format!("sample {value} of {measurement} has a unit incompatible with {}", m.unit),
+                    ),
+                }
+            }
+            RunEvent::Condition { role, condition } => {
+                self.conditions
+                    .entry(role.clone())
+                    .or_default()
+                    .insert(condition.name.clone(), condition.value.clone());
+            }
+            RunEvent::Check(outcome) => self.checks.push((**outcome).clone()),
+            RunEvent::Error { role, message } => note("error", role.as_deref(), message.clone()),
+            RunEvent::SafeState { role, ok, message } => {
+                let text = match (ok, message) {
+                    (true, _) => "brought to its safe state".to_string(),
+                    (false, Some(m)) => format!("could not be brought to its safe state: {m}"),
+                    (false, None) => "could not be brought to its safe state".to_string(),
+                };
+                note("safe_state", Some(role), text);
+            }
+            RunEvent::RunEnded { verdict, reason } => {
+                self.verdict = Some(*verdict);
+                self.end_reason = reason.clone();
+            }
+        }
+    }
+
+    /// The total number of raw samples.
+    pub fn sample_count(&self) -> usize {
+        self.measurements.iter().map(|m| m.samples.len()).sum()
+    }
+
+    /// The set point with this index.
+    pub fn set_point(&self, index: usize) -> Option<&SetPointRecord> {
+        self.set_points.iter().find(|s| s.index == index)
+    }
+}
+
+/// Reads the journal in `run_dir`, checks its chain, and folds it into a record.
+pub fn record_from_run_dir(run_dir: &Path) -> Result<Record, RecordError> {
+    let journal = read_journal(&run_dir.join(crate::journal::JOURNAL_FILE))?;
+    Record::from_entries(&journal.entries, &journal.head)
+}
+
+/// Writes `record` as pretty JSON to `path`, durably.
+pub fn write_record(record: &Record, path: &Path) -> Result<(), RecordError> {
+    let io = |source| RecordError::Io { path: path.to_path_buf(), source };
+    let text = serde_json::to_string_pretty(record)
+        .map_err(|source| RecordError::Decode { path: path.to_path_buf(), source })?;
+    let file = std::fs::File::create(path).map_err(io)?;
+    use std::io::Write;
+    let mut writer = std::io::BufWriter::new(file);
+    writer.write_all(text.as_bytes()).map_err(io)?;
+    writer.write_all(b"\n").map_err(io)?;
+    let file = writer.into_inner().map_err(|e| io(e.into_error()))?;
+    file.sync_all().map_err(io)
+}
+
+/// Reads a record written by [`write_record`].
+pub fn read_record(path: &Path) -> Result<Record, RecordError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| RecordError::Io { path: path.to_path_buf(), source })?;
+    serde_json::from_str(&text).map_err(|source| RecordError::Decode { path: path.to_path_buf(), source })
+}
