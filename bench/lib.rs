@@ -16,3 +16,8 @@ pub mod driver;
 pub mod journal;
 pub mod link;
 pub mod record;
+pub mod fixture;
+pub mod procedure;
+pub mod sim;
+pub mod report;
+pub mod runner;

@@ -1,0 +1,135 @@
+//! Validation diagnostics: what is wrong, at which line and column, shown with the line and a
+//! caret.
+
+use serde_saphyr::Location;
+use std::fmt;
+use std::path::PathBuf;
+
+/// One problem found in a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong, in one sentence; a hint may follow on its own line.
+    pub message: String,
+}
+
+impl Diagnostic {
+    /// A diagnostic at a parser location.
+    pub fn at(location: &Location, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            line: usize::try_from(location.line()).unwrap_or(0),
+            column: usize::try_from(location.column()).unwrap_or(0),
+            message: message.into(),
+        }
+    }
+}
+
+/// Every problem found in one file, with the text needed to show them.
+#[derive(Clone, Debug, thiserror::Error)]
+pub struct ValidationError {
+    /// The file validated.
+    pub path: PathBuf,
+    /// Its text.
+    pub text: String,
+    /// The problems, in order of position.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl ValidationError {
+    /// Builds the error, sorting diagnostics by position and dropping exact duplicates.
+    pub fn new(path: PathBuf, text: String, mut diagnostics: Vec<Diagnostic>) -> ValidationError {
+        diagnostics.sort_by(|a, b| (a.line, a.column).cmp(&(b.line, b.column)));
+        diagnostics.dedup();
+        ValidationError { path, text, diagnostics }
+    }
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lines: Vec<&str> = self.text.lines().collect();
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            let (first, hint) = match d.message.split_once('\n') {
+                Some((first, hint)) => (first, Some(hint)),
+                None => (d.message.as_str(), None),
+            };
+            writeln!(f, "{}:{}:{}: {first}", self.path.display(), d.line, d.column)?;
+            if let Some(source_line) = d.line.checked_sub(1).and_then(|l| lines.get(l)) {
+                let gutter = d.line.to_string().len();
+                writeln!(f, "{:gutter$} |", "")?;
+                writeln!(f, "{} | {source_line}", d.line)?;
+                let pad: String = source_line
+                    .chars()
+                    .take(d.column.saturating_sub(1))
+                    .map(|c| if c == '\t' { '\t' } else { ' ' })
+                    .collect();
+                write!(f, "{:gutter$} | {pad}^", "")?;
+                if hint.is_some() {
+                    writeln!(f)?;
+                }
+            }
+            if let Some(hint) = hint {
+                write!(f, "  = help: {hint}")?;
+            }
+        }
+        let n = self.diagnostics.len();
+        write!(f, "\n{}: {n} error{}", self.path.display(), if n == 1 { "" } else { "s" })
+    }
+}
+
+/// The candidate closest to `word` by edit distance, if it is close enough to be a likely typo.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance between two strings, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            let next = (row[j + 1] + 1).min(row[j] + 1).min(prev + cost);
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names_only() {
+        assert_eq!(did_you_mean("tidal_volme", ["tidal_volume", "rate"]), Some("tidal_volume"));
+        assert_eq!(did_you_mean("xyz", ["tidal_volume", "rate"]), None);
+    }
+
+    #[test]
+    fn shows_the_line_and_a_caret() {
+        let err = ValidationError::new(
+            PathBuf::from("p.yaml"),
+            "id: x\nroles: 3\n".into(),
+            vec![Diagnostic { line: 2, column: 8, message: "expected a map\nwrite roles as a map".into() }],
+        );
+        let text = err.to_string();
+        assert!(text.contains("p.yaml:2:8: expected a map"), "{text}");
+        assert!(text.contains("2 | roles: 3"), "{text}");
+        assert!(text.contains("  |        ^"), "{text}");
+        assert!(text.contains("help: write roles as a map"), "{text}");
+    }
+}

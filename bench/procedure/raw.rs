@@ -1,0 +1,213 @@
+//! Procedures exactly as written in YAML, with source positions.
+//!
+//! These types only mirror the file: every field that validation may complain about is a
+//! [`Spanned`] so the complaint can name its line and column. `validate.rs` turns them into
+//! the checked [`Procedure`](super::Procedure).
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
+
+/// A spanned string (a name, an expression, a quantity literal).
+pub type Text = Spanned<String>;
+
+/// A procedure file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProcedure {
+    /// Stable identifier (`ventilator-volume-accuracy`).
+    pub id: Text,
+    /// Human title.
+    pub title: Text,
+    /// Version of this procedure (semantic version).
+    pub version: Text,
+    /// The standard implemented (`ISO 80601-2-12:2020`).
+    pub standard: Text,
+    /// The clause implemented.
+    pub clause: Text,
+    /// Who wrote it.
+    #[serde(default)]
+    pub author: Option<Text>,
+    /// What changed in this version.
+    #[serde(default)]
+    pub change_note: Option<Text>,
+    /// A longer description, shown in the report.
+    #[serde(default)]
+    pub description: Option<Text>,
+    /// The instrument roles needed, by name.
+    pub roles: BTreeMap<String, Spanned<RawRole>>,
+    /// Parameters with defaults, overridable with `--set`.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, Spanned<RawParameter>>,
+    /// Steps run first.
+    #[serde(default)]
+    pub setup: Vec<Spanned<RawStep>>,
+    /// The body of the procedure.
+    pub steps: Vec<Spanned<RawStep>>,
+    /// Steps that always run at the end, whatever happened.
+    #[serde(default)]
+    pub teardown: Vec<Spanned<RawStep>>,
+}
+
+/// A role the procedure needs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRole {
+    /// The kind of instrument (`ventilator`, `flow_analyzer`, `test_lung`).
+    pub kind: Text,
+    /// What the role is for, in a sentence.
+    #[serde(default)]
+    pub description: Option<Text>,
+}
+
+/// A parameter and its default.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawParameter {
+    /// The default value, a quantity literal (`4 mL`, `15 %`, `25`).
+    pub default: Text,
+    /// What the parameter means and where its default comes from.
+    #[serde(default)]
+    pub description: Option<Text>,
+}
+
+/// One step; exactly one of these keys per list item.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawStep {
+    /// Set one or more settings of an instrument.
+    Set(RawSet),
+    /// Perform an action on an instrument.
+    Action(RawAction),
+    /// Wait for a duration or a number of device events.
+    Wait(RawWait),
+    /// Ask the operator.
+    Prompt(RawPrompt),
+    /// Take samples of a quantity.
+    Measure(RawMeasure),
+    /// Repeat steps over set points.
+    Sweep(RawSweep),
+    /// Decide whether a value meets a limit.
+    Check(RawCheck),
+}
+
+/// `set:` step.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSet {
+    /// The role commanded.
+    pub role: Text,
+    /// Setting name → expression giving its value.
+    pub values: BTreeMap<String, Text>,
+}
+
+/// `action:` step.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAction {
+    /// The role commanded.
+    pub role: Text,
+    /// The action's name (`start`, `standby`).
+    #[serde(rename = "do")]
+    pub action: Text,
+}
+
+/// `wait:` step: a duration, or a number of device events with a timeout.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWait {
+    /// A duration expression (`2 s`).
+    #[serde(default)]
+    pub duration: Option<Text>,
+    /// A number of breaths to let pass.
+    #[serde(default)]
+    pub breaths: Option<Text>,
+    /// The role whose events are counted.
+    #[serde(default)]
+    pub role: Option<Text>,
+    /// The longest the wait may take (bench time).
+    #[serde(default)]
+    pub timeout: Option<Text>,
+}
+
+/// `prompt:` step.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrompt {
+    /// The instruction shown to the operator; the operator confirms it was done.
+    pub confirm: Text,
+}
+
+/// `measure:` step.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMeasure {
+    /// The measurement's id, used by checks.
+    pub id: Text,
+    /// The role read.
+    pub role: Text,
+    /// The quantity read (`inspired_volume`).
+    pub quantity: Text,
+    /// Number of breaths: one sample per breath.
+    #[serde(default)]
+    pub breaths: Option<Text>,
+    /// Number of samples read one after the other.
+    #[serde(default)]
+    pub samples: Option<Text>,
+    /// The longest the measurement may take (bench time).
+    pub timeout: Text,
+}
+
+/// `sweep:` step: repeat steps at each set point.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSweep {
+    /// The sweep's name.
+    pub name: Text,
+    /// A table of set points binding several names at once.
+    pub table: Spanned<RawTable>,
+    /// Steps run at each set point.
+    pub steps: Vec<Spanned<RawStep>>,
+}
+
+/// A table of set points.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTable {
+    /// Column names, bound at each row.
+    pub columns: Vec<Text>,
+    /// Column units, one per column (`""` for pure numbers).
+    pub units: Vec<Text>,
+    /// Rows of numbers, one per column.
+    pub rows: Vec<Spanned<Vec<f64>>>,
+    /// Optional row labels (`row 1`); default `row N`.
+    #[serde(default)]
+    pub labels: Option<Vec<Text>>,
+}
+
+/// `check:` step.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheck {
+    /// The check's id (several set points share it).
+    pub id: Text,
+    /// What is verified, in a sentence.
+    pub title: Text,
+    /// The value checked, an expression over measurements (`mean(delivered_volume)`).
+    pub value: Text,
+    /// The target value (`volume`); with `tolerance` it defines target ± tolerance.
+    #[serde(default)]
+    pub target: Option<Text>,
+    /// Half-width of the band around the target.
+    #[serde(default)]
+    pub tolerance: Option<Text>,
+    /// Lower bound.
+    #[serde(default)]
+    pub min: Option<Text>,
+    /// Upper bound.
+    #[serde(default)]
+    pub max: Option<Text>,
+    /// The check applies only when this condition holds.
+    #[serde(default)]
+    pub when: Option<Text>,
+}

@@ -1,0 +1,40 @@
+//! The runner's contact with people: progress for the operator, and operator prompts.
+//!
+//! The runner never prints or reads a terminal itself: it reports to an [`Observer`] and asks
+//! an [`Operator`]. The command line supplies console implementations; tests supply their own.
+
+use crate::journal::Entry;
+
+/// Receives every journal entry as it is acknowledged, and transient progress lines.
+pub trait Observer {
+    /// A journal entry was written.
+    fn entry(&mut self, entry: &Entry);
+    /// A progress message that is not recorded (breath 3 of 25).
+    fn progress(&mut self, message: &str);
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default)]
+pub struct Silent;
+
+impl Observer for Silent {
+    fn entry(&mut self, _entry: &Entry) {}
+    fn progress(&mut self, _message: &str) {}
+}
+
+/// Answers operator prompts.
+pub trait Operator {
+    /// Shows `message` and waits for confirmation; `Ok(true)` when confirmed.
+    /// Returns the answer text and whether it was given automatically (`--yes`).
+    fn confirm(&mut self, message: &str) -> Result<(String, bool), String>;
+}
+
+/// An operator that confirms everything: `--yes` for unattended simulated runs.
+#[derive(Debug, Default)]
+pub struct AssumeYes;
+
+impl Operator for AssumeYes {
+    fn confirm(&mut self, _message: &str) -> Result<(String, bool), String> {
+        Ok(("yes".to_string(), true))
+    }
+}

@@ -1,0 +1,126 @@
+//! Errors that stop a run (exit code 3), as opposed to failed checks (a verdict).
+
+use crate::driver::DriverError;
+use crate::journal::JournalError;
+use crate::link::LinkError;
+use crate::record::RecordError;
+use std::path::PathBuf;
+
+/// Why a run could not complete.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// An instrument failed or did not answer.
+    #[error("instrument `{role}` ({driver}): {action}")]
+    Instrument {
+        /// The role of the instrument.
+        role: String,
+        /// Its driver.
+        driver: String,
+        /// What qbench was doing.
+        action: String,
+        /// The driver's error.
+        #[source]
+        source: DriverError,
+    },
+    /// An instrument's link could not be opened.
+    #[error("instrument `{role}`: cannot open its link {port}")]
+    Link {
+        /// The role of the instrument.
+        role: String,
+        /// The port.
+        port: String,
+        /// The cause.
+        #[source]
+        source: LinkError,
+    },
+    /// An instrument answered with another identity than the fixture declares.
+    #[error("instrument `{role}` is not the one the fixture declares: {field} is `{found}`, expected `{expected}`")]
+    IdentityMismatch {
+        /// The role of the instrument.
+        role: String,
+        /// The identity field that differs.
+        field: &'static str,
+        /// What the fixture declares.
+        expected: String,
+        /// What the instrument answered.
+        found: String,
+    },
+    /// An instrument is past its calibration due date.
+    #[error("instrument `{role}` was due for calibration on {due}\nrecalibrate it, or run with --allow-expired-calibration (the record and report will say so)")]
+    CalibrationExpired {
+        /// The role of the instrument.
+        role: String,
+        /// The due date.
+        due: String,
+    },
+    /// The procedure needs a role the fixture does not bind, or binds to the wrong kind.
+    #[error("the fixture cannot provide role `{role}`: {reason}")]
+    RoleNotProvided {
+        /// The role.
+        role: String,
+        /// Why.
+        reason: String,
+    },
+    /// A command would exceed a safety limit of the fixture; it was not sent.
+    #[error("interlock: refusing to set `{setting}` of `{role}` to {value}: {limit}")]
+    Interlock {
+        /// The role.
+        role: String,
+        /// The setting.
+        setting: String,
+        /// The value that would have been sent.
+        value: String,
+        /// The limit it exceeds.
+        limit: String,
+    },
+    /// An expression could not be evaluated at run time.
+    #[error("step at line {line}: {message}")]
+    Evaluation {
+        /// Line of the step in the procedure.
+        line: usize,
+        /// What went wrong.
+        message: String,
+    },
+    /// A `--set` override is not valid.
+    #[error("--set {text}: {message}")]
+    Override {
+        /// The override as given.
+        text: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The operator declined a prompt, or no answer could be read.
+    #[error("operator prompt not confirmed: {message}")]
+    PromptDeclined {
+        /// The prompt.
+        message: String,
+    },
+    /// The run was aborted.
+    #[error("run aborted: {reason}")]
+    Aborted {
+        /// Why.
+        reason: String,
+    },
+    /// The simulated bench could not start.
+    #[error("cannot start the simulated bench")]
+    Simulator(#[source] crate::sim::SimError),
+    /// The journal could not be written: the run stops, since unrecorded data is no evidence.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The record could not be built or written.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// The report could not be rendered.
+    #[error("cannot write the report")]
+    Report(#[source] crate::report::ReportError),
+    /// The run directory could not be created.
+    #[error("cannot create the run directory {}", path.display())]
+    RunDirectory {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
