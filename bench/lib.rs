@@ -11,13 +11,14 @@
 #![warn(missing_docs)]
 
 pub mod analysis;
-pub mod units;
+pub mod cli;
 pub mod driver;
+pub mod fixture;
 pub mod journal;
 pub mod link;
-pub mod record;
-pub mod fixture;
 pub mod procedure;
-pub mod sim;
+pub mod record;
 pub mod report;
 pub mod runner;
+pub mod sim;
+pub mod units;

@@ -14,5 +14,9 @@ pub fn open_driver(
     _link: Box<dyn ByteLink>,
     _options: &BTreeMap<String, String>,
 ) -> Result<Box<dyn Driver>, DriverError> {
-    Err(DriverError { kind: DriverErrorKind::Unsupported { what: name.to_string() } })
+    Err(DriverError {
+        kind: DriverErrorKind::Unsupported {
+            what: name.to_string(),
+        },
+    })
 }

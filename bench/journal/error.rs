@@ -33,7 +33,9 @@ pub enum JournalErrorKind {
         source: serde_json::Error,
     },
     /// The hash chain is broken at this entry.
-    #[error("entry {seq} (line {line}) does not chain to the entry before it: it was altered, removed or inserted")]
+    #[error(
+        "entry {seq} (line {line}) does not chain to the entry before it: it was altered, removed or inserted"
+    )]
     BrokenChain {
         /// The sequence number written in the entry.
         seq: u64,

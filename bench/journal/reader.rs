@@ -20,7 +20,10 @@ pub struct ReadJournal {
 ///
 /// Every entry must chain to the one before it; the first error names the entry and line.
 pub fn read_journal(path: &Path) -> Result<ReadJournal, JournalError> {
-    let err = |kind| JournalError { path: path.to_path_buf(), kind };
+    let err = |kind| JournalError {
+        path: path.to_path_buf(),
+        kind,
+    };
     let text = std::fs::read_to_string(path).map_err(|e| err(JournalErrorKind::Io(e)))?;
     parse_journal(&text).map_err(err)
 }
@@ -42,14 +45,26 @@ pub(crate) fn parse_journal(text: &str) -> Result<ReadJournal, JournalErrorKind>
                 torn_tail = true;
                 break;
             }
-            Err(source) => return Err(JournalErrorKind::Malformed { line: number, source }),
+            Err(source) => {
+                return Err(JournalErrorKind::Malformed {
+                    line: number,
+                    source,
+                });
+            }
         };
         let expected = entries.len() as u64;
         if entry.prev != prev {
-            return Err(JournalErrorKind::BrokenChain { seq: entry.seq, line: number });
+            return Err(JournalErrorKind::BrokenChain {
+                seq: entry.seq,
+                line: number,
+            });
         }
         if entry.seq != expected {
-            return Err(JournalErrorKind::OutOfSequence { line: number, expected, found: entry.seq });
+            return Err(JournalErrorKind::OutOfSequence {
+                line: number,
+                expected,
+                found: entry.seq,
+            });
         }
         prev = line_hash(line);
         entries.push(entry);
@@ -57,7 +72,11 @@ pub(crate) fn parse_journal(text: &str) -> Result<ReadJournal, JournalErrorKind>
     if entries.is_empty() {
         return Err(JournalErrorKind::Empty);
     }
-    Ok(ReadJournal { entries, head: prev, torn_tail })
+    Ok(ReadJournal {
+        entries,
+        head: prev,
+        torn_tail,
+    })
 }
 
 #[cfg(test)]
@@ -69,7 +88,10 @@ mod tests {
         let mut journal = MemoryJournal::default();
         for i in 0..n {
             journal
-                .append(RunEvent::Error { role: None, message: format!("event {i}") })
+                .append(RunEvent::Error {
+                    role: None,
+                    message: format!("event {i}"),
+                })
                 .unwrap();
         }
         journal.text()
@@ -95,9 +117,16 @@ mod tests {
     fn a_removed_entry_is_located() {
         let text = sample_journal(5);
         let lines: Vec<&str> = text.lines().collect();
-        let without: String =
-            lines.iter().enumerate().filter(|(i, _)| *i != 1).map(|(_, l)| format!("{l}\n")).collect();
-        assert!(matches!(parse_journal(&without), Err(JournalErrorKind::BrokenChain { line: 2, .. })));
+        let without: String = lines
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 1)
+            .map(|(_, l)| format!("{l}\n"))
+            .collect();
+        assert!(matches!(
+            parse_journal(&without),
+            Err(JournalErrorKind::BrokenChain { line: 2, .. })
+        ));
     }
 
     #[test]

@@ -40,7 +40,11 @@ struct Chain {
 
 impl Chain {
     fn new() -> Chain {
-        Chain { next_seq: 0, prev: GENESIS_HASH.to_string(), started: Instant::now() }
+        Chain {
+            next_seq: 0,
+            prev: GENESIS_HASH.to_string(),
+            started: Instant::now(),
+        }
     }
 
     /// Builds the next entry and its line, and advances the chain.
@@ -52,8 +56,10 @@ impl Chain {
             mono_s: self.started.elapsed().as_secs_f64(),
             event,
         };
-        let line = serde_json::to_string(&entry)
-            .map_err(|e| JournalError { path: path.to_path_buf(), kind: JournalErrorKind::Encode(e) })?;
+        let line = serde_json::to_string(&entry).map_err(|e| JournalError {
+            path: path.to_path_buf(),
+            kind: JournalErrorKind::Encode(e),
+        })?;
         self.prev = line_hash(&line);
         self.next_seq += 1;
         Ok((entry, line))
@@ -82,8 +88,16 @@ impl JournalWriter {
             .write(true)
             .create_new(true)
             .open(path)
-            .map_err(|e| JournalError { path: path.to_path_buf(), kind: JournalErrorKind::Io(e) })?;
-        Ok(JournalWriter { path: path.to_path_buf(), file, chain: Chain::new(), last: None })
+            .map_err(|e| JournalError {
+                path: path.to_path_buf(),
+                kind: JournalErrorKind::Io(e),
+            })?;
+        Ok(JournalWriter {
+            path: path.to_path_buf(),
+            file,
+            chain: Chain::new(),
+            last: None,
+        })
     }
 
     /// The journal's path.
@@ -101,7 +115,10 @@ impl JournalSink for JournalWriter {
     fn append(&mut self, event: RunEvent) -> Result<&Entry, JournalError> {
         let (entry, mut line) = self.chain.seal(event, &self.path)?;
         line.push('\n');
-        let io = |e| JournalError { path: self.path.clone(), kind: JournalErrorKind::Io(e) };
+        let io = |e| JournalError {
+            path: self.path.clone(),
+            kind: JournalErrorKind::Io(e),
+        };
         // One write per entry keeps a line whole or absent after a crash (a torn tail is
         // detected by the reader); sync_data makes it durable before the run moves on.
         self.file.write_all(line.as_bytes()).map_err(io)?;
@@ -120,7 +137,11 @@ pub struct MemoryJournal {
 
 impl Default for MemoryJournal {
     fn default() -> Self {
-        MemoryJournal { chain: Chain::new(), entries: Vec::new(), lines: Vec::new() }
+        MemoryJournal {
+            chain: Chain::new(),
+            entries: Vec::new(),
+            lines: Vec::new(),
+        }
     }
 }
 

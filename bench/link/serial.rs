@@ -16,8 +16,16 @@ impl SerialLink {
     }
 }
 impl ByteLink for SerialLink {
-    fn send(&mut self, _b: &[u8]) -> Result<(), LinkError> { Ok(()) }
-    fn receive_until(&mut self, _t: u8, _d: Duration) -> Result<Vec<u8>, LinkError> { Ok(vec![]) }
-    fn discard_input(&mut self) -> Result<(), LinkError> { Ok(()) }
-    fn describe(&self) -> String { String::new() }
+    fn send(&mut self, _b: &[u8]) -> Result<(), LinkError> {
+        Ok(())
+    }
+    fn receive_until(&mut self, _t: u8, _d: Duration) -> Result<Vec<u8>, LinkError> {
+        Ok(vec![])
+    }
+    fn discard_input(&mut self) -> Result<(), LinkError> {
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        String::new()
+    }
 }

@@ -43,7 +43,11 @@ impl ValidationError {
     pub fn new(path: PathBuf, text: String, mut diagnostics: Vec<Diagnostic>) -> ValidationError {
         diagnostics.sort_by(|a, b| (a.line, a.column).cmp(&(b.line, b.column)));
         diagnostics.dedup();
-        ValidationError { path, text, diagnostics }
+        ValidationError {
+            path,
+            text,
+            diagnostics,
+        }
     }
 }
 
@@ -58,7 +62,13 @@ impl fmt::Display for ValidationError {
                 Some((first, hint)) => (first, Some(hint)),
                 None => (d.message.as_str(), None),
             };
-            writeln!(f, "{}:{}:{}: {first}", self.path.display(), d.line, d.column)?;
+            writeln!(
+                f,
+                "{}:{}:{}: {first}",
+                self.path.display(),
+                d.line,
+                d.column
+            )?;
             if let Some(source_line) = d.line.checked_sub(1).and_then(|l| lines.get(l)) {
                 let gutter = d.line.to_string().len();
                 writeln!(f, "{:gutter$} |", "")?;
@@ -78,12 +88,20 @@ impl fmt::Display for ValidationError {
             }
         }
         let n = self.diagnostics.len();
-        write!(f, "\n{}: {n} error{}", self.path.display(), if n == 1 { "" } else { "s" })
+        write!(
+            f,
+            "\n{}: {n} error{}",
+            self.path.display(),
+            if n == 1 { "" } else { "s" }
+        )
     }
 }
 
 /// The candidate closest to `word` by edit distance, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (edit_distance(word, c), c))
@@ -115,7 +133,10 @@ mod tests {
 
     #[test]
     fn suggests_close_names_only() {
-        assert_eq!(did_you_mean("tidal_volme", ["tidal_volume", "rate"]), Some("tidal_volume"));
+        assert_eq!(
+            did_you_mean("tidal_volme", ["tidal_volume", "rate"]),
+            Some("tidal_volume")
+        );
         assert_eq!(did_you_mean("xyz", ["tidal_volume", "rate"]), None);
     }
 
@@ -124,7 +145,11 @@ mod tests {
         let err = ValidationError::new(
             PathBuf::from("p.yaml"),
             "id: x\nroles: 3\n".into(),
-            vec![Diagnostic { line: 2, column: 8, message: "expected a map\nwrite roles as a map".into() }],
+            vec![Diagnostic {
+                line: 2,
+                column: 8,
+                message: "expected a map\nwrite roles as a map".into(),
+            }],
         );
         let text = err.to_string();
         assert!(text.contains("p.yaml:2:8: expected a map"), "{text}");

@@ -69,13 +69,21 @@ pub enum Value {
 impl Value {
     /// A number from a quantity, remembering its unit.
     pub fn from_quantity(q: &Quantity) -> Value {
-        Value::Number { si: q.si_value(), dimension: q.dimension(), unit: Some(q.unit.clone()) }
+        Value::Number {
+            si: q.si_value(),
+            dimension: q.dimension(),
+            unit: Some(q.unit.clone()),
+        }
     }
 
     /// This value as a quantity in its preferred unit (or the coherent SI unit).
     pub fn to_quantity(&self) -> Option<Quantity> {
         match self {
-            Value::Number { si, dimension, unit } => Some(match unit {
+            Value::Number {
+                si,
+                dimension,
+                unit,
+            } => Some(match unit {
                 Some(u) => Quantity::new(si / u.factor(), u.clone()),
                 None => Quantity::new(*si, Unit::new(si_symbol(*dimension), 1.0, *dimension)),
             }),
@@ -92,7 +100,13 @@ fn si_symbol(dimension: Dimension) -> String {
         .iter()
         .zip(names)
         .filter(|(e, _)| **e != 0)
-        .map(|(e, n)| if *e == 1 { n.to_string() } else { format!("{n}^{e}") })
+        .map(|(e, n)| {
+            if *e == 1 {
+                n.to_string()
+            } else {
+                format!("{n}^{e}")
+            }
+        })
         .collect();
     parts.join("*")
 }
@@ -109,10 +123,16 @@ pub struct ExprError {
 
 impl ExprError {
     fn at(offset: usize, message: impl Into<String>) -> ExprError {
-        ExprError { message: message.into(), offset: Some(offset) }
+        ExprError {
+            message: message.into(),
+            offset: Some(offset),
+        }
     }
     fn new(message: impl Into<String>) -> ExprError {
-        ExprError { message: message.into(), offset: None }
+        ExprError {
+            message: message.into(),
+            offset: None,
+        }
     }
 }
 
@@ -130,10 +150,17 @@ pub const STATISTICS: &[&str] = &["mean", "sd", "cv", "count", "median", "min", 
 /// Parses an expression.
 pub fn parse(text: &str) -> Result<Expr, ExprError> {
     let tokens = tokenize(text)?;
-    let mut parser = Parser { tokens, pos: 0, len: text.len() };
+    let mut parser = Parser {
+        tokens,
+        pos: 0,
+        len: text.len(),
+    };
     let expr = parser.or()?;
     if let Some(tok) = parser.tokens.get(parser.pos) {
-        return Err(ExprError::at(tok.offset, format!("unexpected `{}`", tok.kind)));
+        return Err(ExprError::at(
+            tok.offset,
+            format!("unexpected `{}`", tok.kind),
+        ));
     }
     Ok(expr)
 }
@@ -165,7 +192,15 @@ impl Expr {
             Expr::Literal(q) => Ok(Value::from_quantity(q)),
             Expr::Name(name) => lookup(name, scope),
             Expr::Negate(e) => match e.eval(scope)? {
-                Value::Number { si, dimension, unit } => Ok(Value::Number { si: -si, dimension, unit }),
+                Value::Number {
+                    si,
+                    dimension,
+                    unit,
+                } => Ok(Value::Number {
+                    si: -si,
+                    dimension,
+                    unit,
+                }),
                 Value::Bool(_) => Err(ExprError::new("cannot negate a truth value; use `not`")),
             },
             Expr::Not(e) => match e.eval(scope)? {
@@ -199,8 +234,14 @@ fn lookup(name: &str, scope: &dyn Scope) -> Result<Value, ExprError> {
 
 fn number(v: Value, what: &str) -> Result<(f64, Dimension, Option<Unit>), ExprError> {
     match v {
-        Value::Number { si, dimension, unit } => Ok((si, dimension, unit)),
-        Value::Bool(_) => Err(ExprError::new(format!("{what} needs a number, not a truth value"))),
+        Value::Number {
+            si,
+            dimension,
+            unit,
+        } => Ok((si, dimension, unit)),
+        Value::Bool(_) => Err(ExprError::new(format!(
+            "{what} needs a number, not a truth value"
+        ))),
     }
 }
 
@@ -208,7 +249,9 @@ fn binary(op: BinaryOp, a: Value, b: Value) -> Result<Value, ExprError> {
     use BinaryOp::*;
     if matches!(op, And | Or) {
         return match (a, b) {
-            (Value::Bool(x), Value::Bool(y)) => Ok(Value::Bool(if op == And { x && y } else { x || y })),
+            (Value::Bool(x), Value::Bool(y)) => {
+                Ok(Value::Bool(if op == And { x && y } else { x || y }))
+            }
             _ => Err(ExprError::new("`and` and `or` need truth values")),
         };
     }
@@ -231,10 +274,18 @@ fn binary(op: BinaryOp, a: Value, b: Value) -> Result<Value, ExprError> {
         Add | Sub => {
             same_dimension()?;
             let si = if op == Add { x + y } else { x - y };
-            Ok(Value::Number { si, dimension: dx, unit: keep_unit(ux, uy) })
+            Ok(Value::Number {
+                si,
+                dimension: dx,
+                unit: keep_unit(ux, uy),
+            })
         }
         Mul | Div => {
-            let (si, dimension) = if op == Mul { (x * y, dx.mul(dy)) } else { (x / y, dx.div(dy)) };
+            let (si, dimension) = if op == Mul {
+                (x * y, dx.mul(dy))
+            } else {
+                (x / y, dx.div(dy))
+            };
             if !si.is_finite() {
                 return Err(ExprError::new("division by zero"));
             }
@@ -253,14 +304,21 @@ fn binary(op: BinaryOp, a: Value, b: Value) -> Result<Value, ExprError> {
                         } else {
                             format!("{}/{}", u.symbol(), v.symbol())
                         };
-                        let factor =
-                            if op == Mul { u.factor() * v.factor() } else { u.factor() / v.factor() };
+                        let factor = if op == Mul {
+                            u.factor() * v.factor()
+                        } else {
+                            u.factor() / v.factor()
+                        };
                         Some(Unit::new(symbol, factor, dimension))
                     }
                     _ => None,
                 }
             };
-            Ok(Value::Number { si, dimension, unit })
+            Ok(Value::Number {
+                si,
+                dimension,
+                unit,
+            })
         }
         Lt | Le | Gt | Ge | Eq | Ne => {
             same_dimension()?;
@@ -305,17 +363,26 @@ fn call(name: &str, args: &[Expr], scope: &dyn Scope) -> Result<Value, ExprError
         }
     }
     if STATISTICS.contains(&name) && !matches!(name, "min" | "max") {
-        return Err(ExprError::new(format!("{name}() takes the name of a measurement")));
+        return Err(ExprError::new(format!(
+            "{name}() takes the name of a measurement"
+        )));
     }
     match name {
         "min" | "max" | "abs" => {
-            let values: Vec<Value> = args.iter().map(|a| a.eval(scope)).collect::<Result<_, _>>()?;
+            let values: Vec<Value> = args
+                .iter()
+                .map(|a| a.eval(scope))
+                .collect::<Result<_, _>>()?;
             if name == "abs" {
                 let [v] = values.as_slice() else {
                     return Err(ExprError::new("abs() takes one argument"));
                 };
                 let (si, dimension, unit) = number(v.clone(), "abs")?;
-                return Ok(Value::Number { si: si.abs(), dimension, unit });
+                return Ok(Value::Number {
+                    si: si.abs(),
+                    dimension,
+                    unit,
+                });
             }
             let mut best: Option<(f64, Dimension, Option<Unit>)> = None;
             for v in values {
@@ -331,13 +398,21 @@ fn call(name: &str, args: &[Expr], scope: &dyn Scope) -> Result<Value, ExprError
                             )));
                         }
                         let take = if name == "min" { si < b } else { si > b };
-                        Some(if take { (si, d, u.or(bu)) } else { (b, bd, bu.or(u)) })
+                        Some(if take {
+                            (si, d, u.or(bu))
+                        } else {
+                            (b, bd, bu.or(u))
+                        })
                     }
                 };
             }
-            let (si, dimension, unit) =
-                best.ok_or_else(|| ExprError::new(format!("{name}() needs at least one argument")))?;
-            Ok(Value::Number { si, dimension, unit })
+            let (si, dimension, unit) = best
+                .ok_or_else(|| ExprError::new(format!("{name}() needs at least one argument")))?;
+            Ok(Value::Number {
+                si,
+                dimension,
+                unit,
+            })
         }
         _ => Err(ExprError::new(format!("unknown function `{name}`"))),
     }
@@ -351,7 +426,9 @@ fn statistic(name: &str, arg: &str, samples: &[f64], unit: Unit) -> Result<Value
     let mean = samples.iter().sum::<f64>() / n as f64;
     let sd = || {
         if n < 2 {
-            return Err(ExprError::new(format!("{name}({arg}) needs at least two samples")));
+            return Err(ExprError::new(format!(
+                "{name}({arg}) needs at least two samples"
+            )));
         }
         let ss: f64 = samples.iter().map(|x| (x - mean).powi(2)).sum();
         Ok((ss / (n - 1) as f64).sqrt())
@@ -361,7 +438,11 @@ fn statistic(name: &str, arg: &str, samples: &[f64], unit: Unit) -> Result<Value
         dimension: unit.dimension(),
         unit: Some(unit.clone()),
     };
-    let pure = |v: f64| Value::Number { si: v, dimension: Dimension::NONE, unit: None };
+    let pure = |v: f64| Value::Number {
+        si: v,
+        dimension: Dimension::NONE,
+        unit: None,
+    };
     Ok(match name {
         "mean" => in_unit(mean),
         "sd" => in_unit(sd()?),
@@ -373,7 +454,11 @@ fn statistic(name: &str, arg: &str, samples: &[f64], unit: Unit) -> Result<Value
             let mut sorted = samples.to_vec();
             sorted.sort_by(f64::total_cmp);
             let mid = n / 2;
-            in_unit(if n % 2 == 1 { sorted[mid] } else { (sorted[mid - 1] + sorted[mid]) / 2.0 })
+            in_unit(if n % 2 == 1 {
+                sorted[mid]
+            } else {
+                (sorted[mid - 1] + sorted[mid]) / 2.0
+            })
         }
     })
 }
@@ -417,12 +502,17 @@ fn tokenize(text: &str) -> Result<Vec<Token>, ExprError> {
             chars.next();
             continue;
         }
-        if c.is_ascii_digit() || (c == '.' && text[i + 1..].starts_with(|d: char| d.is_ascii_digit())) {
+        if c.is_ascii_digit()
+            || (c == '.' && text[i + 1..].starts_with(|d: char| d.is_ascii_digit()))
+        {
             let end = number_end(text, i);
             let value: f64 = text[i..end]
                 .parse()
                 .map_err(|_| ExprError::at(i, format!("`{}` is not a number", &text[i..end])))?;
-            tokens.push(Token { kind: TokenKind::Number(value), offset: i });
+            tokens.push(Token {
+                kind: TokenKind::Number(value),
+                offset: i,
+            });
             while chars.peek().is_some_and(|(j, _)| *j < end) {
                 chars.next();
             }
@@ -438,7 +528,10 @@ fn tokenize(text: &str) -> Result<Vec<Token>, ExprError> {
                     break;
                 }
             }
-            tokens.push(Token { kind: TokenKind::Ident(text[i..end].to_string()), offset: i });
+            tokens.push(Token {
+                kind: TokenKind::Ident(text[i..end].to_string()),
+                offset: i,
+            });
             continue;
         }
         chars.next();
@@ -506,7 +599,10 @@ impl Parser {
     }
 
     fn offset(&self) -> usize {
-        self.tokens.get(self.pos).map(|t| t.offset).unwrap_or(self.len)
+        self.tokens
+            .get(self.pos)
+            .map(|t| t.offset)
+            .unwrap_or(self.len)
     }
 
     fn is_op(&self, op: &str) -> bool {
@@ -654,7 +750,10 @@ impl Parser {
                         }
                     }
                     if self.peek() != Some(&TokenKind::RParen) {
-                        return Err(ExprError::at(self.offset(), format!("missing `)` after the arguments of {name}()")));
+                        return Err(ExprError::at(
+                            self.offset(),
+                            format!("missing `)` after the arguments of {name}()"),
+                        ));
                     }
                     self.pos += 1;
                     return Ok(Expr::Call(name, args));
@@ -674,7 +773,10 @@ impl Parser {
     }
 
     fn followed_by_paren(&self, ahead: usize) -> bool {
-        matches!(self.tokens.get(self.pos + ahead).map(|t| &t.kind), Some(TokenKind::LParen))
+        matches!(
+            self.tokens.get(self.pos + ahead).map(|t| &t.kind),
+            Some(TokenKind::LParen)
+        )
     }
 }
 
@@ -714,7 +816,10 @@ mod tests {
         values.insert("tol_rel".to_string(), parse_quantity("15 %").unwrap());
         values.insert("peep".to_string(), parse_quantity("5 cmH2O").unwrap());
         let mut samples = BTreeMap::new();
-        samples.insert("vt".to_string(), (vec![498.0, 502.0, 500.0], parse_unit("mL").unwrap()));
+        samples.insert(
+            "vt".to_string(),
+            (vec![498.0, 502.0, 500.0], parse_unit("mL").unwrap()),
+        );
         TestScope { values, samples }
     }
 
@@ -745,22 +850,46 @@ mod tests {
         assert!((quantity("sd(vt)").value - 2.0).abs() < 1e-12);
         assert_eq!(quantity("count(vt)").value, 3.0);
         assert_eq!(quantity("min(vt)").value, 498.0);
-        assert!(eval("vt + 1 mL").unwrap_err().message.contains("measurement"));
+        assert!(
+            eval("vt + 1 mL")
+                .unwrap_err()
+                .message
+                .contains("measurement")
+        );
     }
 
     #[test]
     fn comparisons_and_logic() {
-        assert_eq!(eval("volume > 50 mL and not (peep > 10 hPa)").unwrap(), Value::Bool(true));
-        assert_eq!(eval("volume <= 0.4 L or peep == 5 cmH2O").unwrap(), Value::Bool(true));
+        assert_eq!(
+            eval("volume > 50 mL and not (peep > 10 hPa)").unwrap(),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            eval("volume <= 0.4 L or peep == 5 cmH2O").unwrap(),
+            Value::Bool(true)
+        );
     }
 
     #[test]
     fn unit_errors_are_reported() {
         let err = eval("volume + peep").unwrap_err();
-        assert!(err.message.contains("volume") && err.message.contains("pressure"), "{err}");
+        assert!(
+            err.message.contains("volume") && err.message.contains("pressure"),
+            "{err}"
+        );
         assert!(eval("volume > 5 s").is_err());
-        assert!(eval("unknown_thing * 2").unwrap_err().message.contains("unknown name"));
-        assert!(eval("frobnicate(2)").unwrap_err().message.contains("unknown function"));
+        assert!(
+            eval("unknown_thing * 2")
+                .unwrap_err()
+                .message
+                .contains("unknown name")
+        );
+        assert!(
+            eval("frobnicate(2)")
+                .unwrap_err()
+                .message
+                .contains("unknown function")
+        );
     }
 
     #[test]

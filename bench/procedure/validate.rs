@@ -21,7 +21,11 @@ pub fn load_procedure(path: &Path) -> Result<(Procedure, String), ValidationErro
         ValidationError::new(
             path.to_path_buf(),
             String::new(),
-            vec![Diagnostic { line: 0, column: 0, message: format!("cannot read the file: {e}") }],
+            vec![Diagnostic {
+                line: 0,
+                column: 0,
+                message: format!("cannot read the file: {e}"),
+            }],
         )
     })?;
     let procedure = parse_procedure(path, &text)?;
@@ -30,9 +34,14 @@ pub fn load_procedure(path: &Path) -> Result<(Procedure, String), ValidationErro
 
 /// Validates procedure `text` (read from `path`, used in messages).
 pub fn parse_procedure(path: &Path, text: &str) -> Result<Procedure, ValidationError> {
-    let fail = |diagnostics| ValidationError::new(path.to_path_buf(), text.to_string(), diagnostics);
-    let raw: RawProcedure = serde_saphyr::from_str(text).map_err(|e| fail(vec![yaml_diagnostic(&e)]))?;
-    let mut v = Validator { diagnostics: Vec::new(), roles: BTreeMap::new() };
+    let fail =
+        |diagnostics| ValidationError::new(path.to_path_buf(), text.to_string(), diagnostics);
+    let raw: RawProcedure =
+        serde_saphyr::from_str(text).map_err(|e| fail(vec![yaml_diagnostic(&e)]))?;
+    let mut v = Validator {
+        diagnostics: Vec::new(),
+        roles: BTreeMap::new(),
+    };
     let procedure = v.procedure(raw);
     if v.diagnostics.is_empty() {
         Ok(procedure)
@@ -46,8 +55,17 @@ pub fn yaml_diagnostic(error: &serde_saphyr::Error) -> Diagnostic {
     let message = error.to_string();
     // serde-saphyr appends its own location and snippet; keep the first line, which says
     // what is wrong, since our display shows the line and caret itself.
-    let first = message.lines().next().unwrap_or("invalid YAML").trim().to_string();
-    let first = first.split(" at line ").next().unwrap_or(&first).to_string();
+    let first = message
+        .lines()
+        .next()
+        .unwrap_or("invalid YAML")
+        .trim()
+        .to_string();
+    let first = first
+        .split(" at line ")
+        .next()
+        .unwrap_or(&first)
+        .to_string();
     let hint = unknown_field_hint(&first);
     let message = match hint {
         Some(h) => format!("{first}\n{h}"),
@@ -55,7 +73,11 @@ pub fn yaml_diagnostic(error: &serde_saphyr::Error) -> Diagnostic {
     };
     match error.location() {
         Some(loc) => Diagnostic::at(&loc, message),
-        None => Diagnostic { line: 0, column: 0, message },
+        None => Diagnostic {
+            line: 0,
+            column: 0,
+            message,
+        },
     }
 }
 
@@ -85,12 +107,16 @@ impl Scope for ValidationScope {
     }
     fn samples(&self, name: &str) -> Option<(Vec<f64>, Unit)> {
         // Two distinct samples so that every statistic (sd, cv) can be computed.
-        self.measurements.get(name).map(|u| (vec![1.0, 2.0], u.clone()))
+        self.measurements
+            .get(name)
+            .map(|u| (vec![1.0, 2.0], u.clone()))
     }
 }
 
 /// Names that cannot be parameters or columns: they would shadow functions or keywords.
-const RESERVED: &[&str] = &["and", "or", "not", "mean", "sd", "cv", "count", "median", "min", "max", "abs"];
+const RESERVED: &[&str] = &[
+    "and", "or", "not", "mean", "sd", "cv", "count", "median", "min", "max", "abs",
+];
 
 impl Validator {
     fn error(&mut self, location: &Location, message: impl Into<String>) {
@@ -106,8 +132,14 @@ impl Validator {
 
     fn procedure(&mut self, raw: RawProcedure) -> Procedure {
         let id = self.required(&raw.id, "id");
-        if !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.') {
-            self.error(&raw.id.referenced, "id may hold only letters, digits, `-`, `_` and `.`");
+        if !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            self.error(
+                &raw.id.referenced,
+                "id may hold only letters, digits, `-`, `_` and `.`",
+            );
         }
         let mut roles = BTreeMap::new();
         for (name, role) in &raw.roles {
@@ -117,12 +149,18 @@ impl Validator {
                 let hint = did_you_mean(&kind, kinds.iter().copied())
                     .map(|k| format!("\ndid you mean `{k}`?"))
                     .unwrap_or_else(|| format!("\nknown kinds: {}", dedup(&kinds).join(", ")));
-                self.error(&role.value.kind.referenced, format!("unknown instrument kind `{kind}`{hint}"));
+                self.error(
+                    &role.value.kind.referenced,
+                    format!("unknown instrument kind `{kind}`{hint}"),
+                );
             }
             self.roles.insert(name.clone(), kind.clone());
             roles.insert(
                 name.clone(),
-                Role { kind, description: role.value.description.as_ref().map(|d| d.value.clone()) },
+                Role {
+                    kind,
+                    description: role.value.description.as_ref().map(|d| d.value.clone()),
+                },
             );
         }
         let mut scope = ValidationScope::default();
@@ -140,7 +178,10 @@ impl Validator {
                         },
                     );
                 }
-                Err(e) => self.error(&p.value.default.referenced, format!("parameter `{name}`: {e}")),
+                Err(e) => self.error(
+                    &p.value.default.referenced,
+                    format!("parameter `{name}`: {e}"),
+                ),
             }
         }
         let setup = self.steps(&raw.setup, &mut scope.clone());
@@ -168,11 +209,20 @@ impl Validator {
 
     fn check_binding_name(&mut self, name: &str, location: &Location) {
         if RESERVED.contains(&name) || ATOMS.iter().any(|(s, _, _)| *s == name) {
-            self.error(location, format!("`{name}` is a unit, function or keyword and cannot name a value"));
-        } else if !name.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+            self.error(
+                location,
+                format!("`{name}` is a unit, function or keyword and cannot name a value"),
+            );
+        } else if !name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_')
             || !name.chars().all(|c| c.is_alphanumeric() || c == '_')
         {
-            self.error(location, format!("`{name}` is not a valid name (letters, digits and `_`)"));
+            self.error(
+                location,
+                format!("`{name}` is not a valid name (letters, digits and `_`)"),
+            );
         }
     }
 
@@ -192,10 +242,14 @@ impl Validator {
                         let hint = did_you_mean(name, spec.settings.iter().map(|s| s.name))
                             .map(|s| format!("\ndid you mean `{s}`?"))
                             .unwrap_or_else(|| {
-                                let names: Vec<&str> = spec.settings.iter().map(|s| s.name).collect();
+                                let names: Vec<&str> =
+                                    spec.settings.iter().map(|s| s.name).collect();
                                 format!("\nsettings of a {}: {}", spec.kind, names.join(", "))
                             });
-                        self.error(&text.referenced, format!("a {} has no setting `{name}`{hint}", spec.kind));
+                        self.error(
+                            &text.referenced,
+                            format!("a {} has no setting `{name}`{hint}", spec.kind),
+                        );
                         continue;
                     };
                     let unit = parse_unit(setting.unit).ok();
@@ -203,7 +257,10 @@ impl Validator {
                         values.push((name.clone(), f));
                     }
                 }
-                StepKind::Set { role: set.role.value.clone(), values }
+                StepKind::Set {
+                    role: set.role.value.clone(),
+                    values,
+                }
             }
             RawStep::Action(action) => {
                 let spec = self.role(&action.role)?;
@@ -211,15 +268,22 @@ impl Validator {
                 if !spec.actions.contains(&name.as_str()) {
                     self.error(
                         &action.action.referenced,
-                        format!("a {} has no action `{name}`\nactions: {}", spec.kind, spec.actions.join(", ")),
+                        format!(
+                            "a {} has no action `{name}`\nactions: {}",
+                            spec.kind,
+                            spec.actions.join(", ")
+                        ),
                     );
                 }
-                StepKind::Action { role: action.role.value.clone(), action: name.clone() }
+                StepKind::Action {
+                    role: action.role.value.clone(),
+                    action: name.clone(),
+                }
             }
             RawStep::Wait(wait) => self.wait(wait, at, scope)?,
-            RawStep::Prompt(prompt) => {
-                StepKind::Prompt { message: self.required(&prompt.confirm, "a prompt's message") }
-            }
+            RawStep::Prompt(prompt) => StepKind::Prompt {
+                message: self.required(&prompt.confirm, "a prompt's message"),
+            },
             RawStep::Measure(m) => self.measure(m, at, scope)?,
             RawStep::Sweep(sweep) => StepKind::Sweep(self.sweep(sweep, scope)?),
             RawStep::Check(check) => StepKind::Check(self.check(check, at, scope)?),
@@ -233,7 +297,10 @@ impl Validator {
             let hint = did_you_mean(&role.value, self.roles.keys().map(String::as_str))
                 .map(|s| format!("\ndid you mean `{s}`?"))
                 .unwrap_or_else(|| "\ndeclare it under `roles:`".to_string());
-            self.error(&role.referenced, format!("role `{}` is not declared{hint}", role.value));
+            self.error(
+                &role.referenced,
+                format!("role `{}` is not declared{hint}", role.value),
+            );
             return None;
         };
         DRIVERS.iter().find(|d| d.kind == kind)
@@ -260,17 +327,28 @@ impl Validator {
                     if d != expected {
                         self.error(
                             &text.referenced,
-                            format!("{what} must be a {}, but `{}` is a {}", expected.describe(), text.value, d.describe()),
+                            format!(
+                                "{what} must be a {}, but `{}` is a {}",
+                                expected.describe(),
+                                text.value,
+                                d.describe()
+                            ),
                         );
                     }
                 }
             }
             Ok(Value::Bool(_)) => {
-                self.error(&text.referenced, format!("{what} must be a number, not a condition"));
+                self.error(
+                    &text.referenced,
+                    format!("{what} must be a number, not a condition"),
+                );
             }
             Err(e) => self.expr_error(text, &e),
         }
-        Some(Formula { expr: parsed, text: text.value.clone() })
+        Some(Formula {
+            expr: parsed,
+            text: text.value.clone(),
+        })
     }
 
     fn condition(&mut self, text: &Text, scope: &ValidationScope) -> Option<Formula> {
@@ -283,12 +361,16 @@ impl Validator {
         };
         match parsed.eval(scope) {
             Ok(Value::Bool(_)) => {}
-            Ok(Value::Number { .. }) => {
-                self.error(&text.referenced, "`when` must be a condition, such as `volume > 50 mL`")
-            }
+            Ok(Value::Number { .. }) => self.error(
+                &text.referenced,
+                "`when` must be a condition, such as `volume > 50 mL`",
+            ),
             Err(e) => self.expr_error(text, &e),
         }
-        Some(Formula { expr: parsed, text: text.value.clone() })
+        Some(Formula {
+            expr: parsed,
+            text: text.value.clone(),
+        })
     }
 
     fn expr_error(&mut self, text: &Text, error: &expr::ExprError) {
@@ -302,7 +384,9 @@ impl Validator {
         let message = match &error.message {
             m if m.starts_with("unknown name `") => {
                 let name = m.trim_start_matches("unknown name `").trim_end_matches('`');
-                format!("{m}\nit is not a parameter, a set-point column, a measurement taken before, or a unit ({name})")
+                format!(
+                    "{m}\nit is not a parameter, a set-point column, a measurement taken before, or a unit ({name})"
+                )
             }
             m => m.clone(),
         };
@@ -314,7 +398,10 @@ impl Validator {
         let f = self.formula(text, scope, Some(Dimension::NONE), what)?;
         if let Ok(Value::Number { si, .. }) = f.expr.eval(scope) {
             if si < 1.0 || si.fract() != 0.0 {
-                self.error(&text.referenced, format!("{what} must be a whole number of at least 1"));
+                self.error(
+                    &text.referenced,
+                    format!("{what} must be a whole number of at least 1"),
+                );
             }
         }
         Some(f)
@@ -327,19 +414,32 @@ impl Validator {
 
     fn wait(&mut self, wait: &RawWait, at: &Location, scope: &ValidationScope) -> Option<StepKind> {
         match (&wait.duration, &wait.breaths) {
-            (Some(d), None) => Some(StepKind::WaitDuration(self.duration(d, scope, "a wait's duration")?)),
+            (Some(d), None) => Some(StepKind::WaitDuration(self.duration(
+                d,
+                scope,
+                "a wait's duration",
+            )?)),
             (None, Some(b)) => {
                 let Some(role) = &wait.role else {
-                    self.error(at, "a wait for breaths needs `role:` (whose breaths are counted)");
+                    self.error(
+                        at,
+                        "a wait for breaths needs `role:` (whose breaths are counted)",
+                    );
                     return None;
                 };
                 let Some(timeout) = &wait.timeout else {
-                    self.error(at, "a wait for breaths needs `timeout:` (the longest it may take)");
+                    self.error(
+                        at,
+                        "a wait for breaths needs `timeout:` (the longest it may take)",
+                    );
                     return None;
                 };
                 let spec = self.role(role)?;
                 if !spec.events.contains(&crate::driver::DeviceEvent::Breath) {
-                    self.error(&role.referenced, format!("a {} does not signal breaths", spec.kind));
+                    self.error(
+                        &role.referenced,
+                        format!("a {} does not signal breaths", spec.kind),
+                    );
                 }
                 Some(StepKind::WaitBreaths {
                     role: role.value.clone(),
@@ -354,10 +454,18 @@ impl Validator {
         }
     }
 
-    fn measure(&mut self, m: &RawMeasure, at: &Location, scope: &mut ValidationScope) -> Option<StepKind> {
+    fn measure(
+        &mut self,
+        m: &RawMeasure,
+        at: &Location,
+        scope: &mut ValidationScope,
+    ) -> Option<StepKind> {
         self.check_binding_name(&m.id.value, &m.id.referenced);
         if scope.measurements.contains_key(&m.id.value) {
-            self.error(&m.id.referenced, format!("measurement `{}` is already defined here", m.id.value));
+            self.error(
+                &m.id.referenced,
+                format!("measurement `{}` is already defined here", m.id.value),
+            );
         }
         let spec = self.role(&m.role)?;
         let Some(quantity) = spec.quantities.iter().find(|q| q.name == m.quantity.value) else {
@@ -367,19 +475,33 @@ impl Validator {
                     let names: Vec<&str> = spec.quantities.iter().map(|q| q.name).collect();
                     format!("\nquantities of a {}: {}", spec.kind, names.join(", "))
                 });
-            self.error(&m.quantity.referenced, format!("a {} does not measure `{}`{hint}", spec.kind, m.quantity.value));
+            self.error(
+                &m.quantity.referenced,
+                format!(
+                    "a {} does not measure `{}`{hint}",
+                    spec.kind, m.quantity.value
+                ),
+            );
             return None;
         };
         let count = match (&m.breaths, &m.samples) {
             (Some(b), None) => {
                 if !spec.events.contains(&crate::driver::DeviceEvent::Breath) {
-                    self.error(&m.role.referenced, format!("a {} does not signal breaths", spec.kind));
+                    self.error(
+                        &m.role.referenced,
+                        format!("a {} does not signal breaths", spec.kind),
+                    );
                 }
                 SampleCount::Breaths(self.count(b, scope, "the number of breaths")?)
             }
-            (None, Some(s)) => SampleCount::Samples(self.count(s, scope, "the number of samples")?),
+            (None, Some(s)) => {
+                SampleCount::Samples(self.count(s, scope, "the number of samples")?)
+            }
             _ => {
-                self.error(at, "a measurement needs exactly one of `breaths:` or `samples:`");
+                self.error(
+                    at,
+                    "a measurement needs exactly one of `breaths:` or `samples:`",
+                );
                 return None;
             }
         };
@@ -402,7 +524,11 @@ impl Validator {
         if table.columns.len() != table.units.len() {
             self.error(
                 at,
-                format!("the table has {} columns but {} units", table.columns.len(), table.units.len()),
+                format!(
+                    "the table has {} columns but {} units",
+                    table.columns.len(),
+                    table.units.len()
+                ),
             );
             return None;
         }
@@ -410,7 +536,10 @@ impl Validator {
         for (name, unit) in table.columns.iter().zip(&table.units) {
             self.check_binding_name(&name.value, &name.referenced);
             if scope.values.contains_key(&name.value) {
-                self.error(&name.referenced, format!("column `{}` hides a parameter of the same name", name.value));
+                self.error(
+                    &name.referenced,
+                    format!("column `{}` hides a parameter of the same name", name.value),
+                );
             }
             match parse_unit(&unit.value) {
                 Ok(u) => columns.push((name.value.clone(), u)),
@@ -426,7 +555,10 @@ impl Validator {
         }
         if let Some(labels) = &table.labels {
             if labels.len() != table.rows.len() {
-                self.error(at, format!("{} labels for {} rows", labels.len(), table.rows.len()));
+                self.error(
+                    at,
+                    format!("{} labels for {} rows", labels.len(), table.rows.len()),
+                );
             }
         }
         let mut rows = Vec::new();
@@ -434,7 +566,12 @@ impl Validator {
             if row.value.len() != columns.len() {
                 self.error(
                     &row.referenced,
-                    format!("row {} has {} values for {} columns", i + 1, row.value.len(), columns.len()),
+                    format!(
+                        "row {} has {} values for {} columns",
+                        i + 1,
+                        row.value.len(),
+                        columns.len()
+                    ),
                 );
                 continue;
             }
@@ -444,8 +581,12 @@ impl Validator {
                 .and_then(|l| l.get(i))
                 .map(|l| l.value.clone())
                 .unwrap_or_else(|| format!("row {}", i + 1));
-            let values: Vec<Quantity> =
-                row.value.iter().zip(&columns).map(|(v, (_, u))| Quantity::new(*v, u.clone())).collect();
+            let values: Vec<Quantity> = row
+                .value
+                .iter()
+                .zip(&columns)
+                .map(|(v, (_, u))| Quantity::new(*v, u.clone()))
+                .collect();
             rows.push((label, values));
         }
         let mut inner = scope.clone();
@@ -455,7 +596,12 @@ impl Validator {
             }
         }
         let steps = self.steps(&sweep.steps, &mut inner);
-        Some(Sweep { name: sweep.name.value.clone(), columns, rows, steps })
+        Some(Sweep {
+            name: sweep.name.value.clone(),
+            columns,
+            rows,
+            steps,
+        })
     }
 
     fn check(&mut self, c: &RawCheck, at: &Location, scope: &ValidationScope) -> Option<Check> {
@@ -472,17 +618,24 @@ impl Validator {
             _ => None,
         };
         let bound = |v: &mut Validator, t: &Option<Text>, what: &str| {
-            t.as_ref().and_then(|t| v.formula(t, scope, dimension, what))
+            t.as_ref()
+                .and_then(|t| v.formula(t, scope, dimension, what))
         };
         let target = bound(self, &c.target, "the target");
         let tolerance = bound(self, &c.tolerance, "the tolerance");
         let min = bound(self, &c.min, "the lower limit");
         let max = bound(self, &c.max, "the upper limit");
         if target.is_some() != tolerance.is_some() && c.target.is_some() != c.tolerance.is_some() {
-            self.error(at, "`target:` and `tolerance:` go together (target ± tolerance)");
+            self.error(
+                at,
+                "`target:` and `tolerance:` go together (target ± tolerance)",
+            );
         }
         if c.target.is_none() && c.min.is_none() && c.max.is_none() {
-            self.error(at, "a check needs a limit: `target:` with `tolerance:`, or `min:` and/or `max:`");
+            self.error(
+                at,
+                "a check needs a limit: `target:` with `tolerance:`, or `min:` and/or `max:`",
+            );
         }
         let when = c.when.as_ref().and_then(|w| self.condition(w, scope));
         Some(Check {

@@ -146,8 +146,11 @@ pub enum RecordError {
 impl Record {
     /// Folds journal entries into a record. `head` is the hash of the last entry's line.
     pub fn from_entries(entries: &[Entry], head: &str) -> Result<Record, RecordError> {
-        let Some(Entry { event: RunEvent::RunStarted(header), utc: started_utc, .. }) =
-            entries.first()
+        let Some(Entry {
+            event: RunEvent::RunStarted(header),
+            utc: started_utc,
+            ..
+        }) = entries.first()
         else {
             return Err(RecordError::NoHeader);
         };
@@ -188,15 +191,23 @@ impl Record {
             RunEvent::RunStarted(_) => note("error", None, "a second run_started entry".into()),
             RunEvent::InstrumentReady(ready) => self.instruments.push((**ready).clone()),
             RunEvent::StepStarted { .. } => {}
-            RunEvent::SetPoint { sweep, index, label, bindings } => {
-                self.set_points.push(SetPointRecord {
-                    sweep: sweep.clone(),
-                    index: *index,
-                    label: label.clone(),
-                    bindings: bindings.clone(),
-                })
-            }
-            RunEvent::Command { role, command, value, readback } => {
+            RunEvent::SetPoint {
+                sweep,
+                index,
+                label,
+                bindings,
+            } => self.set_points.push(SetPointRecord {
+                sweep: sweep.clone(),
+                index: *index,
+                label: label.clone(),
+                bindings: bindings.clone(),
+            }),
+            RunEvent::Command {
+                role,
+                command,
+                value,
+                readback,
+            } => {
                 let text = match (value, readback) {
                     (Some(v), Some(r)) => format!("set {command} = {v} (instrument reports {r})"),
                     (Some(v), None) => format!("set {command} = {v}"),
@@ -204,11 +215,26 @@ impl Record {
                 };
                 note("command", Some(role), text);
             }
-            RunEvent::Prompt(PromptAnswer { message, answer, automatic }) => {
-                let by = if *automatic { " (answered by --yes)" } else { "" };
+            RunEvent::Prompt(PromptAnswer {
+                message,
+                answer,
+                automatic,
+            }) => {
+                let by = if *automatic {
+                    " (answered by --yes)"
+                } else {
+                    ""
+                };
                 note("prompt", None, format!("{message} → {answer}{by}"));
             }
-            RunEvent::Sample { measurement, role, quantity, set_point, value, .. } => {
+            RunEvent::Sample {
+                measurement,
+                role,
+                quantity,
+                set_point,
+                value,
+                ..
+            } => {
                 let key = (measurement.clone(), *set_point);
                 let slot = *open.entry(key).or_insert_with(|| {
                     self.measurements.push(MeasurementRecord {
@@ -236,7 +262,10 @@ impl Record {
                     None => note(
                         "error",
                         Some(role),
-                        format!("sample {value} of {measurement} has a unit incompatible with {}", m.unit),
+                        format!(
+                            "sample {value} of {measurement} has a unit incompatible with {}",
+                            m.unit
+                        ),
                     ),
                 }
             }
@@ -282,9 +311,14 @@ pub fn record_from_run_dir(run_dir: &Path) -> Result<Record, RecordError> {
 
 /// Writes `record` as pretty JSON to `path`, durably.
 pub fn write_record(record: &Record, path: &Path) -> Result<(), RecordError> {
-    let io = |source| RecordError::Io { path: path.to_path_buf(), source };
-    let text = serde_json::to_string_pretty(record)
-        .map_err(|source| RecordError::Decode { path: path.to_path_buf(), source })?;
+    let io = |source| RecordError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let text = serde_json::to_string_pretty(record).map_err(|source| RecordError::Decode {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let file = std::fs::File::create(path).map_err(io)?;
     use std::io::Write;
     let mut writer = std::io::BufWriter::new(file);
@@ -296,7 +330,12 @@ pub fn write_record(record: &Record, path: &Path) -> Result<(), RecordError> {
 
 /// Reads a record written by [`write_record`].
 pub fn read_record(path: &Path) -> Result<Record, RecordError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| RecordError::Io { path: path.to_path_buf(), source })?;
-    serde_json::from_str(&text).map_err(|source| RecordError::Decode { path: path.to_path_buf(), source })
+    let text = std::fs::read_to_string(path).map_err(|source| RecordError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| RecordError::Decode {
+        path: path.to_path_buf(),
+        source,
+    })
 }

@@ -63,20 +63,31 @@ pub fn open_bench(
     today: chrono::NaiveDate,
 ) -> Result<(Bench, Vec<InstrumentReady>), RunError> {
     let simulator = match &fixture.simulation {
-        Some(config) => Some(SimBench::start(config, fixture.time_scale).map_err(RunError::Simulator)?),
+        Some(config) => {
+            Some(SimBench::start(config, fixture.time_scale).map_err(RunError::Simulator)?)
+        }
         None => None,
     };
-    let mut bench = Bench { instruments: BTreeMap::new(), simulator };
+    let mut bench = Bench {
+        instruments: BTreeMap::new(),
+        simulator,
+    };
     let mut ready = Vec::new();
     for role in procedure.roles.keys() {
         let Some(config) = fixture.instruments.get(role) else {
-            return Err(RunError::RoleNotProvided { role: role.clone(), reason: "not bound".into() });
+            return Err(RunError::RoleNotProvided {
+                role: role.clone(),
+                reason: "not bound".into(),
+            });
         };
         let (instrument, info) = open_instrument(role, config, bench.simulator.as_ref())?;
         check_identity(role, config, &info)?;
         if let Some(due) = config.calibration_due {
             if due < today && !allow_expired_calibration {
-                return Err(RunError::CalibrationExpired { role: role.clone(), due: due.to_string() });
+                return Err(RunError::CalibrationExpired {
+                    role: role.clone(),
+                    due: due.to_string(),
+                });
             }
         }
         bench.instruments.insert(role.clone(), instrument);
@@ -92,10 +103,13 @@ fn open_instrument(
 ) -> Result<(Instrument, InstrumentReady), RunError> {
     let mut settings = config.link.clone();
     if let Some(device) = settings.port.strip_prefix(SIM_PORT_PREFIX) {
-        let path = simulator.and_then(|s| s.port(device)).ok_or_else(|| RunError::RoleNotProvided {
-            role: role.to_string(),
-            reason: format!("the simulated bench has no device `{device}`"),
-        })?;
+        let path =
+            simulator
+                .and_then(|s| s.port(device))
+                .ok_or_else(|| RunError::RoleNotProvided {
+                    role: role.to_string(),
+                    reason: format!("the simulated bench has no device `{device}`"),
+                })?;
         settings.port = path.display().to_string();
     }
     let link = SerialLink::open(&settings).map_err(|source| RunError::Link {
@@ -112,8 +126,8 @@ fn open_instrument(
             source,
         }
     };
-    let mut driver =
-        open_driver(&config.driver, Box::new(link), &config.options).map_err(fail("opening the driver"))?;
+    let mut driver = open_driver(&config.driver, Box::new(link), &config.options)
+        .map_err(fail("opening the driver"))?;
     let identity = driver.identify().map_err(fail("asking its identity"))?;
     let info = InstrumentReady {
         role: role.to_string(),
@@ -128,13 +142,27 @@ fn open_instrument(
         calibration_due: config.calibration_due.map(|d| d.to_string()),
         accuracy: config.accuracy.clone(),
     };
-    Ok((Instrument { driver, config: config.clone() }, info))
+    Ok((
+        Instrument {
+            driver,
+            config: config.clone(),
+        },
+        info,
+    ))
 }
 
-fn check_identity(role: &str, config: &InstrumentConfig, info: &InstrumentReady) -> Result<(), RunError> {
+fn check_identity(
+    role: &str,
+    config: &InstrumentConfig,
+    info: &InstrumentReady,
+) -> Result<(), RunError> {
     let expected = &config.identity;
     let pairs = [
-        ("manufacturer", &expected.manufacturer, &info.identity.manufacturer),
+        (
+            "manufacturer",
+            &expected.manufacturer,
+            &info.identity.manufacturer,
+        ),
         ("model", &expected.model, &info.identity.model),
         ("serial", &expected.serial, &info.identity.serial),
     ];

@@ -35,7 +35,9 @@ pub enum RunError {
         source: LinkError,
     },
     /// An instrument answered with another identity than the fixture declares.
-    #[error("instrument `{role}` is not the one the fixture declares: {field} is `{found}`, expected `{expected}`")]
+    #[error(
+        "instrument `{role}` is not the one the fixture declares: {field} is `{found}`, expected `{expected}`"
+    )]
     IdentityMismatch {
         /// The role of the instrument.
         role: String,
@@ -47,7 +49,9 @@ pub enum RunError {
         found: String,
     },
     /// An instrument is past its calibration due date.
-    #[error("instrument `{role}` was due for calibration on {due}\nrecalibrate it, or run with --allow-expired-calibration (the record and report will say so)")]
+    #[error(
+        "instrument `{role}` was due for calibration on {due}\nrecalibrate it, or run with --allow-expired-calibration (the record and report will say so)"
+    )]
     CalibrationExpired {
         /// The role of the instrument.
         role: String,

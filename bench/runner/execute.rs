@@ -5,9 +5,9 @@
 //! the [`Operator`] trait. Bench time (procedure durations and timeouts) is converted to real
 //! time with the fixture's time scale; link timeouts stay real.
 
+use super::RunError;
 use super::bench::Bench;
 use super::console::{Observer, Operator};
-use super::RunError;
 use crate::analysis::Verdict;
 use crate::driver::DeviceEvent;
 use crate::journal::{CheckOutcome, JournalSink, LimitRecord, PromptAnswer, RunEvent};
@@ -70,7 +70,9 @@ impl Executor<'_> {
     pub fn run_steps(&mut self, steps: &[Step], frame: &mut Frame) -> Result<(), RunError> {
         for step in steps {
             if self.abort.load(Ordering::SeqCst) {
-                return Err(RunError::Aborted { reason: "stop requested".into() });
+                return Err(RunError::Aborted {
+                    reason: "stop requested".into(),
+                });
             }
             self.run_step(step, frame)?;
         }
@@ -88,48 +90,79 @@ impl Executor<'_> {
             }
             StepKind::Action { role, action } => {
                 let instrument = self.instrument(role)?;
-                instrument.driver.act(action).map_err(|source| RunError::Instrument {
+                instrument
+                    .driver
+                    .act(action)
+                    .map_err(|source| RunError::Instrument {
+                        role: role.clone(),
+                        driver: instrument.config.driver.clone(),
+                        action: format!("performing `{action}`"),
+                        source,
+                    })?;
+                self.emit(RunEvent::Command {
                     role: role.clone(),
-                    driver: instrument.config.driver.clone(),
-                    action: format!("performing `{action}`"),
-                    source,
-                })?;
-                self.emit(RunEvent::Command { role: role.clone(), command: action.clone(), value: None, readback: None })
+                    command: action.clone(),
+                    value: None,
+                    readback: None,
+                })
             }
             StepKind::WaitDuration(formula) => {
                 let duration = self.quantity(formula, frame, step.line)?;
                 self.sleep(self.real(&duration));
                 Ok(())
             }
-            StepKind::WaitBreaths { role, count, timeout } => {
+            StepKind::WaitBreaths {
+                role,
+                count,
+                timeout,
+            } => {
                 let n = self.count(count, frame, step.line)?;
-                let deadline = Instant::now() + self.real(&self.quantity(timeout, frame, step.line)?);
+                let deadline =
+                    Instant::now() + self.real(&self.quantity(timeout, frame, step.line)?);
                 for i in 0..n {
-                    self.await_breath(role, deadline, &format!("waiting for breath {} of {n}", i + 1))?;
-                    self.observer.progress(&format!("settling: breath {} of {n}", i + 1));
+                    self.await_breath(
+                        role,
+                        deadline,
+                        &format!("waiting for breath {} of {n}", i + 1),
+                    )?;
+                    self.observer
+                        .progress(&format!("settling: breath {} of {n}", i + 1));
                 }
                 Ok(())
             }
             StepKind::Prompt { message } => {
-                let (answer, automatic) = self
-                    .operator
-                    .confirm(message)
-                    .map_err(|reason| RunError::PromptDeclined { message: format!("{message} ({reason})") })?;
-                self.emit(RunEvent::Prompt(PromptAnswer { message: message.clone(), answer, automatic }))
+                let (answer, automatic) =
+                    self.operator
+                        .confirm(message)
+                        .map_err(|reason| RunError::PromptDeclined {
+                            message: format!("{message} ({reason})"),
+                        })?;
+                self.emit(RunEvent::Prompt(PromptAnswer {
+                    message: message.clone(),
+                    answer,
+                    automatic,
+                }))
             }
-            StepKind::Measure { id, role, quantity, count, timeout } => {
-                self.measure(id, role, quantity, count, timeout, frame, step.line)
-            }
+            StepKind::Measure {
+                id,
+                role,
+                quantity,
+                count,
+                timeout,
+            } => self.measure(id, role, quantity, count, timeout, frame, step.line),
             StepKind::Sweep(sweep) => self.sweep(sweep, frame),
             StepKind::Check(check) => self.check(check, frame, step.line),
         }
     }
 
     fn instrument(&mut self, role: &str) -> Result<&mut super::bench::Instrument, RunError> {
-        self.bench.instruments.get_mut(role).ok_or_else(|| RunError::RoleNotProvided {
-            role: role.to_string(),
-            reason: "no instrument is open for it".into(),
-        })
+        self.bench
+            .instruments
+            .get_mut(role)
+            .ok_or_else(|| RunError::RoleNotProvided {
+                role: role.to_string(),
+                reason: "no instrument is open for it".into(),
+            })
     }
 
     fn set(&mut self, role: &str, setting: &str, value: &Quantity) -> Result<(), RunError> {
@@ -137,12 +170,16 @@ impl Executor<'_> {
         if let Some(limit) = instrument.config.limits.get(setting) {
             check_limit(role, setting, value, limit.min.as_ref(), limit.max.as_ref())?;
         }
-        let readback = instrument.driver.set(setting, value).map_err(|source| RunError::Instrument {
-            role: role.to_string(),
-            driver: instrument.config.driver.clone(),
-            action: format!("setting `{setting}` to {value}"),
-            source,
-        })?;
+        let readback =
+            instrument
+                .driver
+                .set(setting, value)
+                .map_err(|source| RunError::Instrument {
+                    role: role.to_string(),
+                    driver: instrument.config.driver.clone(),
+                    action: format!("setting `{setting}` to {value}"),
+                    source,
+                })?;
         self.emit(RunEvent::Command {
             role: role.to_string(),
             command: setting.to_string(),
@@ -153,16 +190,21 @@ impl Executor<'_> {
 
     fn await_breath(&mut self, role: &str, deadline: Instant, doing: &str) -> Result<(), RunError> {
         if self.abort.load(Ordering::SeqCst) {
-            return Err(RunError::Aborted { reason: "stop requested".into() });
+            return Err(RunError::Aborted {
+                reason: "stop requested".into(),
+            });
         }
         let remaining = deadline.saturating_duration_since(Instant::now());
         let instrument = self.instrument(role)?;
-        instrument.driver.await_event(DeviceEvent::Breath, remaining).map_err(|source| RunError::Instrument {
-            role: role.to_string(),
-            driver: instrument.config.driver.clone(),
-            action: doing.to_string(),
-            source,
-        })
+        instrument
+            .driver
+            .await_event(DeviceEvent::Breath, remaining)
+            .map_err(|source| RunError::Instrument {
+                role: role.to_string(),
+                driver: instrument.config.driver.clone(),
+                action: doing.to_string(),
+                source,
+            })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -183,26 +225,43 @@ impl Executor<'_> {
         let deadline = Instant::now() + self.real(&self.quantity(timeout, frame, line)?);
         self.emit(RunEvent::StepStarted {
             path: format!("line {line}"),
-            label: format!("measure {id}: {quantity} of {role}, {n} {}", if per_breath { "breaths" } else { "samples" }),
+            label: format!(
+                "measure {id}: {quantity} of {role}, {n} {}",
+                if per_breath { "breaths" } else { "samples" }
+            ),
         })?;
         let mut values: Vec<f64> = Vec::with_capacity(n);
         let mut unit: Option<Unit> = None;
         for i in 0..n {
             let what = if per_breath { "breath" } else { "sample" };
             if per_breath {
-                self.await_breath(role, deadline, &format!("waiting for {what} {} of {n} of {id}", i + 1))?;
+                self.await_breath(
+                    role,
+                    deadline,
+                    &format!("waiting for {what} {} of {n} of {id}", i + 1),
+                )?;
             } else if Instant::now() > deadline {
-                return Err(RunError::Evaluation { line, message: format!("measurement {id} timed out") });
+                return Err(RunError::Evaluation {
+                    line,
+                    message: format!("measurement {id} timed out"),
+                });
             }
             let instrument = self.instrument(role)?;
-            let sample = instrument.driver.read(quantity).map_err(|source| RunError::Instrument {
-                role: role.to_string(),
-                driver: instrument.config.driver.clone(),
-                action: format!("reading {quantity} ({what} {} of {n} of {id})", i + 1),
-                source,
-            })?;
+            let sample =
+                instrument
+                    .driver
+                    .read(quantity)
+                    .map_err(|source| RunError::Instrument {
+                        role: role.to_string(),
+                        driver: instrument.config.driver.clone(),
+                        action: format!("reading {quantity} ({what} {} of {n} of {id})", i + 1),
+                        source,
+                    })?;
             let unit = unit.get_or_insert_with(|| sample.unit.clone());
-            let value = sample.to_unit(unit).map_err(|e| RunError::Evaluation { line, message: e.to_string() })?;
+            let value = sample.to_unit(unit).map_err(|e| RunError::Evaluation {
+                line,
+                message: e.to_string(),
+            })?;
             values.push(value.value);
             self.emit(RunEvent::Sample {
                 measurement: id.to_string(),
@@ -212,9 +271,12 @@ impl Executor<'_> {
                 index: i,
                 value: sample,
             })?;
-            self.observer.progress(&format!("{id}: {what} {} of {n}: {value}", i + 1));
+            self.observer
+                .progress(&format!("{id}: {what} {} of {n}: {value}", i + 1));
         }
-        frame.measurements.insert(id.to_string(), (values, unit.unwrap_or_else(Unit::one)));
+        frame
+            .measurements
+            .insert(id.to_string(), (values, unit.unwrap_or_else(Unit::one)));
         Ok(())
     }
 
@@ -229,14 +291,23 @@ impl Executor<'_> {
                 inner.values.insert(name.clone(), value.clone());
                 bindings.insert(name.clone(), value.clone());
             }
-            self.emit(RunEvent::SetPoint { sweep: sweep.name.clone(), index, label: label.clone(), bindings })?;
+            self.emit(RunEvent::SetPoint {
+                sweep: sweep.name.clone(),
+                index,
+                label: label.clone(),
+                bindings,
+            })?;
             self.run_steps(&sweep.steps, &mut inner)?;
         }
         Ok(())
     }
 
     fn check(&mut self, check: &Check, frame: &Frame, line: usize) -> Result<(), RunError> {
-        let samples = frame.measurements.get(&check.measurement).map(|(v, _)| v.len()).unwrap_or(0);
+        let samples = frame
+            .measurements
+            .get(&check.measurement)
+            .map(|(v, _)| v.len())
+            .unwrap_or(0);
         let mut outcome = CheckOutcome {
             id: check.id.clone(),
             title: check.title.clone(),
@@ -258,14 +329,24 @@ impl Executor<'_> {
                     outcome.applicable = false;
                     outcome.note = Some(format!("not applicable: `{}` does not hold", when.text));
                 }
-                Err(e) => return Err(RunError::Evaluation { line, message: format!("`{}`: {e}", when.text) }),
+                Err(e) => {
+                    return Err(RunError::Evaluation {
+                        line,
+                        message: format!("`{}`: {e}", when.text),
+                    });
+                }
             }
         }
         let value = self.quantity(&check.value, frame, line)?;
         let unit = value.unit.clone();
         let in_unit = |f: &Formula, ex: &mut Self| -> Result<f64, RunError> {
             let q = ex.quantity(f, frame, line)?;
-            q.to_unit(&unit).map(|q| q.value).map_err(|e| RunError::Evaluation { line, message: e.to_string() })
+            q.to_unit(&unit)
+                .map(|q| q.value)
+                .map_err(|e| RunError::Evaluation {
+                    line,
+                    message: e.to_string(),
+                })
         };
         let (mut low, mut high, mut description) = (None, None, Vec::new());
         if let (Some(target), Some(tolerance)) = (&check.target, &check.tolerance) {
@@ -274,7 +355,14 @@ impl Executor<'_> {
             low = Some(t - w);
             high = Some(t + w);
             outcome.target = Some(Quantity::new(t, unit.clone()));
-            description.push(format!("{} ± ({}) = {} ± {} {}", target.text, tolerance.text, fmt(t), fmt(w), unit));
+            description.push(format!(
+                "{} ± ({}) = {} ± {} {}",
+                target.text,
+                tolerance.text,
+                fmt(t),
+                fmt(w),
+                unit
+            ));
         }
         if let Some(min) = &check.min {
             let m = in_unit(min, self)?;
@@ -295,15 +383,25 @@ impl Executor<'_> {
             self.verdict = self.verdict.combine(outcome.verdict);
         }
         outcome.value = Some(value);
-        outcome.limit = Some(LimitRecord { low, high, unit: unit.symbol().to_string(), description: description.join("; ") });
+        outcome.limit = Some(LimitRecord {
+            low,
+            high,
+            unit: unit.symbol().to_string(),
+            description: description.join("; "),
+        });
         self.emit(RunEvent::Check(Box::new(outcome)))
     }
 
-    fn quantity(&self, formula: &Formula, frame: &Frame, line: usize) -> Result<Quantity, RunError> {
-        let value = formula
-            .expr
-            .eval(frame)
-            .map_err(|e| RunError::Evaluation { line, message: format!("`{}`: {e}", formula.text) })?;
+    fn quantity(
+        &self,
+        formula: &Formula,
+        frame: &Frame,
+        line: usize,
+    ) -> Result<Quantity, RunError> {
+        let value = formula.expr.eval(frame).map_err(|e| RunError::Evaluation {
+            line,
+            message: format!("`{}`: {e}", formula.text),
+        })?;
         value.to_quantity().ok_or_else(|| RunError::Evaluation {
             line,
             message: format!("`{}` is a condition where a number is needed", formula.text),
@@ -316,7 +414,10 @@ impl Executor<'_> {
         if !(1.0..=1e7).contains(&n) || n.fract() != 0.0 {
             return Err(RunError::Evaluation {
                 line,
-                message: format!("`{}` = {n} is not a whole number between 1 and 10^7", formula.text),
+                message: format!(
+                    "`{}` = {n} is not a whole number between 1 and 10^7",
+                    formula.text
+                ),
             });
         }
         Ok(n as usize)
@@ -356,7 +457,9 @@ fn check_limit(
     let si = value.si_value();
     if let Some(min) = min {
         if min.dimension() != value.dimension() {
-            return Err(refuse(format!("the fixture's limit {min} has another dimension")));
+            return Err(refuse(format!(
+                "the fixture's limit {min} has another dimension"
+            )));
         }
         if si < min.si_value() {
             return Err(refuse(format!("below the fixture's minimum {min}")));
@@ -364,7 +467,9 @@ fn check_limit(
     }
     if let Some(max) = max {
         if max.dimension() != value.dimension() {
-            return Err(refuse(format!("the fixture's limit {max} has another dimension")));
+            return Err(refuse(format!(
+                "the fixture's limit {max} has another dimension"
+            )));
         }
         if si > max.si_value() {
             return Err(refuse(format!("above the fixture's maximum {max}")));
@@ -380,7 +485,11 @@ pub fn fmt(x: f64) -> String {
     }
     let digits = (6 - 1 - x.abs().log10().floor() as i32).clamp(0, 12) as usize;
     let s = format!("{x:.digits$}");
-    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
 }
 
 fn fmt_q(q: &Quantity) -> String {

@@ -17,17 +17,21 @@
 //! taken before it.
 
 mod bench;
+
 mod console;
 mod error;
 mod execute;
 
+pub use bench::check_roles;
 pub use console::{AssumeYes, Observer, Operator, Silent};
 pub use error::RunError;
 pub use execute::fmt as format_number;
 
 use crate::analysis::Verdict;
 use crate::fixture::{Fixture, load_fixture};
-use crate::journal::{JOURNAL_FILE, JournalSink, JournalWriter, RunEvent, RunHeader, SoftwareInfo, SourceFile};
+use crate::journal::{
+    JOURNAL_FILE, JournalSink, JournalWriter, RunEvent, RunHeader, SoftwareInfo, SourceFile,
+};
 use crate::procedure::{Procedure, ValidationError, load_procedure};
 use crate::record::{RECORD_FILE, Record, record_from_run_dir, write_record};
 use crate::units::{Quantity, parse_quantity};
@@ -121,24 +125,44 @@ pub fn prepare(request: RunRequest) -> Result<Prepared, PrepareError> {
     let (fixture, fixture_text) = load_fixture(&request.fixture)?;
     let parameters = apply_overrides(&procedure, &request.overrides)?;
     bench::check_roles(&procedure, &fixture)?;
-    Ok(Prepared { request, procedure, procedure_text, fixture, fixture_text, parameters })
+    Ok(Prepared {
+        request,
+        procedure,
+        procedure_text,
+        fixture,
+        fixture_text,
+        parameters,
+    })
 }
 
 /// Applies `name=value` overrides to the procedure's defaults. A value written without a
 /// unit takes the unit of the parameter's default.
-fn apply_overrides(procedure: &Procedure, overrides: &[String]) -> Result<BTreeMap<String, Quantity>, RunError> {
-    let mut values: BTreeMap<String, Quantity> =
-        procedure.parameters.iter().map(|(k, p)| (k.clone(), p.default.clone())).collect();
+fn apply_overrides(
+    procedure: &Procedure,
+    overrides: &[String],
+) -> Result<BTreeMap<String, Quantity>, RunError> {
+    let mut values: BTreeMap<String, Quantity> = procedure
+        .parameters
+        .iter()
+        .map(|(k, p)| (k.clone(), p.default.clone()))
+        .collect();
     for text in overrides {
-        let bad = |message: String| RunError::Override { text: text.clone(), message };
-        let (name, value) = text.split_once('=').ok_or_else(|| bad("expected name=value".into()))?;
+        let bad = |message: String| RunError::Override {
+            text: text.clone(),
+            message,
+        };
+        let (name, value) = text
+            .split_once('=')
+            .ok_or_else(|| bad("expected name=value".into()))?;
         let (name, value) = (name.trim(), value.trim());
         let Some(default) = procedure.parameters.get(name).map(|p| &p.default) else {
             let names: Vec<&str> = procedure.parameters.keys().map(String::as_str).collect();
             let hint = crate::procedure::did_you_mean(name, names.iter().copied())
                 .map(|s| format!("did you mean `{s}`?"))
                 .unwrap_or_else(|| format!("parameters: {}", names.join(", ")));
-            return Err(bad(format!("the procedure has no parameter `{name}`; {hint}")));
+            return Err(bad(format!(
+                "the procedure has no parameter `{name}`; {hint}"
+            )));
         };
         let mut q = parse_quantity(value).map_err(|e| bad(e.to_string()))?;
         if q.unit.symbol().is_empty() && !default.unit.symbol().is_empty() {
@@ -181,8 +205,14 @@ pub fn execute(
 ) -> Result<RunOutcome, RunError> {
     let request = &prepared.request;
     let run_id = new_run_id(&prepared.procedure.id);
-    let run_dir = request.out.clone().unwrap_or_else(|| request.runs_root.join(&run_id));
-    std::fs::create_dir_all(&run_dir).map_err(|source| RunError::RunDirectory { path: run_dir.clone(), source })?;
+    let run_dir = request
+        .out
+        .clone()
+        .unwrap_or_else(|| request.runs_root.join(&run_id));
+    std::fs::create_dir_all(&run_dir).map_err(|source| RunError::RunDirectory {
+        path: run_dir.clone(),
+        source,
+    })?;
     let journal_path = run_dir.join(JOURNAL_FILE);
     let mut journal = JournalWriter::create(&journal_path)?;
     let header = RunHeader {
@@ -198,7 +228,10 @@ pub fn execute(
         fixture_name: prepared.fixture.name.clone(),
         simulated: prepared.fixture.is_simulated(),
         time_scale: prepared.fixture.time_scale,
-        software: SoftwareInfo { name: "qbench".into(), version: env!("CARGO_PKG_VERSION").into() },
+        software: SoftwareInfo {
+            name: "qbench".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
         host: request.host.clone(),
         operator: request.operator.clone(),
         dut_serial: request.dut_serial.clone(),
@@ -210,7 +243,10 @@ pub fn execute(
 
     let (verdict, error) = run_and_tear_down(prepared, &mut journal, observer, operator, abort);
     let reason = error.as_ref().map(ToString::to_string);
-    let entry = journal.append(RunEvent::RunEnded { verdict, reason: reason.clone() })?;
+    let entry = journal.append(RunEvent::RunEnded {
+        verdict,
+        reason: reason.clone(),
+    })?;
     observer.entry(entry);
     drop(journal);
 
@@ -218,8 +254,18 @@ pub fn execute(
     let record_path = run_dir.join(RECORD_FILE);
     write_record(&record, &record_path)?;
     let report = run_dir.join(REPORT_FILE);
-    crate::report::write_html(&record, &report, request.templates.as_deref()).map_err(RunError::Report)?;
-    Ok(RunOutcome { run_id, run_dir, verdict, error: reason, record, journal: journal_path, record_path, report })
+    crate::report::write_html(&record, &report, request.templates.as_deref())
+        .map_err(RunError::Report)?;
+    Ok(RunOutcome {
+        run_id,
+        run_dir,
+        verdict,
+        error: reason,
+        record,
+        journal: journal_path,
+        record_path,
+        report,
+    })
 }
 
 /// Opens the bench, runs setup and steps, and always runs teardown. Returns the verdict and
@@ -255,7 +301,10 @@ fn run_and_tear_down(
         set_points: 0,
         verdict: Verdict::Pass,
     };
-    let mut frame = Frame { values: prepared.parameters.clone(), ..Frame::default() };
+    let mut frame = Frame {
+        values: prepared.parameters.clone(),
+        ..Frame::default()
+    };
     let mut result = announce_instruments(&mut ex, ready);
     if result.is_ok() {
         result = ex.run_steps(&prepared.procedure.setup, &mut frame);
@@ -265,10 +314,15 @@ fn run_and_tear_down(
     }
     if let Err(e) = &result {
         let role = match e {
-            RunError::Instrument { role, .. } | RunError::Interlock { role, .. } => Some(role.clone()),
+            RunError::Instrument { role, .. } | RunError::Interlock { role, .. } => {
+                Some(role.clone())
+            }
             _ => None,
         };
-        let _ = ex.emit(RunEvent::Error { role, message: error_chain(e) });
+        let _ = ex.emit(RunEvent::Error {
+            role,
+            message: error_chain(e),
+        });
     }
     tear_down(&mut ex, prepared, &mut frame);
     let verdict = match &result {
@@ -279,21 +333,31 @@ fn run_and_tear_down(
     (verdict, result.err())
 }
 
-fn announce_instruments(ex: &mut Executor<'_>, ready: Vec<crate::journal::InstrumentReady>) -> Result<(), RunError> {
+fn announce_instruments(
+    ex: &mut Executor<'_>,
+    ready: Vec<crate::journal::InstrumentReady>,
+) -> Result<(), RunError> {
     for info in ready {
         let role = info.role.clone();
         ex.emit(RunEvent::InstrumentReady(Box::new(info)))?;
         let instrument = ex.bench.instruments.get_mut(&role);
         if let Some(instrument) = instrument {
             let driver = instrument.config.driver.clone();
-            let conditions = instrument.driver.conditions().map_err(|source| RunError::Instrument {
-                role: role.clone(),
-                driver,
-                action: "reading its measurement conditions".into(),
-                source,
-            })?;
+            let conditions =
+                instrument
+                    .driver
+                    .conditions()
+                    .map_err(|source| RunError::Instrument {
+                        role: role.clone(),
+                        driver,
+                        action: "reading its measurement conditions".into(),
+                        source,
+                    })?;
             for condition in conditions {
-                ex.emit(RunEvent::Condition { role: role.clone(), condition })?;
+                ex.emit(RunEvent::Condition {
+                    role: role.clone(),
+                    condition,
+                })?;
             }
         }
     }
@@ -308,12 +372,17 @@ fn tear_down(ex: &mut Executor<'_>, prepared: &Prepared, frame: &mut Frame) {
     let abort = std::mem::replace(&mut ex.abort, &NEVER);
     for step in &prepared.procedure.teardown {
         if let Err(e) = ex.run_steps(std::slice::from_ref(step), frame) {
-            let _ = ex.emit(RunEvent::Error { role: None, message: format!("teardown: {}", error_chain(&e)) });
+            let _ = ex.emit(RunEvent::Error {
+                role: None,
+                message: format!("teardown: {}", error_chain(&e)),
+            });
         }
     }
     let roles: Vec<String> = ex.bench.instruments.keys().cloned().collect();
     for role in roles {
-        let Some(instrument) = ex.bench.instruments.get_mut(&role) else { continue };
+        let Some(instrument) = ex.bench.instruments.get_mut(&role) else {
+            continue;
+        };
         let result = instrument.driver.make_safe();
         let event = RunEvent::SafeState {
             role: role.clone(),
@@ -333,7 +402,10 @@ fn record_error(journal: &mut JournalWriter, observer: &mut dyn Observer, error:
         | RunError::CalibrationExpired { role, .. } => Some(role.clone()),
         _ => None,
     };
-    if let Ok(entry) = journal.append(RunEvent::Error { role, message: error_chain(error) }) {
+    if let Ok(entry) = journal.append(RunEvent::Error {
+        role,
+        message: error_chain(error),
+    }) {
         observer.entry(entry);
     }
 }

@@ -8,6 +8,10 @@ pub struct SimConfig {}
 pub struct SimError;
 pub struct SimBench;
 impl SimBench {
-    pub fn start(_c: &SimConfig, _t: f64) -> Result<SimBench, SimError> { Err(SimError) }
-    pub fn port(&self, _d: &str) -> Option<&Path> { None }
+    pub fn start(_c: &SimConfig, _t: f64) -> Result<SimBench, SimError> {
+        Err(SimError)
+    }
+    pub fn port(&self, _d: &str) -> Option<&Path> {
+        None
+    }
 }

@@ -1,0 +1,131 @@
+//! The console: progress lines for the operator, and prompts answered on the terminal.
+
+use crate::journal::{Entry, RunEvent};
+use crate::runner::{Observer, Operator, format_number};
+use std::io::{BufRead, Write};
+
+/// Prints run progress, one line per notable event.
+pub struct ConsoleObserver<'a> {
+    out: &'a mut dyn Write,
+}
+
+impl<'a> ConsoleObserver<'a> {
+    /// An observer printing to `out`.
+    pub fn new(out: &'a mut dyn Write) -> ConsoleObserver<'a> {
+        ConsoleObserver { out }
+    }
+}
+
+impl Observer for ConsoleObserver<'_> {
+    fn entry(&mut self, entry: &Entry) {
+        let line = match &entry.event {
+            RunEvent::RunStarted(h) => format!(
+                "qbench {}: {} v{} ({} {})\nrun {} on fixture `{}`{}",
+                h.software.version,
+                h.procedure_id,
+                h.procedure_version,
+                h.standard,
+                h.clause,
+                h.run_id,
+                h.fixture_name,
+                if h.simulated {
+                    format!(" (simulated, time scale {})", h.time_scale)
+                } else {
+                    String::new()
+                }
+            ),
+            RunEvent::InstrumentReady(i) => format!(
+                "  {}: {} {} s/n {} via {}",
+                i.role, i.identity.manufacturer, i.identity.model, i.identity.serial, i.link
+            ),
+            RunEvent::Condition { role, condition } => {
+                format!("  {role}: {} = {}", condition.name, condition.value)
+            }
+            RunEvent::SetPoint {
+                sweep,
+                label,
+                bindings,
+                index,
+            } => {
+                let values: Vec<String> =
+                    bindings.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                format!(
+                    "set point {} ({sweep} {label}): {}",
+                    index + 1,
+                    values.join(", ")
+                )
+            }
+            RunEvent::Prompt(p) => {
+                format!(
+                    "  prompt: {} → {}{}",
+                    p.message,
+                    p.answer,
+                    if p.automatic { " (--yes)" } else { "" }
+                )
+            }
+            RunEvent::Check(c) => match (&c.value, &c.limit, c.applicable) {
+                (Some(v), Some(l), true) => format!(
+                    "  check {}: {} = {} {} within [{}, {}] {} → {}",
+                    c.id,
+                    format!("{}({})", c.statistic, c.measurement),
+                    format_number(v.value),
+                    v.unit,
+                    l.low.map(format_number).unwrap_or_else(|| "-∞".into()),
+                    l.high.map(format_number).unwrap_or_else(|| "+∞".into()),
+                    l.unit,
+                    c.verdict
+                ),
+                _ => format!(
+                    "  check {}: {}",
+                    c.id,
+                    c.note.clone().unwrap_or_else(|| "not applicable".into())
+                ),
+            },
+            RunEvent::Error { role, message } => match role {
+                Some(r) => format!("ERROR ({r}): {message}"),
+                None => format!("ERROR: {message}"),
+            },
+            RunEvent::SafeState { role, ok, message } => match (ok, message) {
+                (true, _) => format!("  {role}: safe state"),
+                (false, m) => format!(
+                    "  {role}: SAFE STATE NOT CONFIRMED: {}",
+                    m.clone().unwrap_or_default()
+                ),
+            },
+            RunEvent::RunEnded { verdict, .. } => format!("run ended: {verdict}"),
+            RunEvent::Command { .. } | RunEvent::Sample { .. } | RunEvent::StepStarted { .. } => {
+                return;
+            }
+        };
+        let _ = writeln!(self.out, "{line}");
+    }
+
+    fn progress(&mut self, message: &str) {
+        let _ = writeln!(self.out, "    {message}");
+    }
+}
+
+/// Asks the operator on the terminal; end of input counts as a refusal.
+pub struct ConsoleOperator;
+
+impl Operator for ConsoleOperator {
+    fn confirm(&mut self, message: &str) -> Result<(String, bool), String> {
+        let mut stderr = std::io::stderr();
+        let _ = write!(
+            stderr,
+            "\n>>> {message}\n>>> Type `yes` when done (anything else aborts): "
+        );
+        let _ = stderr.flush();
+        let mut answer = String::new();
+        match std::io::stdin().lock().read_line(&mut answer) {
+            Ok(0) => Err(
+                "no operator input (end of input); use --yes for unattended simulated runs".into(),
+            ),
+            Ok(_) if matches!(answer.trim().to_ascii_lowercase().as_str(), "yes" | "y") => {
+                Ok((answer.trim().to_string(), false))
+            }
+            Ok(_) => Err(format!("operator answered `{}`", answer.trim())),
+            Err(e) => Err(format!("cannot read the operator's answer: {e}")),
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! The command line: arguments as typed, and one function per subcommand.
+//!
+//! This is the only module that prints, reads the terminal or the environment; everything it
+//! calls takes its inputs as arguments. `bench/main.rs` parses arguments, calls [`execute`],
+//! and exits with the code it returns ([`exit`] holds the documented codes).
+
+mod console;
+pub mod exit;
+mod run;
+mod validate;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// qbench: hardware-in-the-loop test and qualification bench for medical devices.
+#[derive(Debug, Parser)]
+#[command(name = "qbench", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a qualification procedure on a bench.
+    Run(run::RunArgs),
+    /// Check procedures and fixtures without touching hardware.
+    Validate {
+        /// Procedure and fixture files; procedures are also checked against the fixtures given.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// Runs the command and returns the process exit code.
+pub fn execute(cli: Cli) -> i32 {
+    let mut stdout = std::io::stdout().lock();
+    let mut stderr = std::io::stderr();
+    let result = match cli.command {
+        Command::Run(args) => run::run(args, &mut stdout),
+        Command::Validate { files } => validate::validate(&files, &mut stdout),
+    };
+    match result {
+        Ok(code) => code,
+        Err(failure) => {
+            use std::io::Write;
+            let _ = writeln!(stderr, "error: {}", failure.message);
+            failure.code
+        }
+    }
+}
+
+/// A command that could not do its job: a message for the operator and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    /// What went wrong, with its causes.
+    pub message: String,
+    /// The exit code.
+    pub code: i32,
+}
+
+impl Failure {
+    /// A failure from an error and its causes.
+    pub fn new(error: &dyn std::error::Error, code: i32) -> Failure {
+        Failure {
+            message: crate::runner::error_chain(error),
+            code,
+        }
+    }
+}

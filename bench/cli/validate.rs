@@ -1,0 +1,86 @@
+//! `qbench validate`: check procedures and fixtures without touching hardware.
+
+use super::{Failure, exit};
+use crate::fixture::{Fixture, parse_fixture};
+use crate::procedure::parse_procedure;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Validates every file; procedures are also checked against every fixture given.
+/// Prints every problem found, then returns exit code 0 or 2.
+pub fn validate(files: &[PathBuf], out: &mut dyn Write) -> Result<i32, Failure> {
+    let mut texts = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(path).map_err(|e| Failure {
+            message: format!("cannot read {}: {e}", path.display()),
+            code: exit::INVALID,
+        })?;
+        texts.push((path, text));
+    }
+    let mut failed = false;
+    let mut fixtures: Vec<(&PathBuf, Fixture)> = Vec::new();
+    let mut procedures = Vec::new();
+    for (path, text) in &texts {
+        if is_fixture(text) {
+            match parse_fixture(path, text) {
+                Ok(f) => fixtures.push((path, f)),
+                Err(e) => {
+                    failed = true;
+                    let _ = writeln!(out, "{e}");
+                }
+            }
+        } else {
+            match parse_procedure(path, text) {
+                Ok(p) => procedures.push((path, p)),
+                Err(e) => {
+                    failed = true;
+                    let _ = writeln!(out, "{e}");
+                }
+            }
+        }
+    }
+    for (ppath, procedure) in &procedures {
+        for (fpath, fixture) in &fixtures {
+            if let Err(e) = crate::runner::check_roles(procedure, fixture) {
+                failed = true;
+                let _ = writeln!(
+                    out,
+                    "{}: with fixture {}: {e}",
+                    ppath.display(),
+                    fpath.display()
+                );
+            }
+        }
+    }
+    if failed {
+        return Ok(exit::INVALID);
+    }
+    for (path, p) in &procedures {
+        let _ = writeln!(
+            out,
+            "{}: ok (procedure {} v{}, {} {})",
+            path.display(),
+            p.id,
+            p.version,
+            p.standard,
+            p.clause
+        );
+    }
+    for (path, f) in &fixtures {
+        let _ = writeln!(
+            out,
+            "{}: ok (fixture {}, {} instruments)",
+            path.display(),
+            f.name,
+            f.instruments.len()
+        );
+    }
+    Ok(exit::PASS)
+}
+
+/// A fixture binds instruments; a procedure declares roles.
+fn is_fixture(text: &str) -> bool {
+    let keys: Result<BTreeMap<String, serde::de::IgnoredAny>, _> = serde_saphyr::from_str(text);
+    keys.map(|k| k.contains_key("instruments")).unwrap_or(false)
+}
