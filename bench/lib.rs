@@ -6,9 +6,15 @@
 //!
 //! - `units`: quantities with units; every number qbench handles carries one.
 //! - `link`: byte streams to instruments (serial, pseudo-terminals), with a timeout on every read.
+//! - `protocol`: pure codecs of instrument protocols (IMT frames, qbench's line protocol).
 //! - `driver`: one instrument's protocol over a link, exposed as typed capabilities.
+//! - `sim`: the simulated bench: devices on real pseudo-terminals sharing one physical model.
 //! - `analysis`: statistics, uncertainty and verdicts; no I/O.
 #![warn(missing_docs)]
 
 pub mod analysis;
+pub mod driver;
+pub mod link;
+pub mod protocol;
+pub mod sim;
 pub mod units;

@@ -1,0 +1,1 @@
+//! The simulated bench (placeholder while building).
