@@ -10,8 +10,14 @@
 //! decide a verdict, and never sleep without a deadline. The registry in `registry.rs` is the
 //! only place that knows every driver.
 
+mod common;
 mod error;
+#[cfg(test)]
+mod fake_link;
+mod imt_flow_analyzer;
 mod registry;
+mod test_lung_service;
+mod ventilator_service;
 
 pub use error::{DriverError, DriverErrorKind};
 pub use registry::{DRIVERS, open_driver, spec_of};

@@ -1,22 +1,63 @@
-//! TEMPORARY STUB (replaced by the wt-sim branch).
-use super::{Driver, DriverError, DriverErrorKind, DriverSpec};
+//! The registry: the only place that knows every driver.
+
+use super::{Driver, DriverError, DriverSpec, common, imt_flow_analyzer, test_lung_service, ventilator_service};
 use crate::link::ByteLink;
 use std::collections::BTreeMap;
-/// Stub.
-pub static DRIVERS: &[DriverSpec] = &[];
-/// Stub.
+
+/// Every built-in driver's specification.
+pub static DRIVERS: &[DriverSpec] =
+    &[imt_flow_analyzer::SPEC, ventilator_service::SPEC, test_lung_service::SPEC];
+
+/// The specification of the driver called `name`.
 pub fn spec_of(name: &str) -> Option<&'static DriverSpec> {
     DRIVERS.iter().find(|d| d.name == name)
 }
-/// Stub.
+
+/// Opens the driver called `name` on `link` with the fixture's `options`.
+///
+/// Unknown drivers are `Unsupported`; unknown options are `BadOption` naming the known ones.
+/// Some drivers talk to the instrument while opening (the analyzer writes its gas standard).
 pub fn open_driver(
     name: &str,
-    _link: Box<dyn ByteLink>,
-    _options: &BTreeMap<String, String>,
+    link: Box<dyn ByteLink>,
+    options: &BTreeMap<String, String>,
 ) -> Result<Box<dyn Driver>, DriverError> {
-    Err(DriverError {
-        kind: DriverErrorKind::Unsupported {
-            what: name.to_string(),
-        },
-    })
+    match name {
+        "imt-flowanalyser" => imt_flow_analyzer::open(link, options),
+        "qbench-ventilator" => ventilator_service::open(link, options),
+        "qbench-test-lung" => test_lung_service::open(link, options),
+        other => {
+            let known: Vec<&str> = DRIVERS.iter().map(|d| d.name).collect();
+            Err(common::unsupported("registry", format!("driver `{other}` (known: {})", known.join(", "))))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::fake_link::FakeLink;
+
+    #[test]
+    fn every_spec_is_openable_and_named_once() {
+        for spec in DRIVERS {
+            assert_eq!(spec_of(spec.name).map(|s| s.kind), Some(spec.kind));
+            let (link, _) = FakeLink::new(&[]);
+            assert!(open_driver(spec.name, Box::new(link), &BTreeMap::new()).is_ok(), "{}", spec.name);
+            for q in spec.quantities {
+                assert!(crate::units::parse_unit(q.unit).is_ok(), "{}", q.unit);
+            }
+            for s in spec.settings {
+                assert!(crate::units::parse_unit(s.unit).is_ok(), "{}", s.unit);
+            }
+        }
+        assert_eq!(spec_of("imt-flowanalyser").map(|s| s.kind), Some("flow_analyzer"));
+    }
+
+    #[test]
+    fn unknown_driver_names_the_known_ones() {
+        let (link, _) = FakeLink::new(&[]);
+        let err = open_driver("fluke-vt900", Box::new(link), &BTreeMap::new()).err().expect("fails");
+        assert!(err.to_string().contains("qbench-ventilator"), "{err}");
+    }
 }

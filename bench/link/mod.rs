@@ -12,7 +12,7 @@ mod error;
 mod serial;
 
 pub use error::{LinkError, LinkErrorKind};
-pub use serial::{SerialLink, SerialSettings};
+pub use serial::{FlowControl, Parity, SerialLink, SerialSettings};
 
 use std::time::Duration;
 
@@ -32,6 +32,11 @@ pub trait ByteLink: Send {
 
     /// A short description of the far end for messages (`/dev/ttyUSB0 @ 19200 8N1`).
     fn describe(&self) -> String;
+
+    /// How long a driver should wait for each answer on this link, as the fixture set it.
+    fn command_timeout(&self) -> Duration {
+        Duration::from_secs(1)
+    }
 }
 
 /// Opens the link a fixture describes.

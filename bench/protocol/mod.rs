@@ -1,0 +1,13 @@
+//! Protocol codecs: pure functions from requests to bytes and from bytes to replies.
+//!
+//! Nothing here does I/O, sleeps or keeps state between calls: the drivers own the link and
+//! the conversation, the simulated devices own their state, and both share these codecs so
+//! that what the simulator answers is exactly what a driver parses. Every parser takes
+//! arbitrary bytes and returns an error rather than panicking (checked with proptest).
+//!
+//! - `imt`: the RS-232 frames of IMT Analytics gas-flow analyzers (FlowAnalyser, CITREX).
+//! - `line_ascii`: qbench's line protocol for device service ports (ventilator, test lung),
+//!   documented in `docs/ventilator-service-port.md`.
+
+pub mod imt;
+pub mod line_ascii;
