@@ -8,6 +8,7 @@ mod console;
 pub mod exit;
 mod run;
 mod validate;
+mod verify;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -32,6 +33,11 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Check that a run's journal and record were not altered.
+    Verify {
+        /// The run directory.
+        run: PathBuf,
+    },
 }
 
 /// Runs the command and returns the process exit code.
@@ -41,6 +47,7 @@ pub fn execute(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Run(args) => run::run(args, &mut stdout),
         Command::Validate { files } => validate::validate(&files, &mut stdout),
+        Command::Verify { run } => verify::verify(&run, &mut stdout),
     };
     match result {
         Ok(code) => code,
