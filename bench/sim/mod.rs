@@ -1,17 +1,341 @@
-//! TEMPORARY STUB (replaced by the wt-sim branch).
-#![allow(missing_docs)]
+//! The simulated bench: simulated devices on real pseudo-terminals, sharing one physical model.
+//!
+//! [`SimBench::start`] creates one pseudo-terminal per device and serves each on its own
+//! thread: the ventilator and the active test lung speak qbench's line protocol, the flow
+//! analyzer speaks the IMT RS-232 protocol. A driver opens the slave side by its path
+//! ([`SimBench::port`]) exactly as it opens a real serial port, so the drivers under test run
+//! the code they run on hardware. The devices share the model in `model.rs` (a volume-
+//! controlled ventilator pushing breaths into a test lung), in simulated time that runs
+//! `time_scale` times faster than real time. Each device has the errors and faults its
+//! [`SimConfig`] section gives it.
+//!
+//! Every request a device receives is logged ([`SimBench::log`]) so tests can check what
+//! reached which device. Dropping the bench stops every thread (each polls a stop flag
+//! every 20 ms) and closes every pty. This module never prints and never reads the
+//! environment.
+//!
+//! Main types: [`SimBench`], [`SimConfig`], [`SimLogLine`], [`SimError`].
+
+mod config;
+mod flow_analyzer;
+mod model;
+mod serve;
+mod test_lung;
+mod ventilator;
+
+pub use config::{FlowAnalyzerConfig, LungConfig, SimConfig, VentilatorConfig};
+
+use model::{LungSettings, Model};
+use serde::Serialize;
+use serve::{Endpoint, Log};
+use std::collections::VecDeque;
 use std::path::Path;
-#[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize)]
-pub struct SimConfig {}
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The devices of the simulated bench, by the names [`SimBench::port`] takes.
+pub const DEVICES: [&str; 3] = ["ventilator", "flow_analyzer", "test_lung"];
+
+/// One request a simulated device received.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SimLogLine {
+    /// The device (`ventilator`, `flow_analyzer`, `test_lung`).
+    pub device: String,
+    /// Real time since the bench started.
+    pub at: Duration,
+    /// The request as received, without its terminator (lossy UTF-8).
+    pub request: String,
+}
+
+/// Errors starting the simulated bench.
 #[derive(Debug, thiserror::Error)]
-#[error("sim")]
-pub struct SimError;
-pub struct SimBench;
+#[non_exhaustive]
+pub enum SimError {
+    /// A configuration value is out of its domain.
+    #[error("invalid simulation setting `{field}`: {reason}")]
+    BadConfig {
+        /// The field (`lung.compliance`).
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The operating system refused a pseudo-terminal.
+    #[error("cannot create a pseudo-terminal for the simulated {device}")]
+    Pty {
+        /// The device.
+        device: &'static str,
+        /// The cause.
+        #[source]
+        source: serialport::Error,
+    },
+    /// A device thread could not be started.
+    #[error("cannot start the thread of the simulated {device}")]
+    Thread {
+        /// The device.
+        device: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A running simulated bench.
+pub struct SimBench {
+    endpoints: Vec<(&'static str, Endpoint)>,
+    log: Log,
+}
+
 impl SimBench {
-    pub fn start(_c: &SimConfig, _t: f64) -> Result<SimBench, SimError> {
-        Err(SimError)
+    /// Starts every simulated device on its own pseudo-terminal.
+    ///
+    /// `time_scale` is how many simulated seconds pass per real second (1 for real time).
+    pub fn start(config: &SimConfig, time_scale: f64) -> Result<SimBench, SimError> {
+        validate(config, time_scale)?;
+        let imt_model = crate::protocol::imt::Model::from_name(&config.flow_analyzer.model)
+            .ok_or_else(|| SimError::BadConfig {
+                field: "flow_analyzer.model",
+                reason: format!("unknown model `{}` (known: PF-300, PF-300 PRO, CITREX)", config.flow_analyzer.model),
+            })?;
+        let lung = LungSettings { c: config.lung.compliance, r: config.lung.resistance };
+        let model = Arc::new(Model::new(config.seed, config.ventilator.clone(), lung, time_scale));
+        let log: Log = Arc::new(Mutex::new(VecDeque::new()));
+        let epoch = Instant::now();
+        let mut bench = SimBench { endpoints: Vec::new(), log: Arc::clone(&log) };
+        let vent = ventilator::Ventilator::new(Arc::clone(&model), config.ventilator.serial.clone());
+        bench.endpoints.push(("ventilator", Endpoint::spawn("ventilator", Box::new(vent), Arc::clone(&log), epoch)?));
+        let analyzer = flow_analyzer::FlowAnalyzer::new(Arc::clone(&model), imt_model, config.flow_analyzer.clone());
+        bench.endpoints.push((
+            "flow_analyzer",
+            Endpoint::spawn("flow_analyzer", Box::new(analyzer), Arc::clone(&log), epoch)?,
+        ));
+        let lung = test_lung::TestLung::new(model, config.lung.serial.clone());
+        bench.endpoints.push(("test_lung", Endpoint::spawn("test_lung", Box::new(lung), log, epoch)?));
+        Ok(bench)
     }
-    pub fn port(&self, _d: &str) -> Option<&Path> {
-        None
+
+    /// The path a driver opens to reach `device`, while it is connected.
+    pub fn port(&self, device: &str) -> Option<&Path> {
+        self.endpoints.iter().find(|(name, _)| *name == device).map(|(_, e)| e.path.as_path())
+    }
+
+    /// Every request the devices received, oldest first (the latest 100 000 are kept).
+    pub fn log(&self) -> Vec<SimLogLine> {
+        let log = self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        log.iter().cloned().collect()
+    }
+
+    /// Unplugs `device`: stops its thread and closes its pty, so its driver sees a
+    /// disconnection. Returns whether the device was connected.
+    pub fn disconnect(&mut self, device: &str) -> bool {
+        match self.endpoints.iter().position(|(name, _)| *name == device) {
+            Some(i) => {
+                let (_, mut endpoint) = self.endpoints.remove(i);
+                endpoint.stop();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Drop for SimBench {
+    fn drop(&mut self) {
+        for (_, endpoint) in &mut self.endpoints {
+            endpoint.stop();
+        }
+    }
+}
+
+fn validate(config: &SimConfig, time_scale: f64) -> Result<(), SimError> {
+    let check = |field: &'static str, value: f64, ok: bool, domain: &str| {
+        if value.is_finite() && ok {
+            Ok(())
+        } else {
+            Err(SimError::BadConfig { field, reason: format!("{value} is not {domain}") })
+        }
+    };
+    check("time_scale", time_scale, time_scale > 0.0 && time_scale <= 10_000.0, "in (0, 10000]")?;
+    let lung = &config.lung;
+    check("lung.compliance", lung.compliance, lung.compliance > 0.0, "a positive compliance")?;
+    check("lung.resistance", lung.resistance, lung.resistance >= 0.0, "a non-negative resistance")?;
+    let v = &config.ventilator;
+    check("ventilator.volume_error", v.volume_error, v.volume_error > -1.0, "above -1")?;
+    check("ventilator.volume_noise_sd", v.volume_noise_sd, v.volume_noise_sd >= 0.0, "non-negative")?;
+    check("ventilator.rate_error", v.rate_error, v.rate_error > -1.0, "above -1")?;
+    check("ventilator.fio2_error", v.fio2_error, v.fio2_error.abs() <= 100.0, "within ±100")?;
+    let a = &config.flow_analyzer;
+    check("flow_analyzer.gain_error", a.gain_error, a.gain_error > -1.0, "above -1")?;
+    check("flow_analyzer.volume_noise_sd", a.volume_noise_sd, a.volume_noise_sd >= 0.0, "non-negative")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::{DeviceEvent, Driver, DriverErrorKind, open_driver};
+    use crate::link::{ByteLink, LinkErrorKind, SerialLink, SerialSettings};
+    use crate::units::parse_quantity;
+    use std::collections::BTreeMap;
+
+    const TIME_SCALE: f64 = 200.0;
+
+    fn link(bench: &SimBench, device: &str, timeout_ms: u64) -> Box<dyn ByteLink> {
+        let path = bench.port(device).expect("device connected");
+        let mut settings = SerialSettings::new(path.to_string_lossy());
+        settings.timeout_ms = timeout_ms;
+        Box::new(SerialLink::open(&settings).expect("open the pty"))
+    }
+
+    fn driver(bench: &SimBench, device: &str, name: &str, options: &[(&str, &str)]) -> Box<dyn Driver> {
+        let options: BTreeMap<String, String> =
+            options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        open_driver(name, link(bench, device, 300), &options).expect("driver opens")
+    }
+
+    fn q(text: &str) -> crate::units::Quantity {
+        parse_quantity(text).expect("a quantity literal")
+    }
+
+    #[test]
+    fn ventilates_a_lung_and_the_analyzer_measures_each_breath() {
+        let mut config = SimConfig::default();
+        config.seed = 11;
+        config.ventilator.volume_noise_sd = 5.0;
+        config.flow_analyzer.volume_noise_sd = 2.0;
+        let bench = SimBench::start(&config, TIME_SCALE).expect("bench starts");
+        let mut vent = driver(&bench, "ventilator", "qbench-ventilator", &[("checksum", "true")]);
+        let mut lung = driver(&bench, "test_lung", "qbench-test-lung", &[]);
+        let mut analyzer = driver(
+            &bench,
+            "flow_analyzer",
+            "imt-flowanalyser",
+            &[("model", "PF-300"), ("gas_standard", "BTPS"), ("poll_interval", "200 us")],
+        );
+
+        assert_eq!(vent.identify().unwrap().model, "SIM-VENT");
+        assert_eq!(lung.identify().unwrap().serial, "SIM-LUNG-0001");
+        assert_eq!(analyzer.identify().unwrap().serial, "300001");
+        assert_eq!(analyzer.conditions().unwrap()[0].value, "BTPS");
+
+        assert_eq!(lung.set("compliance", &q("20 mL/hPa")).unwrap().value, 20.0);
+        lung.set("resistance", &q("20 hPa/(L/s)")).unwrap();
+        assert_eq!(vent.set("tidal_volume", &q("0.5 L")).unwrap().value, 500.0);
+        vent.set("rate", &q("20 /min")).unwrap();
+        vent.set("inspiratory_time", &q("1 s")).unwrap();
+        vent.set("peep", &q("5 cmH2O")).unwrap();
+        vent.set("fio2", &q("40 %")).unwrap();
+        vent.act("start").unwrap();
+
+        let mut volumes = Vec::new();
+        for _ in 0..5 {
+            analyzer.await_event(DeviceEvent::Breath, Duration::from_millis(500)).unwrap();
+            volumes.push(analyzer.read("inspired_volume").unwrap().value);
+        }
+        for v in &volumes {
+            assert!((v - 500.0).abs() < 40.0, "Vti {v} far from 500 mL: {volumes:?}");
+        }
+        // Each await yields a new breath: noisy volumes do not repeat.
+        let mut distinct = volumes.clone();
+        distinct.dedup();
+        assert!(distinct.len() >= 4, "{volumes:?}");
+        // Plateau ≈ PEEP + V/C = 4.9 + 500/20 hPa.
+        let plateau = analyzer.read("plateau_pressure").unwrap().value;
+        assert!((plateau - 29.9).abs() < 3.0, "plateau {plateau}");
+        let oxygen = analyzer.read("oxygen").unwrap().value;
+        assert!((oxygen - 40.0).abs() < 0.2, "oxygen {oxygen}");
+
+        vent.make_safe().unwrap();
+        let log = bench.log();
+        assert!(log.iter().any(|l| l.device == "ventilator" && l.request.starts_with("STANDBY")));
+        assert!(log.iter().any(|l| l.device == "flow_analyzer" && l.request == "%WS#3$2"));
+        assert!(log.iter().any(|l| l.device == "test_lung" && l.request == "SET C 20"));
+    }
+
+    #[test]
+    fn an_analyzer_that_stops_answering_times_out_within_the_link_timeout() {
+        let mut config = SimConfig::default();
+        config.flow_analyzer.stop_answering_after_queries = Some(3);
+        let bench = SimBench::start(&config, TIME_SCALE).expect("bench starts");
+        let mut analyzer =
+            open_driver("imt-flowanalyser", link(&bench, "flow_analyzer", 150), &BTreeMap::new()).unwrap();
+        let start = Instant::now();
+        // Identity takes five queries; the fourth goes unanswered.
+        let err = analyzer.identify().unwrap_err();
+        let waited = start.elapsed();
+        assert_eq!(err.link_error().map(|e| e.kind), Some(LinkErrorKind::Timeout), "{err}");
+        assert!(waited >= Duration::from_millis(150) && waited < Duration::from_millis(600), "{waited:?}");
+        assert_eq!(bench.log().iter().filter(|l| l.device == "flow_analyzer").count(), 4);
+    }
+
+    #[test]
+    fn breath_values_before_any_breath_are_not_defined() {
+        let bench = SimBench::start(&SimConfig::default(), TIME_SCALE).expect("bench starts");
+        let mut analyzer = driver(&bench, "flow_analyzer", "imt-flowanalyser", &[]);
+        let err = analyzer.read("inspired_volume").unwrap_err();
+        assert!(matches!(err.kind, DriverErrorKind::NotDefined { .. }), "{err}");
+        // With the ventilator in standby no breath ever comes.
+        let err = analyzer.await_event(DeviceEvent::Breath, Duration::from_millis(50)).unwrap_err();
+        assert!(matches!(err.kind, DriverErrorKind::NoEvent { .. }), "{err}");
+    }
+
+    #[test]
+    fn an_unplugged_device_is_disconnected() {
+        let mut bench = SimBench::start(&SimConfig::default(), TIME_SCALE).expect("bench starts");
+        let mut vent = driver(&bench, "ventilator", "qbench-ventilator", &[]);
+        vent.identify().unwrap();
+        assert!(bench.disconnect("ventilator"));
+        assert!(bench.port("ventilator").is_none());
+        let start = Instant::now();
+        let err = vent.identify().unwrap_err();
+        let kind = err.link_error().map(|e| e.kind);
+        assert_eq!(kind, Some(LinkErrorKind::Disconnected), "{err}");
+        assert!(start.elapsed() < Duration::from_millis(200));
+    }
+
+    #[test]
+    fn garbage_on_the_line_is_a_protocol_error() {
+        use serialport::SerialPort;
+        // A device of our own on a raw pty pair, answering every request with noise.
+        let (mut master, slave) = serialport::TTYPort::pair().expect("a pty pair");
+        let path = slave.name().expect("slave path");
+        let mut settings = SerialSettings::new(path);
+        settings.timeout_ms = 300;
+        let link = SerialLink::open(&settings).expect("open");
+        let device = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let _ = master.set_timeout(Duration::from_millis(500));
+            let mut buf = [0u8; 64];
+            if master.read(&mut buf).is_ok() {
+                let _ = master.write_all(b"\x15#!garbage\r");
+            }
+            // Closing the master would hang up the slave and flush the garbage unread.
+            (master, slave)
+        });
+        let mut analyzer = open_driver("imt-flowanalyser", Box::new(link), &BTreeMap::new()).unwrap();
+        let err = analyzer.read("peep").unwrap_err();
+        assert!(matches!(err.kind, DriverErrorKind::Protocol { .. }), "{err}");
+        let _ = device.join();
+    }
+
+    #[test]
+    fn bad_configurations_are_refused() {
+        let mut config = SimConfig::default();
+        config.lung.compliance = 0.0;
+        assert!(matches!(SimBench::start(&config, 1.0), Err(SimError::BadConfig { field: "lung.compliance", .. })));
+        let mut config = SimConfig::default();
+        config.flow_analyzer.model = "PF-9".into();
+        assert!(SimBench::start(&config, 1.0).is_err());
+        assert!(SimBench::start(&SimConfig::default(), 0.0).is_err());
+    }
+
+    #[test]
+    fn dropping_the_bench_is_quick() {
+        let bench = SimBench::start(&SimConfig::default(), 1.0).expect("bench starts");
+        for device in DEVICES {
+            assert!(bench.port(device).is_some_and(|p| p.exists()), "{device}");
+        }
+        let start = Instant::now();
+        drop(bench);
+        assert!(start.elapsed() < Duration::from_millis(200));
     }
 }

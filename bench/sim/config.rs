@@ -1,0 +1,198 @@
+//! The simulated bench's configuration, as a fixture embeds it under `simulation:`.
+//!
+//! Every field has a default, so `simulation: {}` is a working bench with a 50 mL/hPa,
+//! 5 hPa/(L/s) lung and error-free devices. Quantities may be written as quantity literals
+//! (`compliance: 20 mL/hPa`, `volume_noise_sd: 0.005 L`) or as plain numbers in the unit this
+//! file documents for the field; fractions (`volume_error`, `rate_error`, `gain_error`) are
+//! plain numbers (`0.02` is +2 %) or percentages (`2 %`).
+
+use crate::units::{parse_quantity, parse_unit};
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The whole simulated bench.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimConfig {
+    /// Seed of every random draw; the same seed gives the same breaths.
+    pub seed: u64,
+    /// The test lung.
+    pub lung: LungConfig,
+    /// The ventilator under test.
+    pub ventilator: VentilatorConfig,
+    /// The reference flow analyzer.
+    pub flow_analyzer: FlowAnalyzerConfig,
+}
+
+/// The simulated active test lung (its initial settings; a driver may change them).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LungConfig {
+    /// Compliance, mL/hPa (50 unless stated).
+    #[serde(deserialize_with = "ml_per_hpa")]
+    pub compliance: f64,
+    /// Linear resistance, hPa/(L/s) (5 unless stated).
+    #[serde(deserialize_with = "hpa_per_lps")]
+    pub resistance: f64,
+    /// Serial number it reports.
+    pub serial: String,
+}
+
+impl Default for LungConfig {
+    fn default() -> Self {
+        LungConfig { compliance: 50.0, resistance: 5.0, serial: "SIM-LUNG-0001".into() }
+    }
+}
+
+/// The simulated ventilator's errors.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VentilatorConfig {
+    /// Systematic error of delivered volume, as a fraction of the set volume (0.05 is +5 %).
+    #[serde(deserialize_with = "fraction")]
+    pub volume_error: f64,
+    /// Standard deviation of breath-to-breath volume noise, mL.
+    #[serde(deserialize_with = "ml")]
+    pub volume_noise_sd: f64,
+    /// Systematic error of the breath rate, as a fraction.
+    #[serde(deserialize_with = "fraction")]
+    pub rate_error: f64,
+    /// Systematic error of delivered FiO2, in percentage points.
+    #[serde(deserialize_with = "percent")]
+    pub fio2_error: f64,
+    /// Serial number it reports.
+    pub serial: String,
+}
+
+impl Default for VentilatorConfig {
+    fn default() -> Self {
+        VentilatorConfig {
+            volume_error: 0.0,
+            volume_noise_sd: 0.0,
+            rate_error: 0.0,
+            fio2_error: 0.0,
+            serial: "SIM-VENT-0001".into(),
+        }
+    }
+}
+
+/// The simulated flow analyzer (an IMT FlowAnalyser or CITREX).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlowAnalyzerConfig {
+    /// Model whose dividers it uses (`PF-300`, `PF-300 PRO`, `CITREX`).
+    pub model: String,
+    /// Gain error of its volume measurements, as a fraction.
+    #[serde(deserialize_with = "fraction")]
+    pub gain_error: f64,
+    /// Standard deviation of its own volume measurement noise, mL.
+    #[serde(deserialize_with = "ml")]
+    pub volume_noise_sd: f64,
+    /// Fault: after this many requests it stops answering (none unless stated).
+    pub stop_answering_after_queries: Option<u64>,
+    /// Serial number it reports (an integer, as the IMT protocol carries it).
+    pub serial: u32,
+}
+
+impl Default for FlowAnalyzerConfig {
+    fn default() -> Self {
+        FlowAnalyzerConfig {
+            model: "PF-300".into(),
+            gain_error: 0.0,
+            volume_noise_sd: 0.0,
+            stop_answering_after_queries: None,
+            serial: 300_001,
+        }
+    }
+}
+
+/// Reads a number in `symbol`, or a quantity literal converted to `symbol`.
+struct InUnit(&'static str);
+
+impl Visitor<'_> for InUnit {
+    type Value = f64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            write!(f, "a number, or a percentage such as `2 %`")
+        } else {
+            write!(f, "a number in {0}, or a quantity such as `10 {0}`", self.0)
+        }
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
+        if v.is_finite() { Ok(v) } else { Err(E::custom("the number must be finite")) }
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
+        Ok(v as f64)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<f64, E> {
+        Ok(v as f64)
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<f64, E> {
+        let q = parse_quantity(text).map_err(E::custom)?;
+        let unit = parse_unit(self.0).map_err(E::custom)?;
+        Ok(q.to_unit(&unit).map_err(E::custom)?.value)
+    }
+}
+
+fn ml_per_hpa<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    d.deserialize_any(InUnit("mL/hPa"))
+}
+fn hpa_per_lps<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    d.deserialize_any(InUnit("hPa/(L/s)"))
+}
+fn ml<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    d.deserialize_any(InUnit("mL"))
+}
+fn percent<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    d.deserialize_any(InUnit("%"))
+}
+fn fraction<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    d.deserialize_any(InUnit(""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_is_the_default() {
+        let c: SimConfig = serde_saphyr::from_str("{}").unwrap();
+        assert_eq!(c, SimConfig::default());
+        assert_eq!(c.lung.compliance, 50.0);
+    }
+
+    #[test]
+    fn reads_quantity_literals_and_plain_numbers() {
+        let yaml = "seed: 7\nlung:\n  compliance: 0.02 L/hPa\n  resistance: 20\nventilator:\n  volume_error: 2 %\n  volume_noise_sd: 3\n  fio2_error: -1.5\nflow_analyzer:\n  model: CITREX\n  gain_error: -0.01\n  volume_noise_sd: 0.001 L\n  stop_answering_after_queries: 3\n";
+        let c: SimConfig = serde_saphyr::from_str(yaml).unwrap();
+        assert_eq!(c.seed, 7);
+        assert!((c.lung.compliance - 20.0).abs() < 1e-9);
+        assert_eq!(c.lung.resistance, 20.0);
+        assert!((c.ventilator.volume_error - 0.02).abs() < 1e-12);
+        assert_eq!(c.ventilator.fio2_error, -1.5);
+        assert!((c.flow_analyzer.volume_noise_sd - 1.0).abs() < 1e-9);
+        assert_eq!(c.flow_analyzer.stop_answering_after_queries, Some(3));
+    }
+
+    #[test]
+    fn refuses_unknown_fields_and_wrong_units() {
+        assert!(serde_saphyr::from_str::<SimConfig>("lung:\n  elastance: 3\n").is_err());
+        let err = serde_saphyr::from_str::<SimConfig>("lung:\n  compliance: 20 hPa\n").unwrap_err();
+        assert!(err.to_string().contains("hPa"), "{err}");
+    }
+
+    #[test]
+    fn serializes_and_reads_back() {
+        let mut c = SimConfig::default();
+        c.flow_analyzer.stop_answering_after_queries = Some(9);
+        let yaml = serde_saphyr::to_string(&c).unwrap();
+        let back: SimConfig = serde_saphyr::from_str(&yaml).unwrap();
+        assert_eq!(back, c);
+    }
+}

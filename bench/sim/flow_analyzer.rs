@@ -1,0 +1,211 @@
+//! The simulated flow analyzer: an IMT FlowAnalyser/CITREX on RS-232.
+//!
+//! It measures the shared model's breaths through its own errors: a measured volume is
+//! `V·(1+gain_error) + N(0, volume_noise_sd)`, drawn per breath (so every read of one
+//! breath's Vti gives the same number). Breath values (Vti, Vte, pressures, times, rate)
+//! describe the last breath whose inspiration has ended; before the first one they are
+//! "not defined" (-2147483648), as on a real analyzer that has seen no breath. Measurement 8
+//! reports the phase now. Settings are stored and echoed (setting 3, the gas standard, takes
+//! 0..=12; the simulator has no gas physics, so it changes no number). Commands are
+//! acknowledged; fast data (`%CM#64`) is acknowledged but not streamed.
+//!
+//! Fault: with `stop_answering_after_queries: N`, requests after the N-th are read and logged
+//! but never answered.
+
+use super::config::FlowAnalyzerConfig;
+use super::model::{Breath, Model, Phase, Snapshot, normal};
+use super::serve::Device;
+use crate::protocol::imt::{self, Frame, Operation};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Noise streams of the analyzer (the ventilator's own draw is stream 0).
+const STREAM_VTI: u64 = 1;
+const STREAM_VTE: u64 = 2;
+
+/// The simulated analyzer.
+pub(crate) struct FlowAnalyzer {
+    model: Arc<Model>,
+    imt_model: imt::Model,
+    config: FlowAnalyzerConfig,
+    settings: BTreeMap<u32, i64>,
+    queries: u64,
+}
+
+impl FlowAnalyzer {
+    pub(crate) fn new(model: Arc<Model>, imt_model: imt::Model, config: FlowAnalyzerConfig) -> Self {
+        let settings = (1..=21).chain(64..=66).map(|id| (id, 0)).collect();
+        FlowAnalyzer { model, imt_model, config, settings, queries: 0 }
+    }
+
+    fn measured_volume(&self, breath: &Breath, stream: u64) -> f64 {
+        let mut rng = breath.rng(self.model.seed(), stream);
+        breath.volume * (1.0 + self.config.gain_error) + normal(&mut rng, self.config.volume_noise_sd)
+    }
+
+    /// The physical value of measurement `id` now; `None` when not defined.
+    fn measurement(&self, id: u32, s: &Snapshot) -> Option<f64> {
+        let last = s.last_completed;
+        let running = s.current.filter(|_| s.phase != Phase::Standby);
+        // Instantaneous flow (L/min) and pressure (mbar) in the current breath.
+        let instant = running.map(|b| {
+            let t = s.now - b.start;
+            if t < b.ti {
+                let flow = b.inspiratory_flow();
+                let pressure = b.peep + b.lung.r * flow + b.volume * (t / b.ti) / b.lung.c.max(1e-6);
+                (flow * 60.0, pressure, b.volume * t / b.ti)
+            } else {
+                let flow = -(b.volume / 1000.0 / b.tau()) * (-(t - b.ti) / b.tau()).exp();
+                (flow * 60.0, b.peep, 0.0)
+            }
+        });
+        let breath = |f: &dyn Fn(&Breath) -> f64| last.as_ref().map(f);
+        match id {
+            0 => Some(instant.map_or(0.0, |i| i.0)),
+            1 | 2 | 3 | 5 | 7 | 13 => Some(0.0),
+            4 => Some(instant.map_or(0.0, |i| i.1)),
+            6 => Some(instant.map_or(0.0, |i| i.2)),
+            8 => Some(if s.phase == Phase::Inspiration { 1.0 } else { 0.0 }),
+            9 => Some(running.or(last).map_or(20.9, |b| b.fio2)),
+            10 => Some(0.0),
+            11 => Some(22.0),
+            12 => Some(3.0),
+            14 => Some(1013.0),
+            19 => breath(&|b| b.ti),
+            20 => breath(&|b| b.period - b.ti),
+            21 => breath(&|b| {
+                let te = b.period - b.ti;
+                if b.ti > te { b.ti / te } else { -te / b.ti }
+            }),
+            22 => breath(&|b| 60.0 / b.period),
+            23 => breath(&|b| self.measured_volume(b, STREAM_VTI)),
+            24 => breath(&|b| self.measured_volume(b, STREAM_VTE)),
+            25 => breath(&|b| self.measured_volume(b, STREAM_VTI) / 1000.0 * 60.0 / b.period),
+            26 => breath(&|b| self.measured_volume(b, STREAM_VTE) / 1000.0 * 60.0 / b.period),
+            27 => breath(&|b| b.peak),
+            28 => breath(&|b| {
+                let during = b.peep + b.lung.r * b.inspiratory_flow() + b.volume / (2.0 * b.lung.c.max(1e-6));
+                (during * b.ti + b.peep * (b.period - b.ti)) / b.period
+            }),
+            29 => breath(&|b| b.peep),
+            30 => breath(&|b| 100.0 * b.ti / b.period),
+            31 => breath(&|b| b.inspiratory_flow() * 60.0),
+            32 => breath(&|b| b.volume / 1000.0 / b.tau() * 60.0),
+            41 => breath(&|b| b.plateau),
+            42 => breath(&|b| {
+                let v = self.measured_volume(b, STREAM_VTI);
+                v / (b.plateau - b.peep).max(1e-6)
+            }),
+            _ => None,
+        }
+    }
+
+    fn reply(&mut self, frame: &Frame) -> Option<Frame> {
+        let id = frame.id;
+        let op = frame.operation;
+        let value = |v: i64| Some(Frame::with_value(op, id, v));
+        match (op, frame.values.as_slice()) {
+            (Operation::ReadMeasurement, []) => {
+                let divider = self.imt_model.divider(id)?;
+                let snapshot = self.model.snapshot();
+                match self.measurement(id, &snapshot) {
+                    Some(v) => value(imt::to_raw(v, divider)),
+                    None => value(imt::NOT_DEFINED),
+                }
+            }
+            (Operation::ReadSetting, []) => self.settings.get(&id).copied().and_then(value),
+            (Operation::WriteSetting, [v]) => {
+                let current = self.settings.get_mut(&id)?;
+                let valid = id != imt::SETTING_GAS_STANDARD || imt::gas_standard_name(*v).is_some();
+                if valid {
+                    *current = *v;
+                }
+                // The echo is the value in force: a refused write echoes the old one.
+                let in_force = *current;
+                value(in_force)
+            }
+            (Operation::ReadInfo, []) => match id {
+                1 => value(3),
+                2 => value(1),
+                3 => value(13),
+                4 => value(0),
+                5 => value(1),
+                6 => value(1),
+                7 => value(2026),
+                8 => value(i64::from(self.config.serial)),
+                _ => None,
+            },
+            (Operation::ReadState, []) if id == 1 => value(0),
+            (Operation::Command, values) if values.len() <= imt::MAX_VALUES => {
+                matches!(id, 1..=5 | 64 | 65).then(|| Frame::new(op, id))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Device for FlowAnalyzer {
+    fn terminator(&self) -> u8 {
+        imt::TERMINATOR
+    }
+
+    fn answer(&mut self, request: &[u8]) -> Option<Vec<u8>> {
+        self.queries += 1;
+        if self.config.stop_answering_after_queries.is_some_and(|n| self.queries > n) {
+            return None;
+        }
+        // Stray line feeds (a terminal's CR LF) are not part of the frame.
+        let request = request.strip_prefix(b"\n").unwrap_or(request);
+        let answer = Frame::parse(request).ok().and_then(|frame| self.reply(&frame));
+        Some(answer.map_or_else(imt::encode_invalid, |frame| frame.encode()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::config::VentilatorConfig;
+    use crate::sim::model::LungSettings;
+
+    fn analyzer(config: FlowAnalyzerConfig) -> (FlowAnalyzer, Arc<Model>) {
+        let model = Arc::new(Model::new(9, VentilatorConfig::default(), LungSettings { c: 50.0, r: 5.0 }, 1000.0));
+        (FlowAnalyzer::new(Arc::clone(&model), imt::Model::Pf300, config), model)
+    }
+
+    fn ask(a: &mut FlowAnalyzer, line: &str) -> Option<String> {
+        a.answer(line.as_bytes()).map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+
+    #[test]
+    fn answers_frames_and_refuses_bad_ones() {
+        let (mut a, _) = analyzer(FlowAnalyzerConfig::default());
+        assert_eq!(ask(&mut a, "%RI#8").as_deref(), Some("%RI#8$300001\r"));
+        assert_eq!(ask(&mut a, "%WS#3$2").as_deref(), Some("%WS#3$2\r"));
+        assert_eq!(ask(&mut a, "%WS#3$99").as_deref(), Some("%WS#3$2\r"));
+        assert_eq!(ask(&mut a, "%RS#3").as_deref(), Some("%RS#3$2\r"));
+        assert_eq!(ask(&mut a, "%RM#99").as_deref(), Some("?\r"));
+        assert_eq!(ask(&mut a, "hello").as_deref(), Some("?\r"));
+        assert_eq!(ask(&mut a, "%CM#64").as_deref(), Some("%CM#64\r"));
+        assert_eq!(ask(&mut a, "%ST#1").as_deref(), Some("%ST#1$0\r"));
+    }
+
+    #[test]
+    fn breath_values_are_not_defined_before_the_first_breath() {
+        let (mut a, model) = analyzer(FlowAnalyzerConfig::default());
+        assert_eq!(ask(&mut a, "%RM#23").as_deref(), Some("%RM#23$-2147483648\r"));
+        assert_eq!(ask(&mut a, "%RM#8").as_deref(), Some("%RM#8$0\r"));
+        model.set_running(true);
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        assert_eq!(ask(&mut a, "%RM#23").as_deref(), Some("%RM#23$500\r"));
+        assert_eq!(ask(&mut a, "%RM#41").as_deref(), Some("%RM#41$149\r"));
+    }
+
+    #[test]
+    fn stops_answering_after_the_configured_number_of_queries() {
+        let config = FlowAnalyzerConfig { stop_answering_after_queries: Some(2), ..Default::default() };
+        let (mut a, _) = analyzer(config);
+        assert!(ask(&mut a, "%RI#1").is_some());
+        assert!(ask(&mut a, "%RI#1").is_some());
+        assert!(ask(&mut a, "%RI#1").is_none());
+    }
+}

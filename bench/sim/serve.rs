@@ -1,0 +1,159 @@
+//! Serving one simulated device on the master side of a pseudo-terminal, on its own thread.
+//!
+//! The loop reads whatever has arrived into a buffer, answers every complete request in it
+//! and writes the answers in one call: no per-byte system calls and no sleeps between a
+//! request and its answer. Reads wait at most [`POLL`] so the thread notices the stop flag
+//! quickly and the bench's `Drop` never hangs.
+//!
+//! The thread also keeps the pair's own slave descriptor open. On Linux a pty master whose
+//! slave is closed polls as hung up forever, which would turn the loop into a busy loop
+//! between two driver sessions; holding the slave keeps the line alive, and closing both
+//! (on stop) is what a driver sees as a disconnection.
+
+use super::{SimError, SimLogLine};
+use serialport::{SerialPort, TTYPort};
+use std::collections::VecDeque;
+use std::io::{ErrorKind, Read, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long a device thread waits for input before checking its stop flag.
+const POLL: Duration = Duration::from_millis(20);
+
+/// The most requests kept in the log; older ones are dropped first.
+pub(crate) const LOG_CAPACITY: usize = 100_000;
+
+/// A request longer than this without a terminator is garbage and is dropped.
+const MAX_PENDING: usize = 4096;
+
+/// A simulated device: answers one request at a time.
+pub(crate) trait Device: Send + 'static {
+    /// The byte that ends a request.
+    fn terminator(&self) -> u8;
+    /// The answer to one request (terminator excluded), with its own terminator; `None` to
+    /// stay silent.
+    fn answer(&mut self, request: &[u8]) -> Option<Vec<u8>>;
+}
+
+/// The shared request log.
+pub(crate) type Log = Arc<Mutex<VecDeque<SimLogLine>>>;
+
+/// One device's pty and thread.
+pub(crate) struct Endpoint {
+    pub(crate) path: PathBuf,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Endpoint {
+    /// Creates the pty pair and starts serving `device` on it.
+    pub(crate) fn spawn(
+        name: &'static str,
+        mut device: Box<dyn Device>,
+        log: Log,
+        epoch: Instant,
+    ) -> Result<Endpoint, SimError> {
+        let (mut master, slave) =
+            TTYPort::pair().map_err(|source| SimError::Pty { device: name, source })?;
+        let path = slave
+            .name()
+            .map(PathBuf::from)
+            .ok_or_else(|| SimError::Pty {
+                device: name,
+                source: serialport::Error::new(serialport::ErrorKind::Unknown, "the pty slave has no path"),
+            })?;
+        master
+            .set_timeout(POLL)
+            .map_err(|source| SimError::Pty { device: name, source })?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name(format!("sim-{name}"))
+            .spawn(move || {
+                let _keep_alive = slave;
+                serve(name, &mut master, device.as_mut(), &log, epoch, &flag);
+            })
+            .map_err(|source| SimError::Thread { device: name, source })?;
+        Ok(Endpoint { path, stop, thread: Some(thread) })
+    }
+
+    /// Stops the thread and closes the pty (the driver side sees a hang-up).
+    pub(crate) fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            // A device that panicked has nothing left to clean up.
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn serve(
+    name: &'static str,
+    master: &mut TTYPort,
+    device: &mut dyn Device,
+    log: &Log,
+    epoch: Instant,
+    stop: &AtomicBool,
+) {
+    let terminator = device.terminator();
+    let mut pending: Vec<u8> = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    let mut out: Vec<u8> = Vec::with_capacity(1024);
+    while !stop.load(Ordering::Relaxed) {
+        let n = match master.read(&mut chunk) {
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::Interrupted) => continue,
+            Err(_) => {
+                // No reader on the other side yet, or a transient error: wait, do not spin.
+                std::thread::sleep(POLL);
+                continue;
+            }
+        };
+        if n == 0 {
+            std::thread::sleep(POLL);
+            continue;
+        }
+        pending.extend_from_slice(&chunk[..n]);
+        let mut start = 0;
+        while let Some(pos) = pending[start..].iter().position(|&b| b == terminator) {
+            let request = &pending[start..start + pos];
+            record(log, name, epoch, request);
+            if let Some(answer) = device.answer(request) {
+                out.extend_from_slice(&answer);
+            }
+            start += pos + 1;
+        }
+        pending.drain(..start);
+        if pending.len() > MAX_PENDING {
+            pending.clear();
+        }
+        if !out.is_empty() {
+            // A driver that stopped reading fills the pty; the write then times out after
+            // POLL and the answer is lost, as it would be on a real line.
+            let _ = master.write_all(&out);
+            out.clear();
+        }
+    }
+}
+
+fn record(log: &Log, device: &'static str, epoch: Instant, request: &[u8]) {
+    let line = SimLogLine {
+        device: device.to_string(),
+        at: epoch.elapsed(),
+        request: String::from_utf8_lossy(request).trim_end_matches('\r').to_string(),
+    };
+    let mut log = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if log.len() == LOG_CAPACITY {
+        log.pop_front();
+    }
+    log.push_back(line);
+}
