@@ -10,7 +10,10 @@ use std::path::Path;
 pub fn verify(run: &Path, out: &mut dyn Write) -> Result<i32, Failure> {
     if !run.join(JOURNAL_FILE).exists() {
         return Err(Failure {
-            message: format!("{} is not a run directory (no {JOURNAL_FILE})", run.display()),
+            message: format!(
+                "{} is not a run directory (no {JOURNAL_FILE})",
+                run.display()
+            ),
             code: exit::INVALID,
         });
     }
@@ -22,7 +25,10 @@ pub fn verify(run: &Path, out: &mut dyn Write) -> Result<i32, Failure> {
         }
     };
     if journal.torn_tail {
-        let _ = writeln!(out, "note: the journal ends with a torn entry (interrupted while writing); it is ignored");
+        let _ = writeln!(
+            out,
+            "note: the journal ends with a torn entry (interrupted while writing); it is ignored"
+        );
     }
     let record_path = run.join(RECORD_FILE);
     if record_path.exists() {
@@ -46,12 +52,23 @@ pub fn verify(run: &Path, out: &mut dyn Write) -> Result<i32, Failure> {
             return Ok(exit::FAIL);
         }
         if refolded != record {
-            let _ = writeln!(out, "NOT INTACT: {RECORD_FILE} differs from what the journal records");
+            let _ = writeln!(
+                out,
+                "NOT INTACT: {RECORD_FILE} differs from what the journal records"
+            );
             return Ok(exit::FAIL);
         }
     } else {
-        let _ = writeln!(out, "note: no {RECORD_FILE}: the run was interrupted before it was sealed");
+        let _ = writeln!(
+            out,
+            "note: no {RECORD_FILE}: the run was interrupted before it was sealed"
+        );
     }
-    let _ = writeln!(out, "intact: {} entries, head {}", journal.entries.len(), journal.head);
+    let _ = writeln!(
+        out,
+        "intact: {} entries, head {}",
+        journal.entries.len(),
+        journal.head
+    );
     Ok(exit::PASS)
 }

@@ -55,17 +55,14 @@ pub fn yaml_diagnostic(error: &serde_saphyr::Error) -> Diagnostic {
     let message = error.to_string();
     // serde-saphyr appends its own location and snippet; keep the first line, which says
     // what is wrong, since our display shows the line and caret itself.
-    let first = message
-        .lines()
-        .next()
-        .unwrap_or("invalid YAML")
-        .trim()
-        .to_string();
-    let first = first
-        .split(" at line ")
-        .next()
-        .unwrap_or(&first)
-        .to_string();
+    let first = message.lines().next().unwrap_or("invalid YAML").trim();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    // Drop a leading "line N column M: " since the diagnostic carries the position.
+    let first = match first.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
+        Some((position, rest)) if position.contains("column") => rest,
+        _ => first,
+    };
+    let first = first.split(" at line ").next().unwrap_or(first).to_string();
     let hint = unknown_field_hint(&first);
     let message = match hint {
         Some(h) => format!("{first}\n{h}"),
@@ -85,7 +82,15 @@ pub fn yaml_diagnostic(error: &serde_saphyr::Error) -> Diagnostic {
 fn unknown_field_hint(message: &str) -> Option<String> {
     let rest = message.split("unknown field `").nth(1)?;
     let (field, expected) = rest.split_once('`')?;
-    let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    let list = expected
+        .split("expected one of")
+        .nth(1)
+        .or_else(|| expected.split("expected").nth(1))?;
+    let candidates: Vec<&str> = list
+        .split(',')
+        .map(|c| c.trim().trim_matches('`').trim())
+        .filter(|c| !c.is_empty())
+        .collect();
     did_you_mean(field, candidates.iter().copied()).map(|s| format!("did you mean `{s}`?"))
 }
 
@@ -99,6 +104,15 @@ struct Validator {
 struct ValidationScope {
     values: BTreeMap<String, Quantity>,
     measurements: BTreeMap<String, Unit>,
+    /// Names whose definition was itself invalid: expressions using them are not evaluated,
+    /// so one mistake is reported once and not again at every use.
+    poisoned: std::collections::BTreeSet<String>,
+}
+
+impl ValidationScope {
+    fn uses_poisoned(&self, expr: &Expr) -> bool {
+        expr.names().iter().any(|n| self.poisoned.contains(*n))
+    }
 }
 
 impl Scope for ValidationScope {
@@ -284,7 +298,13 @@ impl Validator {
             RawStep::Prompt(prompt) => StepKind::Prompt {
                 message: self.required(&prompt.confirm, "a prompt's message"),
             },
-            RawStep::Measure(m) => self.measure(m, at, scope)?,
+            RawStep::Measure(m) => match self.measure(m, at, scope) {
+                Some(kind) => kind,
+                None => {
+                    scope.poisoned.insert(m.id.value.clone());
+                    return None;
+                }
+            },
             RawStep::Sweep(sweep) => StepKind::Sweep(self.sweep(sweep, scope)?),
             RawStep::Check(check) => StepKind::Check(self.check(check, at, scope)?),
         };
@@ -321,6 +341,12 @@ impl Validator {
                 return None;
             }
         };
+        if scope.uses_poisoned(&parsed) {
+            return Some(Formula {
+                expr: parsed,
+                text: text.value.clone(),
+            });
+        }
         match parsed.eval(scope) {
             Ok(Value::Number { dimension: d, .. }) => {
                 if let Some(expected) = dimension {
@@ -359,6 +385,12 @@ impl Validator {
                 return None;
             }
         };
+        if scope.uses_poisoned(&parsed) {
+            return Some(Formula {
+                expr: parsed,
+                text: text.value.clone(),
+            });
+        }
         match parsed.eval(scope) {
             Ok(Value::Bool(_)) => {}
             Ok(Value::Number { .. }) => self.error(
@@ -613,8 +645,13 @@ impl Validator {
             },
             _ => (String::new(), String::new()),
         };
-        let dimension = match value.expr.eval(scope) {
-            Ok(Value::Number { dimension, .. }) => Some(dimension),
+        let dimension = match value
+            .expr
+            .eval(scope)
+            .ok()
+            .filter(|_| !scope.uses_poisoned(&value.expr))
+        {
+            Some(Value::Number { dimension, .. }) => Some(dimension),
             _ => None,
         };
         let bound = |v: &mut Validator, t: &Option<Text>, what: &str| {
