@@ -93,6 +93,13 @@ impl Observer for ConsoleObserver<'_> {
                 ),
             },
             RunEvent::RunEnded { verdict, .. } => format!("run ended: {verdict}"),
+            RunEvent::AttemptStarted { group, attempt, of } => format!("{group}: attempt {attempt} of {of}"),
+            RunEvent::AttemptEnded { group, attempt, outcome, retried } => {
+                format!("{group}: attempt {attempt} {outcome}{}", if *retried { ", retrying" } else { "" })
+            }
+            RunEvent::WaitEnded { condition, polls, satisfied, .. } => {
+                format!("  wait until `{condition}`: {} after {polls} readings", if *satisfied { "held" } else { "timed out" })
+            }
             RunEvent::Command { .. } | RunEvent::Sample { .. } | RunEvent::StepStarted { .. } => {
                 return;
             }

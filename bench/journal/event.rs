@@ -86,6 +86,37 @@ pub enum RunEvent {
         /// The error, if it did not.
         message: Option<String>,
     },
+    /// An attempt of a `repeat` group started.
+    AttemptStarted {
+        /// The group's name.
+        group: String,
+        /// 1-based attempt number.
+        attempt: usize,
+        /// The most attempts allowed.
+        of: usize,
+    },
+    /// An attempt of a `repeat` group ended.
+    AttemptEnded {
+        /// The group's name.
+        group: String,
+        /// 1-based attempt number.
+        attempt: usize,
+        /// PASS, FAIL, or ERROR for an attempt ended by an instrument error.
+        outcome: Verdict,
+        /// Whether another attempt follows (this attempt's checks then do not count).
+        retried: bool,
+    },
+    /// A wait for a condition ended.
+    WaitEnded {
+        /// The condition waited for.
+        condition: String,
+        /// How many times the quantities were read.
+        polls: usize,
+        /// The last values read.
+        values: BTreeMap<String, Quantity>,
+        /// Whether the condition held (false: the wait timed out).
+        satisfied: bool,
+    },
     /// The run ended.
     RunEnded {
         /// The overall verdict.
@@ -184,6 +215,9 @@ pub struct PromptAnswer {
     pub answer: String,
     /// Whether `--yes` answered in the operator's place.
     pub automatic: bool,
+    /// The value entered, for prompts that ask for one.
+    #[serde(default)]
+    pub value: Option<Quantity>,
 }
 
 /// A limit as evaluated, in the unit of the value it bounds.
@@ -226,4 +260,11 @@ pub struct CheckOutcome {
     pub verdict: Verdict,
     /// A short explanation (why not applicable, which samples were outside).
     pub note: Option<String>,
+    /// The `repeat` attempt this outcome belongs to, if any.
+    #[serde(default)]
+    pub attempt: Option<usize>,
+    /// Whether a later attempt superseded this outcome (it then does not count); set when the
+    /// record is folded from the journal.
+    #[serde(default)]
+    pub superseded: bool,
 }

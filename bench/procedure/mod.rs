@@ -62,6 +62,8 @@ pub struct Role {
     pub kind: String,
     /// What the role is for.
     pub description: Option<String>,
+    /// Settings, actions, quantities and events the role must offer (declared and used).
+    pub capabilities: Vec<String>,
 }
 
 /// A parameter with its default.
@@ -133,6 +135,28 @@ pub enum StepKind {
         /// The instruction.
         message: String,
     },
+    /// Ask the operator for a value, bound to a name.
+    Entry {
+        /// The question.
+        message: String,
+        /// The name the value is bound to.
+        id: String,
+        /// The unit of the value.
+        unit: Unit,
+        /// The answer `--yes` gives.
+        default: Option<Quantity>,
+    },
+    /// Poll quantities until a condition holds.
+    WaitUntil {
+        /// The condition.
+        condition: Formula,
+        /// Name, role and quantity read at each poll.
+        reads: Vec<(String, String, String)>,
+        /// Time between polls (bench time).
+        every: Formula,
+        /// The longest the wait may take (bench time).
+        timeout: Formula,
+    },
     /// Take samples.
     Measure {
         /// The measurement id.
@@ -150,6 +174,25 @@ pub enum StepKind {
     Sweep(Sweep),
     /// Decide whether a value meets a limit.
     Check(Check),
+    /// Run a group of steps again when it fails.
+    Repeat(Repeat),
+}
+
+/// A group of steps with a retry policy.
+#[derive(Clone, Debug)]
+pub struct Repeat {
+    /// The group's name.
+    pub name: String,
+    /// The most attempts.
+    pub attempts: Formula,
+    /// Retry when a check in the group failed.
+    pub retry_on_fail: bool,
+    /// Retry when an instrument error ended the attempt.
+    pub retry_on_error: bool,
+    /// At the limit, stop the run instead of recording the failure and continuing.
+    pub stop_when_exhausted: bool,
+    /// The steps.
+    pub steps: Vec<Step>,
 }
 
 /// A sweep over set points.
@@ -186,8 +229,10 @@ pub struct Check {
     pub when: Option<Formula>,
     /// The measurement the value is computed from (for records).
     pub measurement: String,
-    /// The statistic taken (`mean`), for records.
+    /// The statistic taken (`mean`), or `each` for a check of every sample.
     pub statistic: String,
+    /// Whether every sample is checked instead of one value.
+    pub each: bool,
 }
 
 impl Procedure {
@@ -204,6 +249,7 @@ fn collect_checks(steps: &[Step], out: &mut Vec<String>) {
         match &step.kind {
             StepKind::Check(c) if !out.contains(&c.id) => out.push(c.id.clone()),
             StepKind::Sweep(s) => collect_checks(&s.steps, out),
+            StepKind::Repeat(r) => collect_checks(&r.steps, out),
             _ => {}
         }
     }

@@ -58,6 +58,10 @@ pub struct RawRole {
     /// What the role is for, in a sentence.
     #[serde(default)]
     pub description: Option<Text>,
+    /// Settings, actions, quantities or events (`breath`) the role must offer; those the
+    /// steps use are required anyway, these are checked against the fixture as well.
+    #[serde(default)]
+    pub capabilities: Vec<Text>,
 }
 
 /// A parameter and its default.
@@ -89,6 +93,8 @@ pub enum RawStep {
     Sweep(RawSweep),
     /// Decide whether a value meets a limit.
     Check(RawCheck),
+    /// Run a group of steps again when it fails, keeping every attempt.
+    Repeat(RawRepeat),
 }
 
 /// `set:` step.
@@ -112,13 +118,22 @@ pub struct RawAction {
     pub action: Text,
 }
 
-/// `wait:` step: a duration, or a number of device events with a timeout.
+/// `wait:` step: a duration, a number of device events, or a condition, with a timeout.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawWait {
     /// A duration expression (`2 s`).
     #[serde(default)]
     pub duration: Option<Text>,
+    /// A condition to wait for (`pressure < 1 hPa`), over the names in `read`.
+    #[serde(default)]
+    pub until: Option<Text>,
+    /// Quantities read at each poll, bound to names the condition uses.
+    #[serde(default)]
+    pub read: BTreeMap<String, Spanned<RawRead>>,
+    /// Time between polls of the condition (default 1 s bench time).
+    #[serde(default)]
+    pub every: Option<Text>,
     /// A number of breaths to let pass.
     #[serde(default)]
     pub breaths: Option<Text>,
@@ -130,12 +145,35 @@ pub struct RawWait {
     pub timeout: Option<Text>,
 }
 
-/// `prompt:` step.
+/// A quantity read from a role, for `wait: until:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRead {
+    /// The role read.
+    pub role: Text,
+    /// The quantity read.
+    pub quantity: Text,
+}
+
+/// `prompt:` step: an instruction to confirm, or a value to enter.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPrompt {
-    /// The instruction shown to the operator; the operator confirms it was done.
-    pub confirm: Text,
+    /// An instruction the operator confirms was done.
+    #[serde(default)]
+    pub confirm: Option<Text>,
+    /// A question whose answer is a value (`Ambient temperature`).
+    #[serde(default)]
+    pub enter: Option<Text>,
+    /// The name the entered value is bound to.
+    #[serde(default)]
+    pub id: Option<Text>,
+    /// The unit of the entered value.
+    #[serde(default)]
+    pub unit: Option<Text>,
+    /// The answer `--yes` gives on the simulated bench.
+    #[serde(default)]
+    pub default: Option<Text>,
 }
 
 /// `measure:` step.
@@ -164,9 +202,49 @@ pub struct RawMeasure {
 pub struct RawSweep {
     /// The sweep's name.
     pub name: Text,
+    /// The name bound at each set point, with `values:` or `range:`.
+    #[serde(default)]
+    pub over: Option<Text>,
+    /// A list of set points (quantity literals).
+    #[serde(default)]
+    pub values: Option<Spanned<Vec<Text>>>,
+    /// A range of set points.
+    #[serde(default)]
+    pub range: Option<Spanned<RawRange>>,
     /// A table of set points binding several names at once.
-    pub table: Spanned<RawTable>,
+    #[serde(default)]
+    pub table: Option<Spanned<RawTable>>,
     /// Steps run at each set point.
+    pub steps: Vec<Spanned<RawStep>>,
+}
+
+/// A range of set points: from, to (inclusive) and step, as quantity literals.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRange {
+    /// First set point.
+    pub from: Text,
+    /// Last set point (included when the steps reach it).
+    pub to: Text,
+    /// Increment (negative to go down).
+    pub step: Text,
+}
+
+/// `repeat:` step: a group of steps run again while it fails, up to a number of attempts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRepeat {
+    /// The group's name.
+    pub name: Text,
+    /// The most attempts (at least 1).
+    pub attempts: Text,
+    /// What triggers another attempt: `fail` (a check failed), `error` (an instrument error).
+    #[serde(default)]
+    pub retry_on: Option<Vec<Text>>,
+    /// At the limit: `fail_and_continue` (default) or `stop`.
+    #[serde(default)]
+    pub on_exhausted: Option<Text>,
+    /// The steps.
     pub steps: Vec<Spanned<RawStep>>,
 }
 
@@ -210,4 +288,7 @@ pub struct RawCheck {
     /// The check applies only when this condition holds.
     #[serde(default)]
     pub when: Option<Text>,
+    /// Check every sample of the measurement named by `value` instead of a statistic.
+    #[serde(default)]
+    pub each: bool,
 }

@@ -7,8 +7,8 @@
 
 use super::diagnostic::{Diagnostic, ValidationError, did_you_mean};
 use super::expr::{self, Expr, Scope, Value};
-use super::raw::{RawCheck, RawMeasure, RawProcedure, RawStep, RawSweep, RawWait, Text};
-use super::{Check, Formula, Parameter, Procedure, Role, SampleCount, Step, StepKind, Sweep};
+use super::raw::{RawCheck, RawMeasure, RawProcedure, RawPrompt, RawRepeat, RawStep, RawSweep, RawWait, Text};
+use super::{Check, Formula, Parameter, Procedure, Repeat, Role, SampleCount, Step, StepKind, Sweep};
 use crate::driver::{DRIVERS, DriverSpec};
 use crate::units::{ATOMS, Dimension, Quantity, Unit, parse_quantity, parse_unit};
 use serde_saphyr::{Location, Spanned};
@@ -38,10 +38,7 @@ pub fn parse_procedure(path: &Path, text: &str) -> Result<Procedure, ValidationE
         |diagnostics| ValidationError::new(path.to_path_buf(), text.to_string(), diagnostics);
     let raw: RawProcedure =
         serde_saphyr::from_str(text).map_err(|e| fail(vec![yaml_diagnostic(&e)]))?;
-    let mut v = Validator {
-        diagnostics: Vec::new(),
-        roles: BTreeMap::new(),
-    };
+    let mut v = Validator { diagnostics: Vec::new(), roles: BTreeMap::new(), used: BTreeMap::new() };
     let procedure = v.procedure(raw);
     if v.diagnostics.is_empty() {
         Ok(procedure)
@@ -97,6 +94,25 @@ fn unknown_field_hint(message: &str) -> Option<String> {
 struct Validator {
     diagnostics: Vec<Diagnostic>,
     roles: BTreeMap<String, String>,
+    /// Capabilities each role's steps use.
+    used: BTreeMap<String, Vec<String>>,
+}
+
+/// The driver specification that describes instruments of `kind` (settings, quantities).
+pub(crate) fn kind_spec(kind: &str) -> Option<&'static DriverSpec> {
+    DRIVERS.iter().find(|d| d.kind == kind)
+}
+
+/// Every capability name a driver offers: settings, actions, quantities, and `breath`.
+pub(crate) fn capabilities_of(spec: &DriverSpec) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = spec.settings.iter().map(|s| s.name).collect();
+    names.extend(spec.actions.iter().copied());
+    names.extend(spec.quantities.iter().map(|q| q.name));
+    if spec.events.contains(&crate::driver::DeviceEvent::Breath) {
+        names.push("breath");
+    }
+    names.dedup();
+    names
 }
 
 /// Names visible to an expression during validation.
@@ -157,24 +173,32 @@ impl Validator {
         }
         let mut roles = BTreeMap::new();
         for (name, role) in &raw.roles {
+            self.check_binding_name(name, &role.referenced);
             let kind = role.value.kind.value.clone();
-            if !DRIVERS.iter().any(|d| d.kind == kind) {
+            let spec = kind_spec(&kind);
+            if spec.is_none() {
                 let kinds: Vec<&str> = DRIVERS.iter().map(|d| d.kind).collect();
                 let hint = did_you_mean(&kind, kinds.iter().copied())
                     .map(|k| format!("\ndid you mean `{k}`?"))
                     .unwrap_or_else(|| format!("\nknown kinds: {}", dedup(&kinds).join(", ")));
-                self.error(
-                    &role.value.kind.referenced,
-                    format!("unknown instrument kind `{kind}`{hint}"),
-                );
+                self.error(&role.value.kind.referenced, format!("unknown instrument kind `{kind}`{hint}"));
+            }
+            let mut capabilities = Vec::new();
+            for capability in &role.value.capabilities {
+                if let Some(spec) = spec {
+                    if !capabilities_of(spec).contains(&capability.value.as_str()) {
+                        let hint = did_you_mean(&capability.value, capabilities_of(spec))
+                            .map(|s| format!("\ndid you mean `{s}`?"))
+                            .unwrap_or_else(|| format!("\na {kind} offers: {}", capabilities_of(spec).join(", ")));
+                        self.error(&capability.referenced, format!("a {kind} has no capability `{}`{hint}", capability.value));
+                    }
+                }
+                capabilities.push(capability.value.clone());
             }
             self.roles.insert(name.clone(), kind.clone());
             roles.insert(
                 name.clone(),
-                Role {
-                    kind,
-                    description: role.value.description.as_ref().map(|d| d.value.clone()),
-                },
+                Role { kind, description: role.value.description.as_ref().map(|d| d.value.clone()), capabilities },
             );
         }
         let mut scope = ValidationScope::default();
@@ -201,6 +225,15 @@ impl Validator {
         let setup = self.steps(&raw.setup, &mut scope.clone());
         let steps = self.steps(&raw.steps, &mut scope.clone());
         let teardown = self.steps(&raw.teardown, &mut scope.clone());
+        for (name, used) in std::mem::take(&mut self.used) {
+            if let Some(role) = roles.get_mut(&name) {
+                for capability in used {
+                    if !role.capabilities.contains(&capability) {
+                        role.capabilities.push(capability);
+                    }
+                }
+            }
+        }
         if steps.is_empty() && raw.steps.is_empty() {
             self.error(&raw.id.referenced, "the procedure has no steps");
         }
@@ -266,6 +299,7 @@ impl Validator {
                         );
                         continue;
                     };
+                    self.uses(&set.role.value, name);
                     let unit = parse_unit(setting.unit).ok();
                     if let Some(f) = self.formula(text, scope, unit.map(|u| u.dimension()), name) {
                         values.push((name.clone(), f));
@@ -279,6 +313,7 @@ impl Validator {
             RawStep::Action(action) => {
                 let spec = self.role(&action.role)?;
                 let name = &action.action.value;
+                self.uses(&action.role.value, name);
                 if !spec.actions.contains(&name.as_str()) {
                     self.error(
                         &action.action.referenced,
@@ -295,9 +330,7 @@ impl Validator {
                 }
             }
             RawStep::Wait(wait) => self.wait(wait, at, scope)?,
-            RawStep::Prompt(prompt) => StepKind::Prompt {
-                message: self.required(&prompt.confirm, "a prompt's message"),
-            },
+            RawStep::Prompt(prompt) => self.prompt(prompt, at, scope)?,
             RawStep::Measure(m) => match self.measure(m, at, scope) {
                 Some(kind) => kind,
                 None => {
@@ -305,7 +338,8 @@ impl Validator {
                     return None;
                 }
             },
-            RawStep::Sweep(sweep) => StepKind::Sweep(self.sweep(sweep, scope)?),
+            RawStep::Sweep(sweep) => StepKind::Sweep(self.sweep(sweep, at, scope)?),
+            RawStep::Repeat(repeat) => StepKind::Repeat(self.repeat(repeat, scope)?),
             RawStep::Check(check) => StepKind::Check(self.check(check, at, scope)?),
         };
         Some(Step { kind, line })
@@ -323,7 +357,15 @@ impl Validator {
             );
             return None;
         };
-        DRIVERS.iter().find(|d| d.kind == kind)
+        kind_spec(kind)
+    }
+
+    /// Notes that `role` uses `capability`.
+    fn uses(&mut self, role: &str, capability: &str) {
+        let list = self.used.entry(role.to_string()).or_default();
+        if !list.iter().any(|c| c == capability) {
+            list.push(capability.to_string());
+        }
     }
 
     /// Parses `text` and evaluates it in `scope`, expecting `dimension` when given.
@@ -445,102 +487,184 @@ impl Validator {
     }
 
     fn wait(&mut self, wait: &RawWait, at: &Location, scope: &ValidationScope) -> Option<StepKind> {
-        match (&wait.duration, &wait.breaths) {
-            (Some(d), None) => Some(StepKind::WaitDuration(self.duration(
-                d,
-                scope,
-                "a wait's duration",
-            )?)),
-            (None, Some(b)) => {
-                let Some(role) = &wait.role else {
-                    self.error(
-                        at,
-                        "a wait for breaths needs `role:` (whose breaths are counted)",
-                    );
-                    return None;
-                };
-                let Some(timeout) = &wait.timeout else {
-                    self.error(
-                        at,
-                        "a wait for breaths needs `timeout:` (the longest it may take)",
-                    );
-                    return None;
-                };
-                let spec = self.role(role)?;
-                if !spec.events.contains(&crate::driver::DeviceEvent::Breath) {
-                    self.error(
-                        &role.referenced,
-                        format!("a {} does not signal breaths", spec.kind),
-                    );
-                }
-                Some(StepKind::WaitBreaths {
-                    role: role.value.clone(),
-                    count: self.count(b, scope, "the number of breaths")?,
-                    timeout: self.duration(timeout, scope, "a timeout")?,
-                })
-            }
-            _ => {
-                self.error(at, "a wait needs exactly one of `duration:` or `breaths:`");
-                None
-            }
+        let forms = [wait.duration.is_some(), wait.breaths.is_some(), wait.until.is_some()];
+        if forms.iter().filter(|f| **f).count() != 1 {
+            self.error(at, "a wait needs exactly one of `duration:`, `breaths:` or `until:`");
+            return None;
         }
+        if let Some(d) = &wait.duration {
+            return Some(StepKind::WaitDuration(self.duration(d, scope, "a wait's duration")?));
+        }
+        let Some(timeout) = &wait.timeout else {
+            self.error(at, "this wait needs `timeout:` (the longest it may take)");
+            return None;
+        };
+        if let Some(b) = &wait.breaths {
+            let Some(role) = &wait.role else {
+                self.error(at, "a wait for breaths needs `role:` (whose breaths are counted)");
+                return None;
+            };
+            let spec = self.role(role)?;
+            self.uses(&role.value, "breath");
+            if !spec.events.contains(&crate::driver::DeviceEvent::Breath) {
+                self.error(&role.referenced, format!("a {} does not signal breaths", spec.kind));
+            }
+            return Some(StepKind::WaitBreaths {
+                role: role.value.clone(),
+                count: self.count(b, scope, "the number of breaths")?,
+                timeout: self.duration(timeout, scope, "a timeout")?,
+            });
+        }
+        let until = wait.until.as_ref()?;
+        let mut inner = scope.clone();
+        let mut reads = Vec::new();
+        for (name, read) in &wait.read {
+            self.check_binding_name(name, &read.referenced);
+            let unit = self.quantity_unit(&read.value.role, &read.value.quantity)?;
+            inner.values.insert(name.clone(), Quantity::new(1.0, unit));
+            reads.push((name.clone(), read.value.role.value.clone(), read.value.quantity.value.clone()));
+        }
+        let condition = self.condition(until, &inner)?;
+        let every = match &wait.every {
+            Some(e) => self.duration(e, scope, "the polling interval")?,
+            None => Formula {
+                expr: Expr::Literal(Quantity::new(1.0, parse_unit("s").ok()?)),
+                text: "1 s".into(),
+            },
+        };
+        Some(StepKind::WaitUntil { condition, reads, every, timeout: self.duration(timeout, scope, "a timeout")? })
     }
 
-    fn measure(
-        &mut self,
-        m: &RawMeasure,
-        at: &Location,
-        scope: &mut ValidationScope,
-    ) -> Option<StepKind> {
-        self.check_binding_name(&m.id.value, &m.id.referenced);
-        if scope.measurements.contains_key(&m.id.value) {
-            self.error(
-                &m.id.referenced,
-                format!("measurement `{}` is already defined here", m.id.value),
-            );
-        }
-        let spec = self.role(&m.role)?;
-        let Some(quantity) = spec.quantities.iter().find(|q| q.name == m.quantity.value) else {
-            let hint = did_you_mean(&m.quantity.value, spec.quantities.iter().map(|q| q.name))
+    /// The unit of `quantity` read from `role`, or a diagnostic.
+    fn quantity_unit(&mut self, role: &Text, quantity: &Text) -> Option<Unit> {
+        let spec = self.role(role)?;
+        self.uses(&role.value, &quantity.value);
+        let Some(q) = spec.quantities.iter().find(|q| q.name == quantity.value) else {
+            let hint = did_you_mean(&quantity.value, spec.quantities.iter().map(|q| q.name))
                 .map(|s| format!("\ndid you mean `{s}`?"))
                 .unwrap_or_else(|| {
                     let names: Vec<&str> = spec.quantities.iter().map(|q| q.name).collect();
                     format!("\nquantities of a {}: {}", spec.kind, names.join(", "))
                 });
-            self.error(
-                &m.quantity.referenced,
-                format!(
-                    "a {} does not measure `{}`{hint}",
-                    spec.kind, m.quantity.value
-                ),
-            );
+            self.error(&quantity.referenced, format!("a {} does not measure `{}`{hint}", spec.kind, quantity.value));
             return None;
         };
+        parse_unit(q.unit).ok()
+    }
+
+    fn prompt(&mut self, p: &RawPrompt, at: &Location, scope: &mut ValidationScope) -> Option<StepKind> {
+        match (&p.confirm, &p.enter) {
+            (Some(message), None) => {
+                if p.id.is_some() || p.unit.is_some() || p.default.is_some() {
+                    self.error(at, "`id:`, `unit:` and `default:` belong to `enter:` prompts, not `confirm:`");
+                }
+                Some(StepKind::Prompt { message: self.required(message, "a prompt's message") })
+            }
+            (None, Some(message)) => {
+                let (Some(id), Some(unit)) = (&p.id, &p.unit) else {
+                    self.error(at, "an `enter:` prompt needs `id:` (the name of the value) and `unit:`");
+                    return None;
+                };
+                self.check_binding_name(&id.value, &id.referenced);
+                let unit_value = match parse_unit(&unit.value) {
+                    Ok(u) => u,
+                    Err(e) => {
+                        self.error(&unit.referenced, e.to_string());
+                        return None;
+                    }
+                };
+                let default = p.default.as_ref().and_then(|d| self.entry_default(d, &unit_value));
+                scope.values.insert(id.value.clone(), Quantity::new(1.0, unit_value.clone()));
+                Some(StepKind::Entry {
+                    message: self.required(message, "a prompt's question"),
+                    id: id.value.clone(),
+                    unit: unit_value,
+                    default,
+                })
+            }
+            _ => {
+                self.error(at, "a prompt needs exactly one of `confirm:` (an instruction) or `enter:` (a value)");
+                None
+            }
+        }
+    }
+
+    /// The default answer of an entry prompt; a bare number takes the prompt's unit.
+    fn entry_default(&mut self, text: &Text, unit: &Unit) -> Option<Quantity> {
+        match parse_quantity(&text.value) {
+            Ok(q) if q.unit.symbol().is_empty() => Some(Quantity::new(q.value, unit.clone())),
+            Ok(q) if q.dimension() == unit.dimension() => Some(q),
+            Ok(q) => {
+                let message = format!("the default {q} is not a {}", unit.dimension().describe());
+                self.error(&text.referenced, message);
+                None
+            }
+            Err(e) => {
+                self.error(&text.referenced, e.to_string());
+                None
+            }
+        }
+    }
+
+    fn repeat(&mut self, r: &RawRepeat, scope: &mut ValidationScope) -> Option<Repeat> {
+        let attempts = self.count(&r.attempts, scope, "the number of attempts")?;
+        let (mut retry_on_fail, mut retry_on_error) = (true, false);
+        if let Some(list) = &r.retry_on {
+            retry_on_fail = false;
+            for item in list {
+                match item.value.as_str() {
+                    "fail" => retry_on_fail = true,
+                    "error" => retry_on_error = true,
+                    other => {
+                        self.error(&item.referenced, format!("`{other}` cannot trigger a retry\nuse `fail` or `error`"))
+                    }
+                }
+            }
+        }
+        let stop_when_exhausted = match &r.on_exhausted {
+            None => false,
+            Some(t) if t.value == "fail_and_continue" => false,
+            Some(t) if t.value == "stop" => true,
+            Some(t) => {
+                let message = format!("`{}` is not a policy\nuse `fail_and_continue` or `stop`", t.value);
+                self.error(&t.referenced, message);
+                false
+            }
+        };
+        let steps = self.steps(&r.steps, scope);
+        Some(Repeat {
+            name: self.required(&r.name, "a repeat's name"),
+            attempts,
+            retry_on_fail,
+            retry_on_error,
+            stop_when_exhausted,
+            steps,
+        })
+    }
+
+    fn measure(&mut self, m: &RawMeasure, at: &Location, scope: &mut ValidationScope) -> Option<StepKind> {
+        self.check_binding_name(&m.id.value, &m.id.referenced);
+        if scope.measurements.contains_key(&m.id.value) {
+            self.error(&m.id.referenced, format!("measurement `{}` is already defined here", m.id.value));
+        }
+        let unit = self.quantity_unit(&m.role, &m.quantity)?;
+        let spec = self.role(&m.role)?;
         let count = match (&m.breaths, &m.samples) {
             (Some(b), None) => {
+                self.uses(&m.role.value, "breath");
                 if !spec.events.contains(&crate::driver::DeviceEvent::Breath) {
-                    self.error(
-                        &m.role.referenced,
-                        format!("a {} does not signal breaths", spec.kind),
-                    );
+                    self.error(&m.role.referenced, format!("a {} does not signal breaths", spec.kind));
                 }
                 SampleCount::Breaths(self.count(b, scope, "the number of breaths")?)
             }
-            (None, Some(s)) => {
-                SampleCount::Samples(self.count(s, scope, "the number of samples")?)
-            }
+            (None, Some(s)) => SampleCount::Samples(self.count(s, scope, "the number of samples")?),
             _ => {
-                self.error(
-                    at,
-                    "a measurement needs exactly one of `breaths:` or `samples:`",
-                );
+                self.error(at, "a measurement needs exactly one of `breaths:` or `samples:`");
                 return None;
             }
         };
         let timeout = self.duration(&m.timeout, scope, "a timeout")?;
-        if let Ok(unit) = parse_unit(quantity.unit) {
-            scope.measurements.insert(m.id.value.clone(), unit);
-        }
+        scope.measurements.insert(m.id.value.clone(), unit);
         Some(StepKind::Measure {
             id: m.id.value.clone(),
             role: m.role.value.clone(),
@@ -550,28 +674,118 @@ impl Validator {
         })
     }
 
-    fn sweep(&mut self, sweep: &RawSweep, scope: &ValidationScope) -> Option<Sweep> {
-        let table = &sweep.table.value;
-        let at = &sweep.table.referenced;
+    fn sweep(&mut self, sweep: &RawSweep, at: &Location, scope: &ValidationScope) -> Option<Sweep> {
+        let forms = [sweep.values.is_some(), sweep.range.is_some(), sweep.table.is_some()];
+        if forms.iter().filter(|f| **f).count() != 1 {
+            self.error(at, "a sweep needs exactly one of `values:`, `range:` or `table:`");
+            return None;
+        }
+        let (columns, rows) = match (&sweep.table, &sweep.over) {
+            (Some(table), None) => self.table(table, scope)?,
+            (Some(table), Some(over)) => {
+                self.error(&over.referenced, "`over:` names the value of a list or a range; a table names its columns");
+                self.table(table, scope)?
+            }
+            (None, None) => {
+                self.error(at, "a sweep over `values:` or a `range:` needs `over:` (the name bound at each set point)");
+                return None;
+            }
+            (None, Some(over)) => {
+                self.check_binding_name(&over.value, &over.referenced);
+                let points = match (&sweep.values, &sweep.range) {
+                    (Some(values), _) => self.list_points(values)?,
+                    (_, Some(range)) => self.range_points(range)?,
+                    _ => return None,
+                };
+                let unit = points.first().map(|q| q.unit.clone())?;
+                let rows = points
+                    .into_iter()
+                    .map(|q| (format!("{} {}", over.value, q), vec![q]))
+                    .collect();
+                (vec![(over.value.clone(), unit)], rows)
+            }
+        };
+        let mut inner = scope.clone();
+        if let Some((_, first)) = rows.first() {
+            for ((name, _), q) in columns.iter().zip(first) {
+                inner.values.insert(name.clone(), q.clone());
+            }
+        }
+        let steps = self.steps(&sweep.steps, &mut inner);
+        Some(Sweep { name: sweep.name.value.clone(), columns, rows, steps })
+    }
+
+    /// Set points written as a list of quantity literals, all of one dimension.
+    fn list_points(&mut self, values: &Spanned<Vec<Text>>) -> Option<Vec<Quantity>> {
+        if values.value.is_empty() {
+            self.error(&values.referenced, "the list of set points is empty");
+            return None;
+        }
+        let mut points: Vec<Quantity> = Vec::new();
+        for text in &values.value {
+            match parse_quantity(&text.value) {
+                Ok(q) => {
+                    if let Some(first) = points.first() {
+                        if first.dimension() != q.dimension() {
+                            self.error(&text.referenced, format!("{q} is not a {} like {first}", first.dimension().describe()));
+                            continue;
+                        }
+                    }
+                    points.push(q);
+                }
+                Err(e) => self.error(&text.referenced, e.to_string()),
+            }
+        }
+        (points.len() == values.value.len()).then_some(points)
+    }
+
+    /// Set points from `from` to `to` by `step`, in the unit of `from`.
+    fn range_points(&mut self, range: &Spanned<super::raw::RawRange>) -> Option<Vec<Quantity>> {
+        let r = &range.value;
+        let mut parse = |t: &Text| match parse_quantity(&t.value) {
+            Ok(q) => Some(q),
+            Err(e) => {
+                self.error(&t.referenced, e.to_string());
+                None
+            }
+        };
+        let (from, to, step) = (parse(&r.from)?, parse(&r.to)?, parse(&r.step)?);
+        let unit = from.unit.clone();
+        let (Ok(to), Ok(step)) = (to.to_unit(&unit), step.to_unit(&unit)) else {
+            self.error(&range.referenced, format!("`to:` and `step:` must be in a unit of {}", unit.dimension().describe()));
+            return None;
+        };
+        let span = to.value - from.value;
+        if step.value == 0.0 || span * step.value < 0.0 {
+            self.error(&r.step.referenced, "the step must be non-zero and go from `from:` towards `to:`");
+            return None;
+        }
+        let count = (span / step.value + 1e-9).floor() as usize + 1;
+        if count > 10_000 {
+            self.error(&range.referenced, format!("the range has {count} set points; at most 10000"));
+            return None;
+        }
+        Some((0..count).map(|i| Quantity::new(from.value + i as f64 * step.value, unit.clone())).collect())
+    }
+
+    /// The columns and rows of a table.
+    #[allow(clippy::type_complexity)]
+    fn table(
+        &mut self,
+        table: &Spanned<super::raw::RawTable>,
+        scope: &ValidationScope,
+    ) -> Option<(Vec<(String, Unit)>, Vec<(String, Vec<Quantity>)>)> {
+        let at = &table.referenced;
+        let table = &table.value;
         if table.columns.len() != table.units.len() {
-            self.error(
-                at,
-                format!(
-                    "the table has {} columns but {} units",
-                    table.columns.len(),
-                    table.units.len()
-                ),
-            );
+            self.error(at, format!("the table has {} columns but {} units", table.columns.len(), table.units.len()));
             return None;
         }
         let mut columns = Vec::new();
         for (name, unit) in table.columns.iter().zip(&table.units) {
             self.check_binding_name(&name.value, &name.referenced);
             if scope.values.contains_key(&name.value) {
-                self.error(
-                    &name.referenced,
-                    format!("column `{}` hides a parameter of the same name", name.value),
-                );
+                self.error(&name.referenced, format!("column `{}` hides a value of the same name", name.value));
             }
             match parse_unit(&unit.value) {
                 Ok(u) => columns.push((name.value.clone(), u)),
@@ -587,24 +801,14 @@ impl Validator {
         }
         if let Some(labels) = &table.labels {
             if labels.len() != table.rows.len() {
-                self.error(
-                    at,
-                    format!("{} labels for {} rows", labels.len(), table.rows.len()),
-                );
+                self.error(at, format!("{} labels for {} rows", labels.len(), table.rows.len()));
             }
         }
         let mut rows = Vec::new();
         for (i, row) in table.rows.iter().enumerate() {
             if row.value.len() != columns.len() {
-                self.error(
-                    &row.referenced,
-                    format!(
-                        "row {} has {} values for {} columns",
-                        i + 1,
-                        row.value.len(),
-                        columns.len()
-                    ),
-                );
+                let message = format!("row {} has {} values for {} columns", i + 1, row.value.len(), columns.len());
+                self.error(&row.referenced, message);
                 continue;
             }
             let label = table
@@ -613,46 +817,40 @@ impl Validator {
                 .and_then(|l| l.get(i))
                 .map(|l| l.value.clone())
                 .unwrap_or_else(|| format!("row {}", i + 1));
-            let values: Vec<Quantity> = row
-                .value
-                .iter()
-                .zip(&columns)
-                .map(|(v, (_, u))| Quantity::new(*v, u.clone()))
-                .collect();
+            let values: Vec<Quantity> =
+                row.value.iter().zip(&columns).map(|(v, (_, u))| Quantity::new(*v, u.clone())).collect();
             rows.push((label, values));
         }
-        let mut inner = scope.clone();
-        if let Some((_, first)) = rows.first() {
-            for ((name, _), q) in columns.iter().zip(first) {
-                inner.values.insert(name.clone(), q.clone());
-            }
-        }
-        let steps = self.steps(&sweep.steps, &mut inner);
-        Some(Sweep {
-            name: sweep.name.value.clone(),
-            columns,
-            rows,
-            steps,
-        })
+        Some((columns, rows))
     }
 
     fn check(&mut self, c: &RawCheck, at: &Location, scope: &ValidationScope) -> Option<Check> {
-        let value = self.formula(&c.value, scope, None, "a check's value")?;
-        let (measurement, statistic) = match &value.expr {
-            Expr::Call(f, args) => match args.as_slice() {
-                [Expr::Name(m)] if scope.measurements.contains_key(m) => (m.clone(), f.clone()),
+        let (value, measurement, statistic, dimension) = if c.each {
+            // Every sample is checked: the value names a measurement, the limit is in its unit.
+            let name = c.value.value.trim();
+            let Some(unit) = scope.measurements.get(name) else {
+                if !scope.poisoned.contains(name) {
+                    let message = format!("with `each: true` the value names a measurement taken before; `{name}` is not one");
+                    self.error(&c.value.referenced, message);
+                }
+                return None;
+            };
+            let formula = Formula { expr: Expr::Name(name.to_string()), text: name.to_string() };
+            (formula, name.to_string(), "each".to_string(), Some(unit.dimension()))
+        } else {
+            let value = self.formula(&c.value, scope, None, "a check's value")?;
+            let (measurement, statistic) = match &value.expr {
+                Expr::Call(f, args) => match args.first() {
+                    Some(Expr::Name(m)) if scope.measurements.contains_key(m) => (m.clone(), f.clone()),
+                    _ => (String::new(), String::new()),
+                },
                 _ => (String::new(), String::new()),
-            },
-            _ => (String::new(), String::new()),
-        };
-        let dimension = match value
-            .expr
-            .eval(scope)
-            .ok()
-            .filter(|_| !scope.uses_poisoned(&value.expr))
-        {
-            Some(Value::Number { dimension, .. }) => Some(dimension),
-            _ => None,
+            };
+            let dimension = match value.expr.eval(scope).ok().filter(|_| !scope.uses_poisoned(&value.expr)) {
+                Some(Value::Number { dimension, .. }) => Some(dimension),
+                _ => None,
+            };
+            (value, measurement, statistic, dimension)
         };
         let bound = |v: &mut Validator, t: &Option<Text>, what: &str| {
             t.as_ref()
@@ -686,6 +884,7 @@ impl Validator {
             when,
             measurement,
             statistic,
+            each: c.each,
         })
     }
 }

@@ -170,14 +170,15 @@ impl Record {
             journal_entries: entries.len() as u64,
             journal_head: head.to_string(),
         };
-        let mut open: BTreeMap<(String, Option<usize>), usize> = BTreeMap::new();
+        let mut folding = Folding::default();
         for entry in &entries[1..] {
-            record.fold(entry, &mut open);
+            record.fold(entry, &mut folding);
         }
         Ok(record)
     }
 
-    fn fold(&mut self, entry: &Entry, open: &mut BTreeMap<(String, Option<usize>), usize>) {
+    fn fold(&mut self, entry: &Entry, folding: &mut Folding) {
+        let open = &mut folding.open;
         let mut note = |kind: &str, role: Option<&str>, text: String| {
             self.events.push(EventRecord {
                 seq: entry.seq,
@@ -215,11 +216,7 @@ impl Record {
                 };
                 note("command", Some(role), text);
             }
-            RunEvent::Prompt(PromptAnswer {
-                message,
-                answer,
-                automatic,
-            }) => {
+            RunEvent::Prompt(PromptAnswer { message, answer, automatic, .. }) => {
                 let by = if *automatic {
                     " (answered by --yes)"
                 } else {
@@ -276,6 +273,26 @@ impl Record {
                     .insert(condition.name.clone(), condition.value.clone());
             }
             RunEvent::Check(outcome) => self.checks.push((**outcome).clone()),
+            RunEvent::AttemptStarted { group, attempt, of } => {
+                folding.attempts.push(self.checks.len());
+                note("attempt", None, format!("{group}: attempt {attempt} of {of}"));
+            }
+            RunEvent::AttemptEnded { group, attempt, outcome, retried } => {
+                let first = folding.attempts.pop().unwrap_or(self.checks.len());
+                if *retried {
+                    // Every attempt stays in the record; only the last one counts.
+                    for check in &mut self.checks[first..] {
+                        check.superseded = true;
+                    }
+                }
+                let then = if *retried { "; retrying" } else { "" };
+                note("attempt", None, format!("{group}: attempt {attempt} ended {outcome}{then}"));
+            }
+            RunEvent::WaitEnded { condition, polls, values, satisfied } => {
+                let read: Vec<String> = values.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+                let how = if *satisfied { "held" } else { "did not hold before the timeout" };
+                note("wait", None, format!("`{condition}` {how} after {polls} readings ({})", read.join(", ")));
+            }
             RunEvent::Error { role, message } => note("error", role.as_deref(), message.clone()),
             RunEvent::SafeState { role, ok, message } => {
                 let text = match (ok, message) {
@@ -301,6 +318,14 @@ impl Record {
     pub fn set_point(&self, index: usize) -> Option<&SetPointRecord> {
         self.set_points.iter().find(|s| s.index == index)
     }
+}
+
+/// State carried while folding entries: open measurements, and where each open `repeat`
+/// attempt's checks begin.
+#[derive(Default)]
+struct Folding {
+    open: BTreeMap<(String, Option<usize>), usize>,
+    attempts: Vec<usize>,
 }
 
 /// Reads the journal in `run_dir`, checks its chain, and folds it into a record.

@@ -2,18 +2,26 @@
 //! driver, and the identity and calibration checks that come before anything moves.
 
 use super::RunError;
-use crate::driver::{Driver, open_driver, spec_of};
-use crate::fixture::{Fixture, InstrumentConfig, SIM_PORT_PREFIX};
+use crate::driver::{Driver, Identity, open_driver, spec_of};
+use crate::fixture::{Fixture, InstrumentConfig, MANUAL_DRIVER, SIM_PORT_PREFIX};
 use crate::journal::InstrumentReady;
-use crate::link::SerialLink;
+use crate::link::{SerialLink, SerialSettings};
 use crate::procedure::Procedure;
 use crate::sim::SimBench;
 use std::collections::BTreeMap;
 
+/// How qbench reaches an instrument.
+pub enum Handle {
+    /// Through its driver.
+    Driver(Box<dyn Driver>),
+    /// Through the operator: commands become instructions, readings become entries.
+    Manual,
+}
+
 /// One open instrument.
 pub struct Instrument {
-    /// The driver speaking to it.
-    pub driver: Box<dyn Driver>,
+    /// How to reach it.
+    pub handle: Handle,
     /// The fixture's declaration.
     pub config: InstrumentConfig,
 }
@@ -26,29 +34,34 @@ pub struct Bench {
     pub simulator: Option<SimBench>,
 }
 
-/// Checks that `fixture` provides every role of `procedure` with a driver of the right kind.
+/// Checks that `fixture` provides every role of `procedure`: an instrument of the right kind,
+/// offering every capability the role needs.
 pub fn check_roles(procedure: &Procedure, fixture: &Fixture) -> Result<(), RunError> {
     for (role, needed) in &procedure.roles {
+        let not_provided = |reason: String| RunError::RoleNotProvided { role: role.clone(), reason };
         let Some(config) = fixture.instruments.get(role) else {
-            return Err(RunError::RoleNotProvided {
-                role: role.clone(),
-                reason: format!("fixture `{}` binds no instrument to it", fixture.name),
-            });
+            return Err(not_provided(format!("fixture `{}` binds no instrument to it", fixture.name)));
         };
+        if config.kind != needed.kind {
+            return Err(not_provided(format!(
+                "the procedure needs a {} but the fixture binds a {} (driver `{}`)",
+                needed.kind, config.kind, config.driver
+            )));
+        }
+        if config.driver == MANUAL_DRIVER {
+            if needed.capabilities.iter().any(|c| c == "breath") {
+                return Err(not_provided(
+                    "it must signal breaths, which an instrument operated by hand cannot".into(),
+                ));
+            }
+            continue;
+        }
         let Some(spec) = spec_of(&config.driver) else {
-            return Err(RunError::RoleNotProvided {
-                role: role.clone(),
-                reason: format!("unknown driver `{}`", config.driver),
-            });
+            return Err(not_provided(format!("unknown driver `{}`", config.driver)));
         };
-        if spec.kind != needed.kind {
-            return Err(RunError::RoleNotProvided {
-                role: role.clone(),
-                reason: format!(
-                    "the procedure needs a {} but driver `{}` drives a {}",
-                    needed.kind, spec.name, spec.kind
-                ),
-            });
+        let offered = crate::procedure::capabilities_of(spec);
+        if let Some(missing) = needed.capabilities.iter().find(|c| !offered.contains(&c.as_str())) {
+            return Err(not_provided(format!("driver `{}` does not offer `{missing}`", spec.name)));
         }
     }
     Ok(())
@@ -63,31 +76,20 @@ pub fn open_bench(
     today: chrono::NaiveDate,
 ) -> Result<(Bench, Vec<InstrumentReady>), RunError> {
     let simulator = match &fixture.simulation {
-        Some(config) => {
-            Some(SimBench::start(config, fixture.time_scale).map_err(RunError::Simulator)?)
-        }
+        Some(config) => Some(SimBench::start(config, fixture.time_scale).map_err(RunError::Simulator)?),
         None => None,
     };
-    let mut bench = Bench {
-        instruments: BTreeMap::new(),
-        simulator,
-    };
+    let mut bench = Bench { instruments: BTreeMap::new(), simulator };
     let mut ready = Vec::new();
     for role in procedure.roles.keys() {
         let Some(config) = fixture.instruments.get(role) else {
-            return Err(RunError::RoleNotProvided {
-                role: role.clone(),
-                reason: "not bound".into(),
-            });
+            return Err(RunError::RoleNotProvided { role: role.clone(), reason: "not bound".into() });
         };
         let (instrument, info) = open_instrument(role, config, bench.simulator.as_ref())?;
         check_identity(role, config, &info)?;
         if let Some(due) = config.calibration_due {
             if due < today && !allow_expired_calibration {
-                return Err(RunError::CalibrationExpired {
-                    role: role.clone(),
-                    due: due.to_string(),
-                });
+                return Err(RunError::CalibrationExpired { role: role.clone(), due: due.to_string() });
             }
         }
         bench.instruments.insert(role.clone(), instrument);
@@ -101,68 +103,69 @@ fn open_instrument(
     config: &InstrumentConfig,
     simulator: Option<&SimBench>,
 ) -> Result<(Instrument, InstrumentReady), RunError> {
-    let mut settings = config.link.clone();
-    if let Some(device) = settings.port.strip_prefix(SIM_PORT_PREFIX) {
-        let path =
-            simulator
-                .and_then(|s| s.port(device))
-                .ok_or_else(|| RunError::RoleNotProvided {
-                    role: role.to_string(),
-                    reason: format!("the simulated bench has no device `{device}`"),
-                })?;
-        settings.port = path.display().to_string();
-    }
-    let link = SerialLink::open(&settings).map_err(|source| RunError::Link {
-        role: role.to_string(),
-        port: config.link.port.clone(),
-        source,
-    })?;
-    let fail = |action: &str| {
-        let action = action.to_string();
-        move |source| RunError::Instrument {
-            role: role.to_string(),
-            driver: config.driver.clone(),
-            action,
-            source,
-        }
-    };
-    let mut driver = open_driver(&config.driver, Box::new(link), &config.options)
-        .map_err(fail("opening the driver"))?;
-    let identity = driver.identify().map_err(fail("asking its identity"))?;
-    let info = InstrumentReady {
+    let ready = |identity: Identity, link: String| InstrumentReady {
         role: role.to_string(),
         driver: config.driver.clone(),
-        link: if config.link.port.starts_with(SIM_PORT_PREFIX) {
-            format!("{} (simulated, {})", config.link.port, settings.port)
-        } else {
-            config.link.port.clone()
-        },
+        link,
         identity,
         calibration_certificate: config.calibration_certificate.clone(),
         calibration_due: config.calibration_due.map(|d| d.to_string()),
         accuracy: config.accuracy.clone(),
     };
-    Ok((
-        Instrument {
-            driver,
-            config: config.clone(),
-        },
-        info,
-    ))
+    let Some(declared) = &config.link else {
+        // A manual instrument is who the fixture says it is: there is nobody to ask.
+        let identity = Identity {
+            manufacturer: config.identity.manufacturer.clone().unwrap_or_default(),
+            model: config.identity.model.clone().unwrap_or_default(),
+            serial: config.identity.serial.clone().unwrap_or_default(),
+            firmware: String::new(),
+        };
+        let info = ready(identity, "operated by hand".into());
+        return Ok((Instrument { handle: Handle::Manual, config: config.clone() }, info));
+    };
+    let settings = resolve_port(role, declared, simulator)?;
+    let link = SerialLink::open(&settings).map_err(|source| RunError::Link {
+        role: role.to_string(),
+        port: declared.port.clone(),
+        source,
+    })?;
+    let fail = |action: &str| {
+        let action = action.to_string();
+        move |source| RunError::Instrument { role: role.to_string(), driver: config.driver.clone(), action, source }
+    };
+    let mut driver =
+        open_driver(&config.driver, Box::new(link), &config.options).map_err(fail("opening the driver"))?;
+    let identity = driver.identify().map_err(fail("asking its identity"))?;
+    let link_text = if settings.port == declared.port {
+        declared.port.clone()
+    } else {
+        format!("{} (simulated, {})", declared.port, settings.port)
+    };
+    Ok((Instrument { handle: Handle::Driver(driver), config: config.clone() }, ready(identity, link_text)))
 }
 
-fn check_identity(
+/// The link settings with a `sim:<device>` port replaced by the simulated device's
+/// pseudo-terminal.
+fn resolve_port(
     role: &str,
-    config: &InstrumentConfig,
-    info: &InstrumentReady,
-) -> Result<(), RunError> {
+    declared: &SerialSettings,
+    simulator: Option<&SimBench>,
+) -> Result<SerialSettings, RunError> {
+    let mut settings = declared.clone();
+    if let Some(device) = declared.port.strip_prefix(SIM_PORT_PREFIX) {
+        let path = simulator.and_then(|s| s.port(device)).ok_or_else(|| RunError::RoleNotProvided {
+            role: role.to_string(),
+            reason: format!("the simulated bench has no device `{device}`"),
+        })?;
+        settings.port = path.display().to_string();
+    }
+    Ok(settings)
+}
+
+fn check_identity(role: &str, config: &InstrumentConfig, info: &InstrumentReady) -> Result<(), RunError> {
     let expected = &config.identity;
     let pairs = [
-        (
-            "manufacturer",
-            &expected.manufacturer,
-            &info.identity.manufacturer,
-        ),
+        ("manufacturer", &expected.manufacturer, &info.identity.manufacturer),
         ("model", &expected.model, &info.identity.model),
         ("serial", &expected.serial, &info.identity.serial),
     ];
