@@ -53,10 +53,14 @@ impl<'a> Options<'a> {
 
     /// A duration option written as a quantity literal (`200 us`, `10 ms`).
     pub(crate) fn duration(&self, name: &str, default: Duration) -> Result<Duration, DriverError> {
-        let Some(text) = self.text(name) else { return Ok(default) };
+        let Some(text) = self.text(name) else {
+            return Ok(default);
+        };
         let bad = |reason: String| bad_option(self.driver, name, reason);
         let q = parse_quantity(text).map_err(|e| bad(e.to_string()))?;
-        let seconds = q.to_unit(&Unit::new("s", 1.0, time_dimension())).map_err(|e| bad(e.to_string()))?;
+        let seconds = q
+            .to_unit(&Unit::new("s", 1.0, time_dimension()))
+            .map_err(|e| bad(e.to_string()))?;
         if !(seconds.value > 0.0 && seconds.value <= 60.0) {
             return Err(bad(format!("`{text}` is not between 0 and 60 s")));
         }
@@ -72,7 +76,10 @@ fn time_dimension() -> crate::units::Dimension {
 pub(crate) fn bad_option(driver: &str, option: &str, reason: impl Into<String>) -> DriverError {
     DriverError::new(
         driver,
-        DriverErrorKind::BadOption { option: option.to_string(), reason: reason.into() },
+        DriverErrorKind::BadOption {
+            option: option.to_string(),
+            reason: reason.into(),
+        },
     )
 }
 
@@ -106,7 +113,13 @@ pub(crate) fn convert(
 ) -> Result<f64, DriverError> {
     let target = unit(driver, symbol)?;
     let converted = value.to_unit(&target).map_err(|source| {
-        DriverError::new(driver, DriverErrorKind::BadValue { name: name.to_string(), source })
+        DriverError::new(
+            driver,
+            DriverErrorKind::BadValue {
+                name: name.to_string(),
+                source: Box::new(source),
+            },
+        )
     })?;
     Ok(round_significant(converted.value, 9))
 }
@@ -139,7 +152,13 @@ pub(crate) struct LineClient {
 impl LineClient {
     pub(crate) fn new(driver: &'static str, link: Box<dyn ByteLink>, checksum: bool) -> Self {
         let timeout = link.command_timeout();
-        LineClient { driver, link, checksum, timeout, resync: false }
+        LineClient {
+            driver,
+            link,
+            checksum,
+            timeout,
+            resync: false,
+        }
     }
 
     /// Sends `request` and returns its reply; an `ERR` reply is `InstrumentRefused`.
@@ -149,8 +168,13 @@ impl LineClient {
             self.link.discard_input().map_err(link_err)?;
             self.resync = false;
         }
-        self.link.send(&request.encode(self.checksum)).map_err(link_err)?;
-        let line = match self.link.receive_until(line_ascii::TERMINATOR, self.timeout) {
+        self.link
+            .send(&request.encode(self.checksum))
+            .map_err(link_err)?;
+        let line = match self
+            .link
+            .receive_until(line_ascii::TERMINATOR, self.timeout)
+        {
             Ok(line) => line,
             Err(e) => {
                 self.resync = true;
@@ -160,18 +184,28 @@ impl LineClient {
         match line_ascii::parse_reply(&line, self.checksum) {
             Ok(Reply::Err { code, text }) => Err(DriverError::new(
                 self.driver,
-                DriverErrorKind::InstrumentRefused { reply: format!("ERR {code} {text}") },
+                DriverErrorKind::InstrumentRefused {
+                    reply: format!("ERR {code} {text}"),
+                },
             )),
             Ok(reply) => Ok(reply),
             Err(e) => {
                 self.resync = true;
-                Err(protocol(self.driver, format!("a reply to `{}` ({e})", request.body()), &line))
+                Err(protocol(
+                    self.driver,
+                    format!("a reply to `{}` ({e})", request.body()),
+                    &line,
+                ))
             }
         }
     }
 
     /// Sends `request` and expects `STATE <state>`.
-    pub(crate) fn expect_state(&mut self, request: &Request, state: &str) -> Result<(), DriverError> {
+    pub(crate) fn expect_state(
+        &mut self,
+        request: &Request,
+        state: &str,
+    ) -> Result<(), DriverError> {
         match self.exchange(request)? {
             Reply::State(s) if s == state => Ok(()),
             other => Err(protocol(
@@ -185,10 +219,22 @@ impl LineClient {
     /// `ID?` as an [`Identity`](super::Identity).
     pub(crate) fn identify(&mut self) -> Result<super::Identity, DriverError> {
         match self.exchange(&Request::Identify)? {
-            Reply::Identity { maker, model, serial, firmware } => {
-                Ok(super::Identity { manufacturer: maker, model, serial, firmware })
-            }
-            other => Err(protocol(self.driver, "`ID maker,model,serial,firmware`", other.body().as_bytes())),
+            Reply::Identity {
+                maker,
+                model,
+                serial,
+                firmware,
+            } => Ok(super::Identity {
+                manufacturer: maker,
+                model,
+                serial,
+                firmware,
+            }),
+            other => Err(protocol(
+                self.driver,
+                "`ID maker,model,serial,firmware`",
+                other.body().as_bytes(),
+            )),
         }
     }
 
@@ -199,16 +245,32 @@ impl LineClient {
             value: line_ascii::Value::Number(value),
         };
         match self.exchange(&request)? {
-            Reply::Ok { param: p, value: line_ascii::Value::Number(v) } if p == param => Ok(v),
-            other => Err(protocol(self.driver, format!("`OK {param} <number>`"), other.body().as_bytes())),
+            Reply::Ok {
+                param: p,
+                value: line_ascii::Value::Number(v),
+            } if p == param => Ok(v),
+            other => Err(protocol(
+                self.driver,
+                format!("`OK {param} <number>`"),
+                other.body().as_bytes(),
+            )),
         }
     }
 
     /// `GET <param>` as a number.
     pub(crate) fn get_number(&mut self, param: &str) -> Result<f64, DriverError> {
-        match self.exchange(&Request::Get { param: param.to_string() })? {
-            Reply::Val { param: p, value: line_ascii::Value::Number(v) } if p == param => Ok(v),
-            other => Err(protocol(self.driver, format!("`VAL {param} <number>`"), other.body().as_bytes())),
+        match self.exchange(&Request::Get {
+            param: param.to_string(),
+        })? {
+            Reply::Val {
+                param: p,
+                value: line_ascii::Value::Number(v),
+            } if p == param => Ok(v),
+            other => Err(protocol(
+                self.driver,
+                format!("`VAL {param} <number>`"),
+                other.body().as_bytes(),
+            )),
         }
     }
 }
@@ -232,7 +294,10 @@ pub(crate) fn find_parameter<'p>(
 ) -> Result<&'p Parameter, DriverError> {
     table.iter().find(|p| p.name == name).ok_or_else(|| {
         let known: Vec<&str> = table.iter().map(|p| p.name).collect();
-        unsupported(driver, format!("{kind} `{name}` (known: {})", known.join(", ")))
+        unsupported(
+            driver,
+            format!("{kind} `{name}` (known: {})", known.join(", ")),
+        )
     })
 }
 
@@ -241,13 +306,18 @@ mod tests {
     use super::*;
 
     fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn unknown_options_name_the_known_ones() {
         let o = opts(&[("modle", "PF-300")]);
-        let err = Options::new("d", &o, &["model", "checksum"]).err().expect("refused");
+        let err = Options::new("d", &o, &["model", "checksum"])
+            .err()
+            .expect("refused");
         assert!(err.to_string().contains("model, checksum"), "{err}");
     }
 
@@ -261,12 +331,21 @@ mod tests {
 
     #[test]
     fn parses_flags_and_durations() {
-        let o = opts(&[("checksum", "true"), ("poll_interval", "200 us"), ("bad", "5 mL")]);
+        let o = opts(&[
+            ("checksum", "true"),
+            ("poll_interval", "200 us"),
+            ("bad", "5 mL"),
+        ]);
         let options = Options::new("d", &o, &["checksum", "poll_interval", "bad"]).unwrap();
         assert!(options.flag("checksum", false).unwrap());
         let d = options.duration("poll_interval", Duration::ZERO).unwrap();
         assert_eq!(d, Duration::from_micros(200));
         assert!(options.duration("bad", Duration::ZERO).is_err());
-        assert_eq!(options.duration("absent", Duration::from_millis(3)).unwrap(), Duration::from_millis(3));
+        assert_eq!(
+            options
+                .duration("absent", Duration::from_millis(3))
+                .unwrap(),
+            Duration::from_millis(3)
+        );
     }
 }

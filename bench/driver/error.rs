@@ -37,7 +37,9 @@ pub enum DriverErrorKind {
     },
     /// The instrument reports the quantity as not defined (sensor not working or not
     /// calibrated): an instrument error, never a number.
-    #[error("the instrument reports {quantity} as not defined (sensor not working or not calibrated)")]
+    #[error(
+        "the instrument reports {quantity} as not defined (sensor not working or not calibrated)"
+    )]
     NotDefined {
         /// The quantity read.
         quantity: String,
@@ -53,9 +55,9 @@ pub enum DriverErrorKind {
     BadValue {
         /// The setting.
         name: String,
-        /// Why, with both units named.
+        /// Why, with both units named (boxed: it is large and rare).
         #[source]
-        source: UnitError,
+        source: Box<UnitError>,
     },
     /// A fixture option is unknown or its value is invalid.
     #[error("bad option `{option}`: {reason}")]
@@ -78,7 +80,10 @@ pub enum DriverErrorKind {
 impl DriverError {
     /// An error of `kind` from `driver`.
     pub fn new(driver: impl Into<String>, kind: DriverErrorKind) -> Self {
-        DriverError { driver: driver.into(), kind }
+        DriverError {
+            driver: driver.into(),
+            kind,
+        }
     }
 
     /// The link error behind this one, if the link failed.
@@ -111,7 +116,11 @@ mod tests {
 
     #[test]
     fn message_names_the_driver_and_keeps_the_cause() {
-        let link = LinkError::new(LinkErrorKind::Timeout, "/dev/pts/3", "no answer within 5 ms");
+        let link = LinkError::new(
+            LinkErrorKind::Timeout,
+            "/dev/pts/3",
+            "no answer within 5 ms",
+        );
         let err = DriverError::new("imt-flowanalyser", DriverErrorKind::Link(link));
         assert_eq!(err.to_string(), "imt-flowanalyser: the link failed");
         let cause = err.source().expect("a cause").to_string();

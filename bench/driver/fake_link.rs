@@ -29,7 +29,13 @@ impl FakeLink {
     pub(crate) fn new(replies: &[&str]) -> (FakeLink, FakeLog) {
         let log = FakeLog::default();
         let replies = replies.iter().map(|r| Ok(r.as_bytes().to_vec())).collect();
-        (FakeLink { replies, log: log.clone() }, log)
+        (
+            FakeLink {
+                replies,
+                log: log.clone(),
+            },
+            log,
+        )
     }
 
     /// Adds a failure as the next reply after those already scripted.
@@ -51,7 +57,11 @@ impl ByteLink for FakeLink {
         match self.replies.pop_front() {
             Some(Ok(reply)) => Ok(reply),
             Some(Err(kind)) => Err(LinkError::new(kind, "fake", "scripted")),
-            None => Err(LinkError::new(LinkErrorKind::Timeout, "fake", "script exhausted")),
+            None => Err(LinkError::new(
+                LinkErrorKind::Timeout,
+                "fake",
+                "script exhausted",
+            )),
         }
     }
 

@@ -1,12 +1,18 @@
 //! The registry: the only place that knows every driver.
 
-use super::{Driver, DriverError, DriverSpec, common, imt_flow_analyzer, test_lung_service, ventilator_service};
+use super::{
+    Driver, DriverError, DriverSpec, common, imt_flow_analyzer, test_lung_service,
+    ventilator_service,
+};
 use crate::link::ByteLink;
 use std::collections::BTreeMap;
 
 /// Every built-in driver's specification.
-pub static DRIVERS: &[DriverSpec] =
-    &[imt_flow_analyzer::SPEC, ventilator_service::SPEC, test_lung_service::SPEC];
+pub static DRIVERS: &[DriverSpec] = &[
+    imt_flow_analyzer::SPEC,
+    ventilator_service::SPEC,
+    test_lung_service::SPEC,
+];
 
 /// The specification of the driver called `name`.
 pub fn spec_of(name: &str) -> Option<&'static DriverSpec> {
@@ -28,7 +34,10 @@ pub fn open_driver(
         "qbench-test-lung" => test_lung_service::open(link, options),
         other => {
             let known: Vec<&str> = DRIVERS.iter().map(|d| d.name).collect();
-            Err(common::unsupported("registry", format!("driver `{other}` (known: {})", known.join(", "))))
+            Err(common::unsupported(
+                "registry",
+                format!("driver `{other}` (known: {})", known.join(", ")),
+            ))
         }
     }
 }
@@ -43,7 +52,11 @@ mod tests {
         for spec in DRIVERS {
             assert_eq!(spec_of(spec.name).map(|s| s.kind), Some(spec.kind));
             let (link, _) = FakeLink::new(&[]);
-            assert!(open_driver(spec.name, Box::new(link), &BTreeMap::new()).is_ok(), "{}", spec.name);
+            assert!(
+                open_driver(spec.name, Box::new(link), &BTreeMap::new()).is_ok(),
+                "{}",
+                spec.name
+            );
             for q in spec.quantities {
                 assert!(crate::units::parse_unit(q.unit).is_ok(), "{}", q.unit);
             }
@@ -51,13 +64,18 @@ mod tests {
                 assert!(crate::units::parse_unit(s.unit).is_ok(), "{}", s.unit);
             }
         }
-        assert_eq!(spec_of("imt-flowanalyser").map(|s| s.kind), Some("flow_analyzer"));
+        assert_eq!(
+            spec_of("imt-flowanalyser").map(|s| s.kind),
+            Some("flow_analyzer")
+        );
     }
 
     #[test]
     fn unknown_driver_names_the_known_ones() {
         let (link, _) = FakeLink::new(&[]);
-        let err = open_driver("fluke-vt900", Box::new(link), &BTreeMap::new()).err().expect("fails");
+        let err = open_driver("fluke-vt900", Box::new(link), &BTreeMap::new())
+            .err()
+            .expect("fails");
         assert!(err.to_string().contains("qbench-ventilator"), "{err}");
     }
 }

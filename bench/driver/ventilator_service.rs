@@ -6,7 +6,9 @@
 //! request and requires it on every reply).
 
 use super::common::{LineClient, Options, Parameter, convert, find_parameter, unit, unsupported};
-use super::{Condition, DeviceEvent, Driver, DriverError, DriverSpec, Identity, QuantitySpec, SettingSpec};
+use super::{
+    Condition, DeviceEvent, Driver, DriverError, DriverSpec, Identity, QuantitySpec, SettingSpec,
+};
 use crate::link::ByteLink;
 use crate::protocol::line_ascii::Request;
 use crate::units::Quantity;
@@ -16,11 +18,31 @@ use std::time::Duration;
 const NAME: &str = "qbench-ventilator";
 
 const PARAMETERS: &[Parameter] = &[
-    Parameter { name: "tidal_volume", wire: "VT", unit: "mL" },
-    Parameter { name: "rate", wire: "RATE", unit: "/min" },
-    Parameter { name: "inspiratory_time", wire: "TI", unit: "s" },
-    Parameter { name: "peep", wire: "PEEP", unit: "cmH2O" },
-    Parameter { name: "fio2", wire: "FIO2", unit: "%" },
+    Parameter {
+        name: "tidal_volume",
+        wire: "VT",
+        unit: "mL",
+    },
+    Parameter {
+        name: "rate",
+        wire: "RATE",
+        unit: "/min",
+    },
+    Parameter {
+        name: "inspiratory_time",
+        wire: "TI",
+        unit: "s",
+    },
+    Parameter {
+        name: "peep",
+        wire: "PEEP",
+        unit: "cmH2O",
+    },
+    Parameter {
+        name: "fio2",
+        wire: "FIO2",
+        unit: "%",
+    },
 ];
 
 /// What `qbench-ventilator` offers.
@@ -28,19 +50,59 @@ pub(crate) const SPEC: DriverSpec = DriverSpec {
     name: NAME,
     kind: "ventilator",
     settings: &[
-        SettingSpec { name: "tidal_volume", unit: "mL", description: "set tidal volume (volume control)" },
-        SettingSpec { name: "rate", unit: "/min", description: "set breath rate" },
-        SettingSpec { name: "inspiratory_time", unit: "s", description: "set inspiratory time" },
-        SettingSpec { name: "peep", unit: "cmH2O", description: "set positive end-expiratory pressure" },
-        SettingSpec { name: "fio2", unit: "%", description: "set fraction of inspired oxygen" },
+        SettingSpec {
+            name: "tidal_volume",
+            unit: "mL",
+            description: "set tidal volume (volume control)",
+        },
+        SettingSpec {
+            name: "rate",
+            unit: "/min",
+            description: "set breath rate",
+        },
+        SettingSpec {
+            name: "inspiratory_time",
+            unit: "s",
+            description: "set inspiratory time",
+        },
+        SettingSpec {
+            name: "peep",
+            unit: "cmH2O",
+            description: "set positive end-expiratory pressure",
+        },
+        SettingSpec {
+            name: "fio2",
+            unit: "%",
+            description: "set fraction of inspired oxygen",
+        },
     ],
     actions: &["start", "standby"],
     quantities: &[
-        QuantitySpec { name: "tidal_volume", unit: "mL", description: "tidal volume in force, as the ventilator reports it" },
-        QuantitySpec { name: "rate", unit: "/min", description: "breath rate in force" },
-        QuantitySpec { name: "inspiratory_time", unit: "s", description: "inspiratory time in force" },
-        QuantitySpec { name: "peep", unit: "cmH2O", description: "PEEP in force" },
-        QuantitySpec { name: "fio2", unit: "%", description: "FiO2 in force" },
+        QuantitySpec {
+            name: "tidal_volume",
+            unit: "mL",
+            description: "tidal volume in force, as the ventilator reports it",
+        },
+        QuantitySpec {
+            name: "rate",
+            unit: "/min",
+            description: "breath rate in force",
+        },
+        QuantitySpec {
+            name: "inspiratory_time",
+            unit: "s",
+            description: "inspiratory time in force",
+        },
+        QuantitySpec {
+            name: "peep",
+            unit: "cmH2O",
+            description: "PEEP in force",
+        },
+        QuantitySpec {
+            name: "fio2",
+            unit: "%",
+            description: "FiO2 in force",
+        },
     ],
     events: &[],
 };
@@ -60,7 +122,9 @@ pub(crate) fn open(
 ) -> Result<Box<dyn Driver>, DriverError> {
     let options = Options::new(NAME, options, OPTIONS)?;
     let checksum = options.flag("checksum", false)?;
-    Ok(Box::new(VentilatorService { client: LineClient::new(NAME, link, checksum) }))
+    Ok(Box::new(VentilatorService {
+        client: LineClient::new(NAME, link, checksum),
+    }))
 }
 
 impl Driver for VentilatorService {
@@ -79,7 +143,10 @@ impl Driver for VentilatorService {
         match action {
             "start" => self.client.expect_state(&Request::Run, "RUNNING"),
             "standby" => self.client.expect_state(&Request::Standby, "STANDBY"),
-            other => Err(unsupported(NAME, format!("action `{other}` (known: start, standby)"))),
+            other => Err(unsupported(
+                NAME,
+                format!("action `{other}` (known: start, standby)"),
+            )),
         }
     }
 
@@ -90,7 +157,10 @@ impl Driver for VentilatorService {
     }
 
     fn await_event(&mut self, event: DeviceEvent, _timeout: Duration) -> Result<(), DriverError> {
-        Err(unsupported(NAME, format!("event {event:?} (the ventilator signals none; await it on the flow analyzer)")))
+        Err(unsupported(
+            NAME,
+            format!("event {event:?} (the ventilator signals none; await it on the flow analyzer)"),
+        ))
     }
 
     fn make_safe(&mut self) -> Result<(), DriverError> {
@@ -111,16 +181,24 @@ mod tests {
     use crate::link::LinkErrorKind;
     use crate::units::parse_quantity;
 
-    fn driver(replies: &[&str], options: &[(&str, &str)]) -> (Box<dyn Driver>, crate::driver::fake_link::FakeLog) {
+    fn driver(
+        replies: &[&str],
+        options: &[(&str, &str)],
+    ) -> (Box<dyn Driver>, crate::driver::fake_link::FakeLog) {
         let (link, log) = FakeLink::new(replies);
-        let options = options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let options = options
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         (open(Box::new(link), &options).expect("opens"), log)
     }
 
     #[test]
     fn sets_in_the_ventilator_unit_and_returns_the_readback() {
         let (mut d, log) = driver(&["OK VT 500", "OK PEEP 5.1"], &[]);
-        let back = d.set("tidal_volume", &parse_quantity("0.5 L").unwrap()).unwrap();
+        let back = d
+            .set("tidal_volume", &parse_quantity("0.5 L").unwrap())
+            .unwrap();
         assert_eq!((back.value, back.unit.symbol()), (500.0, "mL"));
         let back = d.set("peep", &parse_quantity("5 cmH2O").unwrap()).unwrap();
         assert_eq!(back.value, 5.1);
@@ -130,9 +208,16 @@ mod tests {
     #[test]
     fn refuses_a_unit_of_another_dimension_naming_both() {
         let (mut d, log) = driver(&[], &[]);
-        let err = d.set("tidal_volume", &parse_quantity("5 hPa").unwrap()).unwrap_err();
+        let err = d
+            .set("tidal_volume", &parse_quantity("5 hPa").unwrap())
+            .unwrap_err();
         assert!(matches!(err.kind, DriverErrorKind::BadValue { .. }));
-        let chain = format!("{err}: {}", std::error::Error::source(&err).map(|e| e.to_string()).unwrap_or_default());
+        let chain = format!(
+            "{err}: {}",
+            std::error::Error::source(&err)
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        );
         assert!(chain.contains("hPa") && chain.contains("mL"), "{chain}");
         assert!(log.sent().is_empty());
     }
@@ -140,14 +225,21 @@ mod tests {
     #[test]
     fn checks_the_echo() {
         let (mut d, _) = driver(&["OK RATE 500"], &[]);
-        let err = d.set("tidal_volume", &parse_quantity("500 mL").unwrap()).unwrap_err();
-        assert!(matches!(err.kind, DriverErrorKind::Protocol { .. }), "{err}");
+        let err = d
+            .set("tidal_volume", &parse_quantity("500 mL").unwrap())
+            .unwrap_err();
+        assert!(
+            matches!(err.kind, DriverErrorKind::Protocol { .. }),
+            "{err}"
+        );
     }
 
     #[test]
     fn err_replies_are_refusals() {
         let (mut d, _) = driver(&["ERR 4 VT out of range 5..2500"], &[]);
-        let err = d.set("tidal_volume", &parse_quantity("9000 mL").unwrap()).unwrap_err();
+        let err = d
+            .set("tidal_volume", &parse_quantity("9000 mL").unwrap())
+            .unwrap_err();
         match err.kind {
             DriverErrorKind::InstrumentRefused { reply } => assert!(reply.contains("out of range")),
             other => panic!("unexpected {other:?}"),
@@ -160,17 +252,29 @@ mod tests {
         d.act("start").unwrap();
         d.act("standby").unwrap();
         let err = d.make_safe().unwrap_err();
-        assert!(matches!(err.kind, DriverErrorKind::Protocol { .. }), "{err}");
+        assert!(
+            matches!(err.kind, DriverErrorKind::Protocol { .. }),
+            "{err}"
+        );
         assert_eq!(log.sent(), vec!["RUN\n", "STANDBY\n", "STANDBY\n"]);
-        assert!(matches!(d.act("explode").unwrap_err().kind, DriverErrorKind::Unsupported { .. }));
+        assert!(matches!(
+            d.act("explode").unwrap_err().kind,
+            DriverErrorKind::Unsupported { .. }
+        ));
     }
 
     #[test]
     fn checksum_option_signs_requests_and_requires_signed_replies() {
-        let (mut d, log) = driver(&["STATE RUNNING*30", "STATE RUNNING"], &[("checksum", "true")]);
+        let (mut d, log) = driver(
+            &["STATE RUNNING*30", "STATE RUNNING"],
+            &[("checksum", "true")],
+        );
         assert!(d.act("start").is_ok());
         assert_eq!(log.sent(), vec!["RUN*49\n"]);
-        assert!(matches!(d.act("start").unwrap_err().kind, DriverErrorKind::Protocol { .. }));
+        assert!(matches!(
+            d.act("start").unwrap_err().kind,
+            DriverErrorKind::Protocol { .. }
+        ));
     }
 
     #[test]
@@ -179,7 +283,10 @@ mod tests {
         let link = link.then_fail(LinkErrorKind::Disconnected);
         let mut d = open(Box::new(link), &BTreeMap::new()).unwrap();
         let id = d.identify().unwrap();
-        assert_eq!((id.manufacturer.as_str(), id.serial.as_str()), ("qbench", "V1"));
+        assert_eq!(
+            (id.manufacturer.as_str(), id.serial.as_str()),
+            ("qbench", "V1")
+        );
         let err = d.identify().unwrap_err();
         assert!(err.link_error().is_some_and(|e| e.is_disconnected()));
     }
@@ -187,7 +294,12 @@ mod tests {
     #[test]
     fn unknown_options_are_refused() {
         let (link, _) = FakeLink::new(&[]);
-        let options = [("speed".to_string(), "1".to_string())].into_iter().collect();
-        assert!(matches!(open(Box::new(link), &options).err().map(|e| e.kind), Some(DriverErrorKind::BadOption { .. })));
+        let options = [("speed".to_string(), "1".to_string())]
+            .into_iter()
+            .collect();
+        assert!(matches!(
+            open(Box::new(link), &options).err().map(|e| e.kind),
+            Some(DriverErrorKind::BadOption { .. })
+        ));
     }
 }

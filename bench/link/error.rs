@@ -59,7 +59,12 @@ impl fmt::Display for LinkError {
 impl LinkError {
     /// A link error without an underlying operating-system error.
     pub fn new(kind: LinkErrorKind, port: impl Into<String>, detail: impl Into<String>) -> Self {
-        LinkError { kind, port: port.into(), detail: detail.into(), source: None }
+        LinkError {
+            kind,
+            port: port.into(),
+            detail: detail.into(),
+            source: None,
+        }
     }
 
     /// Whether this is a timeout.
@@ -92,7 +97,12 @@ impl LinkError {
             K::InvalidInput => LinkErrorKind::BadSettings,
             _ => LinkErrorKind::Io,
         };
-        LinkError { kind, port: port.to_string(), detail: doing.to_string(), source: Some(err) }
+        LinkError {
+            kind,
+            port: port.to_string(),
+            detail: doing.to_string(),
+            source: Some(err),
+        }
     }
 
     /// Maps an error from opening or configuring a port.
@@ -127,7 +137,11 @@ mod tests {
 
     #[test]
     fn maps_hangups_and_timeouts() {
-        let e = LinkError::from_io(io::Error::new(io::ErrorKind::BrokenPipe, "x"), "p", "reading");
+        let e = LinkError::from_io(
+            io::Error::new(io::ErrorKind::BrokenPipe, "x"),
+            "p",
+            "reading",
+        );
         assert_eq!(e.kind, LinkErrorKind::Disconnected);
         let e = LinkError::from_io(io::Error::other("I/O error"), "p", "reading");
         assert_eq!(e.kind, LinkErrorKind::Disconnected);
@@ -140,14 +154,27 @@ mod tests {
     #[test]
     fn maps_open_errors() {
         let busy = serialport::Error::new(serialport::ErrorKind::NoDevice, "busy");
-        assert_eq!(LinkError::from_serialport(busy, "p", "opening").kind, LinkErrorKind::Busy);
+        assert_eq!(
+            LinkError::from_serialport(busy, "p", "opening").kind,
+            LinkErrorKind::Busy
+        );
         let bad = serialport::Error::new(serialport::ErrorKind::InvalidInput, "baud");
-        assert_eq!(LinkError::from_serialport(bad, "p", "opening").kind, LinkErrorKind::BadSettings);
+        assert_eq!(
+            LinkError::from_serialport(bad, "p", "opening").kind,
+            LinkErrorKind::BadSettings
+        );
     }
 
     #[test]
     fn message_is_lowercase_and_names_the_port() {
-        let e = LinkError::new(LinkErrorKind::Timeout, "/dev/pts/9", "no answer within 5 ms");
-        assert_eq!(e.to_string(), "/dev/pts/9: timed out (no answer within 5 ms)");
+        let e = LinkError::new(
+            LinkErrorKind::Timeout,
+            "/dev/pts/9",
+            "no answer within 5 ms",
+        );
+        assert_eq!(
+            e.to_string(),
+            "/dev/pts/9: timed out (no answer within 5 ms)"
+        );
     }
 }

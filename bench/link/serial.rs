@@ -102,7 +102,10 @@ impl SerialSettings {
             Parity::Even => 'E',
             Parity::Odd => 'O',
         };
-        format!("{} @ {} {}{}{}", self.port, self.baud, self.data_bits, parity, self.stop_bits)
+        format!(
+            "{} @ {} {}{}{}",
+            self.port, self.baud, self.data_bits, parity, self.stop_bits
+        )
     }
 }
 
@@ -152,7 +155,12 @@ impl SerialLink {
             .timeout(settings.timeout())
             .open_native()
             .map_err(|e| LinkError::from_serialport(e, &description, "opening the port"))?;
-        Ok(SerialLink { port, pending: Vec::with_capacity(CHUNK), description, timeout: settings.timeout() })
+        Ok(SerialLink {
+            port,
+            pending: Vec::with_capacity(CHUNK),
+            description,
+            timeout: settings.timeout(),
+        })
     }
 
     fn error(&self, kind: LinkErrorKind, detail: impl Into<String>) -> LinkError {
@@ -168,7 +176,9 @@ impl ByteLink for SerialLink {
         self.port.set_timeout(self.timeout).map_err(|e| {
             LinkError::from_serialport(e, &self.description, "setting the write timeout")
         })?;
-        self.port.write_all(bytes).map_err(|e| LinkError::from_io(e, &self.description, "writing"))
+        self.port
+            .write_all(bytes)
+            .map_err(|e| LinkError::from_io(e, &self.description, "writing"))
     }
 
     fn receive_until(&mut self, terminator: u8, timeout: Duration) -> Result<Vec<u8>, LinkError> {
@@ -177,7 +187,10 @@ impl ByteLink for SerialLink {
         let mut chunk = [0u8; CHUNK];
         let mut first = true;
         loop {
-            if let Some(pos) = self.pending[scanned..].iter().position(|&b| b == terminator) {
+            if let Some(pos) = self.pending[scanned..]
+                .iter()
+                .position(|&b| b == terminator)
+            {
                 let end = scanned + pos;
                 let line = self.pending[..end].to_vec();
                 self.pending.drain(..=end);
@@ -214,9 +227,9 @@ impl ByteLink for SerialLink {
 
     fn discard_input(&mut self) -> Result<(), LinkError> {
         self.pending.clear();
-        self.port.clear(serialport::ClearBuffer::Input).map_err(|e| {
-            LinkError::from_serialport(e, &self.description, "discarding input")
-        })
+        self.port
+            .clear(serialport::ClearBuffer::Input)
+            .map_err(|e| LinkError::from_serialport(e, &self.description, "discarding input"))
     }
 
     fn describe(&self) -> String {
@@ -274,7 +287,10 @@ mod tests {
         let s: SerialSettings =
             serde_saphyr::from_str("port: p\nparity: even\nstop_bits: 2\nflow_control: hardware\n")
                 .unwrap();
-        assert_eq!((s.parity, s.stop_bits, s.flow_control), (Parity::Even, 2, FlowControl::Hardware));
+        assert_eq!(
+            (s.parity, s.stop_bits, s.flow_control),
+            (Parity::Even, 2, FlowControl::Hardware)
+        );
         assert!(serde_saphyr::from_str::<SerialSettings>("port: p\nspeed: 9600\n").is_err());
     }
 
@@ -322,7 +338,9 @@ mod tests {
             master
         });
         let start = Instant::now();
-        let err = link.receive_until(b'\r', Duration::from_millis(60)).unwrap_err();
+        let err = link
+            .receive_until(b'\r', Duration::from_millis(60))
+            .unwrap_err();
         let waited = start.elapsed();
         assert_eq!(err.kind, LinkErrorKind::Timeout, "{err}");
         assert!(waited < Duration::from_millis(150), "waited {waited:?}");
@@ -334,7 +352,9 @@ mod tests {
     fn silence_is_a_timeout() {
         let (_master, mut link) = pair();
         let start = Instant::now();
-        let err = link.receive_until(b'\r', Duration::from_millis(30)).unwrap_err();
+        let err = link
+            .receive_until(b'\r', Duration::from_millis(30))
+            .unwrap_err();
         assert_eq!(err.kind, LinkErrorKind::Timeout);
         assert!(start.elapsed() >= Duration::from_millis(30));
         assert!(start.elapsed() < Duration::from_millis(500));
@@ -345,7 +365,9 @@ mod tests {
         let (master, mut link) = pair();
         drop(master);
         let start = Instant::now();
-        let err = link.receive_until(b'\r', Duration::from_millis(500)).unwrap_err();
+        let err = link
+            .receive_until(b'\r', Duration::from_millis(500))
+            .unwrap_err();
         assert_eq!(err.kind, LinkErrorKind::Disconnected, "{err}");
         assert!(start.elapsed() < Duration::from_millis(100));
     }
@@ -358,6 +380,10 @@ mod tests {
         let _ = link.receive_until(b'\r', Duration::from_millis(20));
         link.discard_input().unwrap();
         master.write_all(b"fresh\r").unwrap();
-        assert_eq!(link.receive_until(b'\r', Duration::from_millis(200)).unwrap(), b"fresh");
+        assert_eq!(
+            link.receive_until(b'\r', Duration::from_millis(200))
+                .unwrap(),
+            b"fresh"
+        );
     }
 }

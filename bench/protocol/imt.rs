@@ -63,7 +63,9 @@ impl Operation {
 
     /// The operation with these two letters.
     pub fn from_code(code: &[u8]) -> Option<Operation> {
-        Operation::ALL.into_iter().find(|op| op.code().as_bytes() == code)
+        Operation::ALL
+            .into_iter()
+            .find(|op| op.code().as_bytes() == code)
     }
 }
 
@@ -81,12 +83,20 @@ pub struct Frame {
 impl Frame {
     /// A frame without values (`%RM#23`).
     pub fn new(operation: Operation, id: u32) -> Frame {
-        Frame { operation, id, values: Vec::new() }
+        Frame {
+            operation,
+            id,
+            values: Vec::new(),
+        }
     }
 
     /// A frame with one value (`%WS#3$2`).
     pub fn with_value(operation: Operation, id: u32, value: i64) -> Frame {
-        Frame { operation, id, values: vec![value] }
+        Frame {
+            operation,
+            id,
+            values: vec![value],
+        }
     }
 
     /// The bytes on the wire, terminator included.
@@ -103,8 +113,13 @@ impl Frame {
     /// Parses one frame; `line` may or may not end with the terminator.
     pub fn parse(line: &[u8]) -> Result<Frame, ImtError> {
         let line = line.strip_suffix(&[TERMINATOR]).unwrap_or(line);
-        let malformed = |reason: &'static str| ImtError::Malformed { line: lossy(line), reason };
-        let rest = line.strip_prefix(b"%").ok_or_else(|| malformed("does not start with `%`"))?;
+        let malformed = |reason: &'static str| ImtError::Malformed {
+            line: lossy(line),
+            reason,
+        };
+        let rest = line
+            .strip_prefix(b"%")
+            .ok_or_else(|| malformed("does not start with `%`"))?;
         if rest.len() < 3 || rest[2] != b'#' {
             return Err(malformed("no two-letter operation followed by `#`"));
         }
@@ -120,7 +135,11 @@ impl Frame {
             }
             values.push(parse_signed(field).ok_or_else(|| malformed("a value is not an integer"))?);
         }
-        Ok(Frame { operation, id, values })
+        Ok(Frame {
+            operation,
+            id,
+            values,
+        })
     }
 
     /// The single value of an answer, or an error naming what was expected.
@@ -159,7 +178,10 @@ pub fn parse_answer(line: &[u8], request: &Frame) -> Result<Answer, ImtError> {
     }
     let frame = Frame::parse(trimmed)?;
     if frame.operation != request.operation || frame.id != request.id {
-        return Err(ImtError::Mismatch { expected: echo_of(request), received: lossy(trimmed) });
+        return Err(ImtError::Mismatch {
+            expected: echo_of(request),
+            received: lossy(trimmed),
+        });
     }
     Ok(Answer::Frame(frame))
 }
@@ -232,7 +254,10 @@ impl Model {
     /// The model with this name, ignoring case and the hyphen (`pf300` is `PF-300`).
     pub fn from_name(name: &str) -> Option<Model> {
         let norm = |s: &str| {
-            s.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_uppercase()
+            s.chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .collect::<String>()
+                .to_uppercase()
         };
         let wanted = norm(name);
         Model::ALL.into_iter().find(|m| norm(m.name()) == wanted)
@@ -308,12 +333,18 @@ pub const SETTING_GAS_STANDARD: u32 = 3;
 
 /// The code of a gas-standard name (case-insensitive).
 pub fn gas_standard_code(name: &str) -> Option<i64> {
-    GAS_STANDARDS.iter().find(|(_, n, _)| n.eq_ignore_ascii_case(name.trim())).map(|(c, _, _)| *c)
+    GAS_STANDARDS
+        .iter()
+        .find(|(_, n, _)| n.eq_ignore_ascii_case(name.trim()))
+        .map(|(c, _, _)| *c)
 }
 
 /// The short name of a gas-standard code.
 pub fn gas_standard_name(code: i64) -> Option<&'static str> {
-    GAS_STANDARDS.iter().find(|(c, _, _)| *c == code).map(|(_, n, _)| *n)
+    GAS_STANDARDS
+        .iter()
+        .find(|(c, _, _)| *c == code)
+        .map(|(_, n, _)| *n)
 }
 
 /// The length of one fast-data packet.
@@ -385,9 +416,19 @@ mod tests {
 
     #[test]
     fn encodes_requests() {
-        assert_eq!(Frame::new(Operation::ReadMeasurement, 23).encode(), b"%RM#23\r");
-        assert_eq!(Frame::with_value(Operation::WriteSetting, 3, 2).encode(), b"%WS#3$2\r");
-        let cmd = Frame { operation: Operation::Command, id: 5, values: vec![1] };
+        assert_eq!(
+            Frame::new(Operation::ReadMeasurement, 23).encode(),
+            b"%RM#23\r"
+        );
+        assert_eq!(
+            Frame::with_value(Operation::WriteSetting, 3, 2).encode(),
+            b"%WS#3$2\r"
+        );
+        let cmd = Frame {
+            operation: Operation::Command,
+            id: 5,
+            values: vec![1],
+        };
         assert_eq!(cmd.encode(), b"%CM#5$1\r");
     }
 
@@ -395,7 +436,10 @@ mod tests {
     fn parses_answers_and_checks_the_echo() {
         let req = Frame::new(Operation::ReadMeasurement, 23);
         let ans = parse_answer(b"%RM#23$512\r", &req).unwrap();
-        assert_eq!(ans, Answer::Frame(Frame::with_value(Operation::ReadMeasurement, 23, 512)));
+        assert_eq!(
+            ans,
+            Answer::Frame(Frame::with_value(Operation::ReadMeasurement, 23, 512))
+        );
         assert_eq!(parse_answer(b"?", &req).unwrap(), Answer::Invalid);
         let err = parse_answer(b"%RM#24$512", &req).unwrap_err();
         assert!(matches!(err, ImtError::Mismatch { .. }), "{err}");
@@ -440,14 +484,20 @@ mod tests {
 
     #[test]
     fn fast_packets_check_their_sum() {
-        let p = FastPacket { timestamp: 0x01_02_03, values: [100, 200, 0x1200] };
+        let p = FastPacket {
+            timestamp: 0x01_02_03,
+            values: [100, 200, 0x1200],
+        };
         let bytes = encode_fast_packet(&p);
         let back = decode_fast_packet(&bytes).unwrap();
         assert_eq!(back.timestamp, 0x01_02_03);
         assert_eq!(&back.values[..2], &[100, 200]);
         let mut bad = bytes;
         bad[4] ^= 1;
-        assert!(matches!(decode_fast_packet(&bad), Err(ImtError::Checksum { .. })));
+        assert!(matches!(
+            decode_fast_packet(&bad),
+            Err(ImtError::Checksum { .. })
+        ));
     }
 
     fn operation() -> impl Strategy<Value = Operation> {

@@ -205,7 +205,10 @@ pub fn frame(body: &str, with_checksum: bool) -> Vec<u8> {
 pub fn unframe(line: &[u8]) -> Result<(&str, bool), LineError> {
     let line = line.strip_suffix(&[TERMINATOR]).unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let malformed = |reason| LineError::Malformed { line: lossy(line), reason };
+    let malformed = |reason| LineError::Malformed {
+        line: lossy(line),
+        reason,
+    };
     if line.len() > MAX_LINE {
         return Err(malformed("longer than 200 bytes"));
     }
@@ -222,7 +225,10 @@ pub fn unframe(line: &[u8]) -> Result<(&str, bool), LineError> {
                 .ok_or_else(|| malformed("`*` not followed by two hexadecimal digits"))?;
             let computed = checksum(&line[..star]);
             if given != computed {
-                return Err(LineError::Checksum { line: lossy(line), computed });
+                return Err(LineError::Checksum {
+                    line: lossy(line),
+                    computed,
+                });
             }
             (&line[..star], true)
         }
@@ -254,14 +260,19 @@ impl Request {
     /// Parses a request line; also returns whether it carried a checksum.
     pub fn parse(line: &[u8]) -> Result<(Request, bool), LineError> {
         let (text, had) = unframe(line)?;
-        let malformed = |reason| LineError::Malformed { line: text.to_string(), reason };
+        let malformed = |reason| LineError::Malformed {
+            line: text.to_string(),
+            reason,
+        };
         let words: Vec<&str> = text.split(' ').collect();
         let request = match words.as_slice() {
             ["ID?"] => Request::Identify,
             ["RUN"] => Request::Run,
             ["STANDBY"] => Request::Standby,
             ["STATE?"] => Request::State,
-            ["GET", p] => Request::Get { param: param(p).ok_or_else(|| malformed("bad parameter"))? },
+            ["GET", p] => Request::Get {
+                param: param(p).ok_or_else(|| malformed("bad parameter"))?,
+            },
             ["SET", p, v] => Request::Set {
                 param: param(p).ok_or_else(|| malformed("bad parameter"))?,
                 value: value(v).ok_or_else(|| malformed("bad value"))?,
@@ -276,7 +287,12 @@ impl Reply {
     /// The reply's text, without checksum or terminator.
     pub fn body(&self) -> String {
         match self {
-            Reply::Identity { maker, model, serial, firmware } => {
+            Reply::Identity {
+                maker,
+                model,
+                serial,
+                firmware,
+            } => {
                 format!("ID {maker},{model},{serial},{firmware}")
             }
             Reply::Ok { param, value } => format!("OK {param} {value}"),
@@ -288,7 +304,10 @@ impl Reply {
 
     /// An `ERR` reply.
     pub fn error(code: ErrorCode, text: impl Into<String>) -> Reply {
-        Reply::Err { code: code.code(), text: text.into() }
+        Reply::Err {
+            code: code.code(),
+            text: text.into(),
+        }
     }
 
     /// The bytes on the wire.
@@ -299,7 +318,10 @@ impl Reply {
     /// Parses a reply line; also returns whether it carried a checksum.
     pub fn parse(line: &[u8]) -> Result<(Reply, bool), LineError> {
         let (text, had) = unframe(line)?;
-        let malformed = |reason| LineError::Malformed { line: text.to_string(), reason };
+        let malformed = |reason| LineError::Malformed {
+            line: text.to_string(),
+            reason,
+        };
         let (head, rest) = text.split_once(' ').unwrap_or((text, ""));
         let reply = match head {
             "ID" => {
@@ -318,7 +340,11 @@ impl Reply {
                 let (p, v) = rest.split_once(' ').ok_or_else(|| malformed("no value"))?;
                 let param = param(p).ok_or_else(|| malformed("bad parameter"))?;
                 let value = value(v).ok_or_else(|| malformed("bad value"))?;
-                if head == "OK" { Reply::Ok { param, value } } else { Reply::Val { param, value } }
+                if head == "OK" {
+                    Reply::Ok { param, value }
+                } else {
+                    Reply::Val { param, value }
+                }
             }
             "STATE" if word(rest) => Reply::State(rest.to_string()),
             "ERR" => {
@@ -328,7 +354,10 @@ impl Reply {
                     .ok()
                     .filter(|_| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()))
                     .ok_or_else(|| malformed("error code is not a number"))?;
-                Reply::Err { code, text: t.to_string() }
+                Reply::Err {
+                    code,
+                    text: t.to_string(),
+                }
             }
             _ => return Err(malformed("unknown reply")),
         };
@@ -346,7 +375,10 @@ pub fn parse_reply(line: &[u8], require_checksum: bool) -> Result<Reply, LineErr
 }
 
 fn word(text: &str) -> bool {
-    !text.is_empty() && text.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
 }
 
 fn param(text: &str) -> Option<String> {
@@ -359,10 +391,16 @@ fn value(text: &str) -> Option<Value> {
         return word(text).then(|| Value::Word(text.to_string()));
     }
     // Only plain decimals: no `inf`, `NaN` or exponents, which a device might not read.
-    if !text.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-') {
+    if !text
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
         return None;
     }
-    text.parse::<f64>().ok().filter(|v| v.is_finite()).map(Value::Number)
+    text.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .map(Value::Number)
 }
 
 fn lossy(bytes: &[u8]) -> String {
@@ -375,7 +413,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn set(p: &str, v: f64) -> Request {
-        Request::Set { param: p.into(), value: Value::Number(v) }
+        Request::Set {
+            param: p.into(),
+            value: Value::Number(v),
+        }
     }
 
     #[test]
@@ -402,16 +443,28 @@ mod tests {
         );
         assert_eq!(
             Reply::parse(b"OK TI 0.8\n").unwrap().0,
-            Reply::Ok { param: "TI".into(), value: Value::Number(0.8) }
+            Reply::Ok {
+                param: "TI".into(),
+                value: Value::Number(0.8)
+            }
         );
         assert_eq!(
             Reply::parse(b"VAL MODE VC\n").unwrap().0,
-            Reply::Val { param: "MODE".into(), value: Value::Word("VC".into()) }
+            Reply::Val {
+                param: "MODE".into(),
+                value: Value::Word("VC".into())
+            }
         );
-        assert_eq!(Reply::parse(b"STATE RUNNING").unwrap().0, Reply::State("RUNNING".into()));
+        assert_eq!(
+            Reply::parse(b"STATE RUNNING").unwrap().0,
+            Reply::State("RUNNING".into())
+        );
         assert_eq!(
             Reply::parse(b"ERR 4 VT out of range 5..2500").unwrap().0,
-            Reply::Err { code: 4, text: "VT out of range 5..2500".into() }
+            Reply::Err {
+                code: 4,
+                text: "VT out of range 5..2500".into()
+            }
         );
     }
 
@@ -422,8 +475,14 @@ mod tests {
         assert!(Reply::parse(b"OK VT inf").is_err());
         assert!(Reply::parse(b"ERR x y").is_err());
         assert!(Reply::parse(b"STATE\xff").is_err());
-        assert!(matches!(Reply::parse(b"STATE RUNNING*00"), Err(LineError::Checksum { .. })));
-        assert!(matches!(parse_reply(b"STATE RUNNING", true), Err(LineError::MissingChecksum { .. })));
+        assert!(matches!(
+            Reply::parse(b"STATE RUNNING*00"),
+            Err(LineError::Checksum { .. })
+        ));
+        assert!(matches!(
+            parse_reply(b"STATE RUNNING", true),
+            Err(LineError::MissingChecksum { .. })
+        ));
         assert!(Request::parse(b"SET VT").is_err());
         assert!(Request::parse(b"set VT 5").is_err());
     }
@@ -457,7 +516,12 @@ mod tests {
     fn any_reply() -> impl Strategy<Value = Reply> {
         prop_oneof![
             (field(), field(), field(), field()).prop_map(|(maker, model, serial, firmware)| {
-                Reply::Identity { maker, model, serial, firmware }
+                Reply::Identity {
+                    maker,
+                    model,
+                    serial,
+                    firmware,
+                }
             }),
             (param_name(), any_value()).prop_map(|(param, value)| Reply::Ok { param, value }),
             (param_name(), any_value()).prop_map(|(param, value)| Reply::Val { param, value }),

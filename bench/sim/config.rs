@@ -41,7 +41,11 @@ pub struct LungConfig {
 
 impl Default for LungConfig {
     fn default() -> Self {
-        LungConfig { compliance: 50.0, resistance: 5.0, serial: "SIM-LUNG-0001".into() }
+        LungConfig {
+            compliance: 50.0,
+            resistance: 5.0,
+            serial: "SIM-LUNG-0001".into(),
+        }
     }
 }
 
@@ -122,7 +126,11 @@ impl Visitor<'_> for InUnit {
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
-        if v.is_finite() { Ok(v) } else { Err(E::custom("the number must be finite")) }
+        if v.is_finite() {
+            Ok(v)
+        } else {
+            Err(E::custom("the number must be finite"))
+        }
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {

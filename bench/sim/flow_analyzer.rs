@@ -33,14 +33,25 @@ pub(crate) struct FlowAnalyzer {
 }
 
 impl FlowAnalyzer {
-    pub(crate) fn new(model: Arc<Model>, imt_model: imt::Model, config: FlowAnalyzerConfig) -> Self {
+    pub(crate) fn new(
+        model: Arc<Model>,
+        imt_model: imt::Model,
+        config: FlowAnalyzerConfig,
+    ) -> Self {
         let settings = (1..=21).chain(64..=66).map(|id| (id, 0)).collect();
-        FlowAnalyzer { model, imt_model, config, settings, queries: 0 }
+        FlowAnalyzer {
+            model,
+            imt_model,
+            config,
+            settings,
+            queries: 0,
+        }
     }
 
     fn measured_volume(&self, breath: &Breath, stream: u64) -> f64 {
         let mut rng = breath.rng(self.model.seed(), stream);
-        breath.volume * (1.0 + self.config.gain_error) + normal(&mut rng, self.config.volume_noise_sd)
+        breath.volume * (1.0 + self.config.gain_error)
+            + normal(&mut rng, self.config.volume_noise_sd)
     }
 
     /// The physical value of measurement `id` now; `None` when not defined.
@@ -52,7 +63,8 @@ impl FlowAnalyzer {
             let t = s.now - b.start;
             if t < b.ti {
                 let flow = b.inspiratory_flow();
-                let pressure = b.peep + b.lung.r * flow + b.volume * (t / b.ti) / b.lung.c.max(1e-6);
+                let pressure =
+                    b.peep + b.lung.r * flow + b.volume * (t / b.ti) / b.lung.c.max(1e-6);
                 (flow * 60.0, pressure, b.volume * t / b.ti)
             } else {
                 let flow = -(b.volume / 1000.0 / b.tau()) * (-(t - b.ti) / b.tau()).exp();
@@ -65,7 +77,11 @@ impl FlowAnalyzer {
             1 | 2 | 3 | 5 | 7 | 13 => Some(0.0),
             4 => Some(instant.map_or(0.0, |i| i.1)),
             6 => Some(instant.map_or(0.0, |i| i.2)),
-            8 => Some(if s.phase == Phase::Inspiration { 1.0 } else { 0.0 }),
+            8 => Some(if s.phase == Phase::Inspiration {
+                1.0
+            } else {
+                0.0
+            }),
             9 => Some(running.or(last).map_or(20.9, |b| b.fio2)),
             10 => Some(0.0),
             11 => Some(22.0),
@@ -84,7 +100,9 @@ impl FlowAnalyzer {
             26 => breath(&|b| self.measured_volume(b, STREAM_VTE) / 1000.0 * 60.0 / b.period),
             27 => breath(&|b| b.peak),
             28 => breath(&|b| {
-                let during = b.peep + b.lung.r * b.inspiratory_flow() + b.volume / (2.0 * b.lung.c.max(1e-6));
+                let during = b.peep
+                    + b.lung.r * b.inspiratory_flow()
+                    + b.volume / (2.0 * b.lung.c.max(1e-6));
                 (during * b.ti + b.peep * (b.period - b.ti)) / b.period
             }),
             29 => breath(&|b| b.peep),
@@ -151,12 +169,18 @@ impl Device for FlowAnalyzer {
 
     fn answer(&mut self, request: &[u8]) -> Option<Vec<u8>> {
         self.queries += 1;
-        if self.config.stop_answering_after_queries.is_some_and(|n| self.queries > n) {
+        if self
+            .config
+            .stop_answering_after_queries
+            .is_some_and(|n| self.queries > n)
+        {
             return None;
         }
         // Stray line feeds (a terminal's CR LF) are not part of the frame.
         let request = request.strip_prefix(b"\n").unwrap_or(request);
-        let answer = Frame::parse(request).ok().and_then(|frame| self.reply(&frame));
+        let answer = Frame::parse(request)
+            .ok()
+            .and_then(|frame| self.reply(&frame));
         Some(answer.map_or_else(imt::encode_invalid, |frame| frame.encode()))
     }
 }
@@ -168,12 +192,21 @@ mod tests {
     use crate::sim::model::LungSettings;
 
     fn analyzer(config: FlowAnalyzerConfig) -> (FlowAnalyzer, Arc<Model>) {
-        let model = Arc::new(Model::new(9, VentilatorConfig::default(), LungSettings { c: 50.0, r: 5.0 }, 1000.0));
-        (FlowAnalyzer::new(Arc::clone(&model), imt::Model::Pf300, config), model)
+        let model = Arc::new(Model::new(
+            9,
+            VentilatorConfig::default(),
+            LungSettings { c: 50.0, r: 5.0 },
+            1000.0,
+        ));
+        (
+            FlowAnalyzer::new(Arc::clone(&model), imt::Model::Pf300, config),
+            model,
+        )
     }
 
     fn ask(a: &mut FlowAnalyzer, line: &str) -> Option<String> {
-        a.answer(line.as_bytes()).map(|b| String::from_utf8_lossy(&b).into_owned())
+        a.answer(line.as_bytes())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
     }
 
     #[test]
@@ -192,7 +225,10 @@ mod tests {
     #[test]
     fn breath_values_are_not_defined_before_the_first_breath() {
         let (mut a, model) = analyzer(FlowAnalyzerConfig::default());
-        assert_eq!(ask(&mut a, "%RM#23").as_deref(), Some("%RM#23$-2147483648\r"));
+        assert_eq!(
+            ask(&mut a, "%RM#23").as_deref(),
+            Some("%RM#23$-2147483648\r")
+        );
         assert_eq!(ask(&mut a, "%RM#8").as_deref(), Some("%RM#8$0\r"));
         model.set_running(true);
         std::thread::sleep(std::time::Duration::from_millis(10));
@@ -202,7 +238,10 @@ mod tests {
 
     #[test]
     fn stops_answering_after_the_configured_number_of_queries() {
-        let config = FlowAnalyzerConfig { stop_answering_after_queries: Some(2), ..Default::default() };
+        let config = FlowAnalyzerConfig {
+            stop_answering_after_queries: Some(2),
+            ..Default::default()
+        };
         let (mut a, _) = analyzer(config);
         assert!(ask(&mut a, "%RI#1").is_some());
         assert!(ask(&mut a, "%RI#1").is_some());

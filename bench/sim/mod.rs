@@ -94,33 +94,64 @@ impl SimBench {
         let imt_model = crate::protocol::imt::Model::from_name(&config.flow_analyzer.model)
             .ok_or_else(|| SimError::BadConfig {
                 field: "flow_analyzer.model",
-                reason: format!("unknown model `{}` (known: PF-300, PF-300 PRO, CITREX)", config.flow_analyzer.model),
+                reason: format!(
+                    "unknown model `{}` (known: PF-300, PF-300 PRO, CITREX)",
+                    config.flow_analyzer.model
+                ),
             })?;
-        let lung = LungSettings { c: config.lung.compliance, r: config.lung.resistance };
-        let model = Arc::new(Model::new(config.seed, config.ventilator.clone(), lung, time_scale));
+        let lung = LungSettings {
+            c: config.lung.compliance,
+            r: config.lung.resistance,
+        };
+        let model = Arc::new(Model::new(
+            config.seed,
+            config.ventilator.clone(),
+            lung,
+            time_scale,
+        ));
         let log: Log = Arc::new(Mutex::new(VecDeque::new()));
         let epoch = Instant::now();
-        let mut bench = SimBench { endpoints: Vec::new(), log: Arc::clone(&log) };
-        let vent = ventilator::Ventilator::new(Arc::clone(&model), config.ventilator.serial.clone());
-        bench.endpoints.push(("ventilator", Endpoint::spawn("ventilator", Box::new(vent), Arc::clone(&log), epoch)?));
-        let analyzer = flow_analyzer::FlowAnalyzer::new(Arc::clone(&model), imt_model, config.flow_analyzer.clone());
+        let mut bench = SimBench {
+            endpoints: Vec::new(),
+            log: Arc::clone(&log),
+        };
+        let vent =
+            ventilator::Ventilator::new(Arc::clone(&model), config.ventilator.serial.clone());
+        bench.endpoints.push((
+            "ventilator",
+            Endpoint::spawn("ventilator", Box::new(vent), Arc::clone(&log), epoch)?,
+        ));
+        let analyzer = flow_analyzer::FlowAnalyzer::new(
+            Arc::clone(&model),
+            imt_model,
+            config.flow_analyzer.clone(),
+        );
         bench.endpoints.push((
             "flow_analyzer",
             Endpoint::spawn("flow_analyzer", Box::new(analyzer), Arc::clone(&log), epoch)?,
         ));
         let lung = test_lung::TestLung::new(model, config.lung.serial.clone());
-        bench.endpoints.push(("test_lung", Endpoint::spawn("test_lung", Box::new(lung), log, epoch)?));
+        bench.endpoints.push((
+            "test_lung",
+            Endpoint::spawn("test_lung", Box::new(lung), log, epoch)?,
+        ));
         Ok(bench)
     }
 
     /// The path a driver opens to reach `device`, while it is connected.
     pub fn port(&self, device: &str) -> Option<&Path> {
-        self.endpoints.iter().find(|(name, _)| *name == device).map(|(_, e)| e.path.as_path())
+        self.endpoints
+            .iter()
+            .find(|(name, _)| *name == device)
+            .map(|(_, e)| e.path.as_path())
     }
 
     /// Every request the devices received, oldest first (the latest 100 000 are kept).
     pub fn log(&self) -> Vec<SimLogLine> {
-        let log = self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let log = self
+            .log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         log.iter().cloned().collect()
     }
 
@@ -151,21 +182,69 @@ fn validate(config: &SimConfig, time_scale: f64) -> Result<(), SimError> {
         if value.is_finite() && ok {
             Ok(())
         } else {
-            Err(SimError::BadConfig { field, reason: format!("{value} is not {domain}") })
+            Err(SimError::BadConfig {
+                field,
+                reason: format!("{value} is not {domain}"),
+            })
         }
     };
-    check("time_scale", time_scale, time_scale > 0.0 && time_scale <= 10_000.0, "in (0, 10000]")?;
+    check(
+        "time_scale",
+        time_scale,
+        time_scale > 0.0 && time_scale <= 10_000.0,
+        "in (0, 10000]",
+    )?;
     let lung = &config.lung;
-    check("lung.compliance", lung.compliance, lung.compliance > 0.0, "a positive compliance")?;
-    check("lung.resistance", lung.resistance, lung.resistance >= 0.0, "a non-negative resistance")?;
+    check(
+        "lung.compliance",
+        lung.compliance,
+        lung.compliance > 0.0,
+        "a positive compliance",
+    )?;
+    check(
+        "lung.resistance",
+        lung.resistance,
+        lung.resistance >= 0.0,
+        "a non-negative resistance",
+    )?;
     let v = &config.ventilator;
-    check("ventilator.volume_error", v.volume_error, v.volume_error > -1.0, "above -1")?;
-    check("ventilator.volume_noise_sd", v.volume_noise_sd, v.volume_noise_sd >= 0.0, "non-negative")?;
-    check("ventilator.rate_error", v.rate_error, v.rate_error > -1.0, "above -1")?;
-    check("ventilator.fio2_error", v.fio2_error, v.fio2_error.abs() <= 100.0, "within ±100")?;
+    check(
+        "ventilator.volume_error",
+        v.volume_error,
+        v.volume_error > -1.0,
+        "above -1",
+    )?;
+    check(
+        "ventilator.volume_noise_sd",
+        v.volume_noise_sd,
+        v.volume_noise_sd >= 0.0,
+        "non-negative",
+    )?;
+    check(
+        "ventilator.rate_error",
+        v.rate_error,
+        v.rate_error > -1.0,
+        "above -1",
+    )?;
+    check(
+        "ventilator.fio2_error",
+        v.fio2_error,
+        v.fio2_error.abs() <= 100.0,
+        "within ±100",
+    )?;
     let a = &config.flow_analyzer;
-    check("flow_analyzer.gain_error", a.gain_error, a.gain_error > -1.0, "above -1")?;
-    check("flow_analyzer.volume_noise_sd", a.volume_noise_sd, a.volume_noise_sd >= 0.0, "non-negative")?;
+    check(
+        "flow_analyzer.gain_error",
+        a.gain_error,
+        a.gain_error > -1.0,
+        "above -1",
+    )?;
+    check(
+        "flow_analyzer.volume_noise_sd",
+        a.volume_noise_sd,
+        a.volume_noise_sd >= 0.0,
+        "non-negative",
+    )?;
     Ok(())
 }
 
@@ -186,9 +265,16 @@ mod tests {
         Box::new(SerialLink::open(&settings).expect("open the pty"))
     }
 
-    fn driver(bench: &SimBench, device: &str, name: &str, options: &[(&str, &str)]) -> Box<dyn Driver> {
-        let options: BTreeMap<String, String> =
-            options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    fn driver(
+        bench: &SimBench,
+        device: &str,
+        name: &str,
+        options: &[(&str, &str)],
+    ) -> Box<dyn Driver> {
+        let options: BTreeMap<String, String> = options
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         open_driver(name, link(bench, device, 300), &options).expect("driver opens")
     }
 
@@ -198,18 +284,26 @@ mod tests {
 
     #[test]
     fn ventilates_a_lung_and_the_analyzer_measures_each_breath() {
-        let mut config = SimConfig::default();
-        config.seed = 11;
+        let mut config = SimConfig { seed: 11, ..Default::default() };
         config.ventilator.volume_noise_sd = 5.0;
         config.flow_analyzer.volume_noise_sd = 2.0;
         let bench = SimBench::start(&config, TIME_SCALE).expect("bench starts");
-        let mut vent = driver(&bench, "ventilator", "qbench-ventilator", &[("checksum", "true")]);
+        let mut vent = driver(
+            &bench,
+            "ventilator",
+            "qbench-ventilator",
+            &[("checksum", "true")],
+        );
         let mut lung = driver(&bench, "test_lung", "qbench-test-lung", &[]);
         let mut analyzer = driver(
             &bench,
             "flow_analyzer",
             "imt-flowanalyser",
-            &[("model", "PF-300"), ("gas_standard", "BTPS"), ("poll_interval", "200 us")],
+            &[
+                ("model", "PF-300"),
+                ("gas_standard", "BTPS"),
+                ("poll_interval", "200 us"),
+            ],
         );
 
         assert_eq!(vent.identify().unwrap().model, "SIM-VENT");
@@ -228,11 +322,16 @@ mod tests {
 
         let mut volumes = Vec::new();
         for _ in 0..5 {
-            analyzer.await_event(DeviceEvent::Breath, Duration::from_millis(500)).unwrap();
+            analyzer
+                .await_event(DeviceEvent::Breath, Duration::from_millis(500))
+                .unwrap();
             volumes.push(analyzer.read("inspired_volume").unwrap().value);
         }
         for v in &volumes {
-            assert!((v - 500.0).abs() < 40.0, "Vti {v} far from 500 mL: {volumes:?}");
+            assert!(
+                (v - 500.0).abs() < 40.0,
+                "Vti {v} far from 500 mL: {volumes:?}"
+            );
         }
         // Each await yields a new breath: noisy volumes do not repeat.
         let mut distinct = volumes.clone();
@@ -246,9 +345,18 @@ mod tests {
 
         vent.make_safe().unwrap();
         let log = bench.log();
-        assert!(log.iter().any(|l| l.device == "ventilator" && l.request.starts_with("STANDBY")));
-        assert!(log.iter().any(|l| l.device == "flow_analyzer" && l.request == "%WS#3$2"));
-        assert!(log.iter().any(|l| l.device == "test_lung" && l.request == "SET C 20"));
+        assert!(
+            log.iter()
+                .any(|l| l.device == "ventilator" && l.request.starts_with("STANDBY"))
+        );
+        assert!(
+            log.iter()
+                .any(|l| l.device == "flow_analyzer" && l.request == "%WS#3$2")
+        );
+        assert!(
+            log.iter()
+                .any(|l| l.device == "test_lung" && l.request == "SET C 20")
+        );
     }
 
     #[test]
@@ -256,15 +364,33 @@ mod tests {
         let mut config = SimConfig::default();
         config.flow_analyzer.stop_answering_after_queries = Some(3);
         let bench = SimBench::start(&config, TIME_SCALE).expect("bench starts");
-        let mut analyzer =
-            open_driver("imt-flowanalyser", link(&bench, "flow_analyzer", 150), &BTreeMap::new()).unwrap();
+        let mut analyzer = open_driver(
+            "imt-flowanalyser",
+            link(&bench, "flow_analyzer", 150),
+            &BTreeMap::new(),
+        )
+        .unwrap();
         let start = Instant::now();
         // Identity takes five queries; the fourth goes unanswered.
         let err = analyzer.identify().unwrap_err();
         let waited = start.elapsed();
-        assert_eq!(err.link_error().map(|e| e.kind), Some(LinkErrorKind::Timeout), "{err}");
-        assert!(waited >= Duration::from_millis(150) && waited < Duration::from_millis(600), "{waited:?}");
-        assert_eq!(bench.log().iter().filter(|l| l.device == "flow_analyzer").count(), 4);
+        assert_eq!(
+            err.link_error().map(|e| e.kind),
+            Some(LinkErrorKind::Timeout),
+            "{err}"
+        );
+        assert!(
+            waited >= Duration::from_millis(150) && waited < Duration::from_millis(600),
+            "{waited:?}"
+        );
+        assert_eq!(
+            bench
+                .log()
+                .iter()
+                .filter(|l| l.device == "flow_analyzer")
+                .count(),
+            4
+        );
     }
 
     #[test]
@@ -272,9 +398,14 @@ mod tests {
         let bench = SimBench::start(&SimConfig::default(), TIME_SCALE).expect("bench starts");
         let mut analyzer = driver(&bench, "flow_analyzer", "imt-flowanalyser", &[]);
         let err = analyzer.read("inspired_volume").unwrap_err();
-        assert!(matches!(err.kind, DriverErrorKind::NotDefined { .. }), "{err}");
+        assert!(
+            matches!(err.kind, DriverErrorKind::NotDefined { .. }),
+            "{err}"
+        );
         // With the ventilator in standby no breath ever comes.
-        let err = analyzer.await_event(DeviceEvent::Breath, Duration::from_millis(50)).unwrap_err();
+        let err = analyzer
+            .await_event(DeviceEvent::Breath, Duration::from_millis(50))
+            .unwrap_err();
         assert!(matches!(err.kind, DriverErrorKind::NoEvent { .. }), "{err}");
     }
 
@@ -311,9 +442,13 @@ mod tests {
             // Closing the master would hang up the slave and flush the garbage unread.
             (master, slave)
         });
-        let mut analyzer = open_driver("imt-flowanalyser", Box::new(link), &BTreeMap::new()).unwrap();
+        let mut analyzer =
+            open_driver("imt-flowanalyser", Box::new(link), &BTreeMap::new()).unwrap();
         let err = analyzer.read("peep").unwrap_err();
-        assert!(matches!(err.kind, DriverErrorKind::Protocol { .. }), "{err}");
+        assert!(
+            matches!(err.kind, DriverErrorKind::Protocol { .. }),
+            "{err}"
+        );
         let _ = device.join();
     }
 
@@ -321,7 +456,13 @@ mod tests {
     fn bad_configurations_are_refused() {
         let mut config = SimConfig::default();
         config.lung.compliance = 0.0;
-        assert!(matches!(SimBench::start(&config, 1.0), Err(SimError::BadConfig { field: "lung.compliance", .. })));
+        assert!(matches!(
+            SimBench::start(&config, 1.0),
+            Err(SimError::BadConfig {
+                field: "lung.compliance",
+                ..
+            })
+        ));
         let mut config = SimConfig::default();
         config.flow_analyzer.model = "PF-9".into();
         assert!(SimBench::start(&config, 1.0).is_err());

@@ -39,7 +39,13 @@ pub(crate) struct VentSettings {
 
 impl Default for VentSettings {
     fn default() -> Self {
-        VentSettings { vt: 500.0, rate: 15.0, ti: 1.0, peep: 5.0, fio2: 21.0 }
+        VentSettings {
+            vt: 500.0,
+            rate: 15.0,
+            ti: 1.0,
+            peep: 5.0,
+            fio2: 21.0,
+        }
     }
 }
 
@@ -147,7 +153,12 @@ pub(crate) struct Model {
 }
 
 impl Model {
-    pub(crate) fn new(seed: u64, errors: VentilatorConfig, lung: LungSettings, time_scale: f64) -> Self {
+    pub(crate) fn new(
+        seed: u64,
+        errors: VentilatorConfig,
+        lung: LungSettings,
+        time_scale: f64,
+    ) -> Self {
         let vent = VentSettings::default();
         Model {
             seed,
@@ -158,7 +169,12 @@ impl Model {
                 running: false,
                 vent,
                 lung,
-                segment: Segment { id: 0, start: 0.0, vent, lung },
+                segment: Segment {
+                    id: 0,
+                    start: 0.0,
+                    vent,
+                    lung,
+                },
                 next_segment: 1,
                 carried: None,
             }),
@@ -177,7 +193,9 @@ impl Model {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // A device thread that panicked mid-update leaves plain numbers behind: keep going.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The ventilator's settings.
@@ -229,7 +247,12 @@ impl Model {
         {
             state.carried = Some(last);
         }
-        state.segment = Segment { id: state.next_segment, start: now, vent: state.vent, lung: state.lung };
+        state.segment = Segment {
+            id: state.next_segment,
+            start: now,
+            vent: state.vent,
+            lung: state.lung,
+        };
         state.next_segment += 1;
     }
 
@@ -288,16 +311,29 @@ impl Model {
         let now = self.now();
         let state = self.lock();
         if !state.running {
-            return Snapshot { now, phase: Phase::Standby, current: None, last_completed: state.carried };
+            return Snapshot {
+                now,
+                phase: Phase::Standby,
+                current: None,
+                last_completed: state.carried,
+            };
         }
         let seg = &state.segment;
         let period = self.period(&seg.vent);
         let k = ((now - seg.start).max(0.0) / period).floor() as u64;
         let current = self.breath(seg, k);
-        let phase =
-            if now < current.start + current.ti { Phase::Inspiration } else { Phase::Expiration };
+        let phase = if now < current.start + current.ti {
+            Phase::Inspiration
+        } else {
+            Phase::Expiration
+        };
         let last_completed = self.last_completed_in(seg, now).or(state.carried);
-        Snapshot { now, phase, current: Some(current), last_completed }
+        Snapshot {
+            now,
+            phase,
+            current: Some(current),
+            last_completed,
+        }
     }
 }
 
@@ -334,7 +370,12 @@ mod tests {
     #[test]
     fn breath_values_follow_the_lung_equation() {
         let m = model(VentilatorConfig::default(), 1.0);
-        let seg = Segment { id: 3, start: 0.0, vent: VentSettings::default(), lung: m.lung() };
+        let seg = Segment {
+            id: 3,
+            start: 0.0,
+            vent: VentSettings::default(),
+            lung: m.lung(),
+        };
         let b = m.breath(&seg, 0);
         assert_eq!(b.volume, 500.0);
         assert!((b.plateau - (5.0 * HPA_PER_CMH2O + 10.0)).abs() < 1e-9);
@@ -345,9 +386,18 @@ mod tests {
 
     #[test]
     fn breaths_are_deterministic_and_noisy_per_index() {
-        let errors = VentilatorConfig { volume_noise_sd: 10.0, volume_error: 0.1, ..Default::default() };
+        let errors = VentilatorConfig {
+            volume_noise_sd: 10.0,
+            volume_error: 0.1,
+            ..Default::default()
+        };
         let m = model(errors.clone(), 1.0);
-        let seg = Segment { id: 1, start: 0.0, vent: VentSettings::default(), lung: m.lung() };
+        let seg = Segment {
+            id: 1,
+            start: 0.0,
+            vent: VentSettings::default(),
+            lung: m.lung(),
+        };
         let again = model(errors, 1.0);
         assert_eq!(m.breath(&seg, 5), again.breath(&seg, 5));
         assert_ne!(m.breath(&seg, 5).volume, m.breath(&seg, 6).volume);

@@ -56,18 +56,24 @@ impl Endpoint {
         log: Log,
         epoch: Instant,
     ) -> Result<Endpoint, SimError> {
-        let (mut master, slave) =
-            TTYPort::pair().map_err(|source| SimError::Pty { device: name, source })?;
+        let (mut master, slave) = TTYPort::pair().map_err(|source| SimError::Pty {
+            device: name,
+            source,
+        })?;
         let path = slave
             .name()
             .map(PathBuf::from)
             .ok_or_else(|| SimError::Pty {
                 device: name,
-                source: serialport::Error::new(serialport::ErrorKind::Unknown, "the pty slave has no path"),
+                source: serialport::Error::new(
+                    serialport::ErrorKind::Unknown,
+                    "the pty slave has no path",
+                ),
             })?;
-        master
-            .set_timeout(POLL)
-            .map_err(|source| SimError::Pty { device: name, source })?;
+        master.set_timeout(POLL).map_err(|source| SimError::Pty {
+            device: name,
+            source,
+        })?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
@@ -76,8 +82,15 @@ impl Endpoint {
                 let _keep_alive = slave;
                 serve(name, &mut master, device.as_mut(), &log, epoch, &flag);
             })
-            .map_err(|source| SimError::Thread { device: name, source })?;
-        Ok(Endpoint { path, stop, thread: Some(thread) })
+            .map_err(|source| SimError::Thread {
+                device: name,
+                source,
+            })?;
+        Ok(Endpoint {
+            path,
+            stop,
+            thread: Some(thread),
+        })
     }
 
     /// Stops the thread and closes the pty (the driver side sees a hang-up).
@@ -149,7 +162,9 @@ fn record(log: &Log, device: &'static str, epoch: Instant, request: &[u8]) {
     let line = SimLogLine {
         device: device.to_string(),
         at: epoch.elapsed(),
-        request: String::from_utf8_lossy(request).trim_end_matches('\r').to_string(),
+        request: String::from_utf8_lossy(request)
+            .trim_end_matches('\r')
+            .to_string(),
     };
     let mut log = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if log.len() == LOG_CAPACITY {

@@ -16,8 +16,18 @@ struct Param {
 }
 
 const PARAMS: &[Param] = &[
-    Param { wire: "C", min: 0.5, max: 200.0, field: |l| &mut l.c },
-    Param { wire: "R", min: 0.0, max: 500.0, field: |l| &mut l.r },
+    Param {
+        wire: "C",
+        min: 0.5,
+        max: 200.0,
+        field: |l| &mut l.c,
+    },
+    Param {
+        wire: "R",
+        min: 0.0,
+        max: 500.0,
+        field: |l| &mut l.r,
+    },
 ];
 
 /// The simulated test lung.
@@ -40,29 +50,45 @@ impl TestLung {
                 firmware: env!("CARGO_PKG_VERSION").into(),
             },
             Request::State => Reply::State("READY".into()),
-            Request::Run | Request::Standby => {
-                Reply::error(ErrorCode::UnknownCommand, "a test lung neither runs nor stands by")
-            }
+            Request::Run | Request::Standby => Reply::error(
+                ErrorCode::UnknownCommand,
+                "a test lung neither runs nor stands by",
+            ),
             Request::Get { param } => match PARAMS.iter().find(|p| p.wire == param) {
                 Some(p) => {
                     let mut lung = self.model.lung();
-                    Reply::Val { param, value: Value::Number(*(p.field)(&mut lung)) }
+                    Reply::Val {
+                        param,
+                        value: Value::Number(*(p.field)(&mut lung)),
+                    }
                 }
-                None => Reply::error(ErrorCode::UnknownParameter, format!("unknown parameter {param}")),
+                None => Reply::error(
+                    ErrorCode::UnknownParameter,
+                    format!("unknown parameter {param}"),
+                ),
             },
             Request::Set { param, value } => {
                 let Some(p) = PARAMS.iter().find(|p| p.wire == param) else {
-                    return Reply::error(ErrorCode::UnknownParameter, format!("unknown parameter {param}"));
+                    return Reply::error(
+                        ErrorCode::UnknownParameter,
+                        format!("unknown parameter {param}"),
+                    );
                 };
                 let Some(v) = value.as_number() else {
                     return Reply::error(ErrorCode::BadValue, format!("{param} takes a number"));
                 };
                 if !(p.min..=p.max).contains(&v) {
-                    return Reply::error(ErrorCode::OutOfRange, format!("{param} out of range {}..{}", p.min, p.max));
+                    return Reply::error(
+                        ErrorCode::OutOfRange,
+                        format!("{param} out of range {}..{}", p.min, p.max),
+                    );
                 }
                 let rounded = round_to(v, 0.1);
                 let mut lung = self.model.set_lung(|l| *(p.field)(l) = rounded);
-                Reply::Ok { param, value: Value::Number(*(p.field)(&mut lung)) }
+                Reply::Ok {
+                    param,
+                    value: Value::Number(*(p.field)(&mut lung)),
+                }
             }
         }
     }
@@ -88,12 +114,23 @@ mod tests {
 
     #[test]
     fn settings_change_the_shared_model() {
-        let model = Arc::new(Model::new(1, VentilatorConfig::default(), LungSettings { c: 50.0, r: 5.0 }, 1.0));
+        let model = Arc::new(Model::new(
+            1,
+            VentilatorConfig::default(),
+            LungSettings { c: 50.0, r: 5.0 },
+            1.0,
+        ));
         let mut lung = TestLung::new(Arc::clone(&model), "L1".into());
         assert_eq!(lung.answer(b"SET C 20").as_deref(), Some(&b"OK C 20\n"[..]));
-        assert_eq!(lung.answer(b"SET R 50.04").as_deref(), Some(&b"OK R 50\n"[..]));
+        assert_eq!(
+            lung.answer(b"SET R 50.04").as_deref(),
+            Some(&b"OK R 50\n"[..])
+        );
         assert_eq!(model.lung(), LungSettings { c: 20.0, r: 50.0 });
-        assert_eq!(lung.answer(b"SET C 0").as_deref(), Some(&b"ERR 4 C out of range 0.5..200\n"[..]));
+        assert_eq!(
+            lung.answer(b"SET C 0").as_deref(),
+            Some(&b"ERR 4 C out of range 0.5..200\n"[..])
+        );
         assert_eq!(lung.answer(b"GET R").as_deref(), Some(&b"VAL R 50\n"[..]));
     }
 }

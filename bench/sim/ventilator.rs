@@ -20,11 +20,41 @@ struct Param {
 }
 
 const PARAMS: &[Param] = &[
-    Param { wire: "VT", min: 5.0, max: 2500.0, step: 1.0, field: |s| &mut s.vt },
-    Param { wire: "RATE", min: 1.0, max: 100.0, step: 0.1, field: |s| &mut s.rate },
-    Param { wire: "TI", min: 0.1, max: 10.0, step: 0.01, field: |s| &mut s.ti },
-    Param { wire: "PEEP", min: 0.0, max: 50.0, step: 0.1, field: |s| &mut s.peep },
-    Param { wire: "FIO2", min: 21.0, max: 100.0, step: 1.0, field: |s| &mut s.fio2 },
+    Param {
+        wire: "VT",
+        min: 5.0,
+        max: 2500.0,
+        step: 1.0,
+        field: |s| &mut s.vt,
+    },
+    Param {
+        wire: "RATE",
+        min: 1.0,
+        max: 100.0,
+        step: 0.1,
+        field: |s| &mut s.rate,
+    },
+    Param {
+        wire: "TI",
+        min: 0.1,
+        max: 10.0,
+        step: 0.01,
+        field: |s| &mut s.ti,
+    },
+    Param {
+        wire: "PEEP",
+        min: 0.0,
+        max: 50.0,
+        step: 0.1,
+        field: |s| &mut s.peep,
+    },
+    Param {
+        wire: "FIO2",
+        min: 21.0,
+        max: 100.0,
+        step: 1.0,
+        field: |s| &mut s.fio2,
+    },
 ];
 
 /// The simulated ventilator.
@@ -39,7 +69,14 @@ impl Ventilator {
     }
 
     fn state(&self) -> Reply {
-        Reply::State(if self.model.is_running() { "RUNNING" } else { "STANDBY" }.into())
+        Reply::State(
+            if self.model.is_running() {
+                "RUNNING"
+            } else {
+                "STANDBY"
+            }
+            .into(),
+        )
     }
 
     fn reply(&mut self, request: Request) -> Reply {
@@ -59,20 +96,30 @@ impl Ventilator {
                 self.state()
             }
             Request::State => self.state(),
-            Request::Get { param } if param == "MODE" => {
-                Reply::Val { param, value: Value::Word("VC".into()) }
-            }
+            Request::Get { param } if param == "MODE" => Reply::Val {
+                param,
+                value: Value::Word("VC".into()),
+            },
             Request::Get { param } => match PARAMS.iter().find(|p| p.wire == param) {
                 Some(p) => {
                     let mut settings = self.model.vent();
                     let value = *(p.field)(&mut settings);
-                    Reply::Val { param, value: Value::Number(value) }
+                    Reply::Val {
+                        param,
+                        value: Value::Number(value),
+                    }
                 }
                 None => unknown_parameter(&param),
             },
             Request::Set { param, value } if param == "MODE" => match value {
-                Value::Word(w) if w == "VC" => Reply::Ok { param, value: Value::Word(w) },
-                other => Reply::error(ErrorCode::BadValue, format!("MODE {other} not supported (VC)")),
+                Value::Word(w) if w == "VC" => Reply::Ok {
+                    param,
+                    value: Value::Word(w),
+                },
+                other => Reply::error(
+                    ErrorCode::BadValue,
+                    format!("MODE {other} not supported (VC)"),
+                ),
             },
             Request::Set { param, value } => {
                 let Some(p) = PARAMS.iter().find(|p| p.wire == param) else {
@@ -90,7 +137,10 @@ impl Ventilator {
                 let rounded = round_to(v, p.step);
                 let settings = self.model.set_vent(|s| *(p.field)(s) = rounded);
                 let mut settings = settings;
-                Reply::Ok { param, value: Value::Number(*(p.field)(&mut settings)) }
+                Reply::Ok {
+                    param,
+                    value: Value::Number(*(p.field)(&mut settings)),
+                }
             }
         }
     }
@@ -104,7 +154,10 @@ pub(crate) fn round_to(v: f64, step: f64) -> f64 {
 }
 
 fn unknown_parameter(param: &str) -> Reply {
-    Reply::error(ErrorCode::UnknownParameter, format!("unknown parameter {param}"))
+    Reply::error(
+        ErrorCode::UnknownParameter,
+        format!("unknown parameter {param}"),
+    )
 }
 
 /// The reply to a line that does not parse: checksum errors are told apart.
@@ -135,7 +188,12 @@ mod tests {
     use crate::sim::model::LungSettings;
 
     fn vent() -> Ventilator {
-        let model = Model::new(1, VentilatorConfig::default(), LungSettings { c: 50.0, r: 5.0 }, 1.0);
+        let model = Model::new(
+            1,
+            VentilatorConfig::default(),
+            LungSettings { c: 50.0, r: 5.0 },
+            1.0,
+        );
         Ventilator::new(Arc::new(model), "V1".into())
     }
 
@@ -151,9 +209,15 @@ mod tests {
         assert_eq!(ask(&mut v, "SET VT 432.4"), "OK VT 432\n");
         assert_eq!(ask(&mut v, "SET TI 0.8"), "OK TI 0.8\n");
         assert_eq!(ask(&mut v, "GET VT"), "VAL VT 432\n");
-        assert_eq!(ask(&mut v, "SET VT 9000"), "ERR 4 VT out of range 5..2500\n");
+        assert_eq!(
+            ask(&mut v, "SET VT 9000"),
+            "ERR 4 VT out of range 5..2500\n"
+        );
         assert_eq!(ask(&mut v, "SET XX 1"), "ERR 2 unknown parameter XX\n");
-        assert_eq!(ask(&mut v, "SET MODE PC"), "ERR 3 MODE PC not supported (VC)\n");
+        assert_eq!(
+            ask(&mut v, "SET MODE PC"),
+            "ERR 3 MODE PC not supported (VC)\n"
+        );
         assert_eq!(ask(&mut v, "STATE?"), "STATE STANDBY\n");
         assert_eq!(ask(&mut v, "RUN"), "STATE RUNNING\n");
         assert_eq!(ask(&mut v, "STANDBY\r"), "STATE STANDBY\n");
