@@ -284,7 +284,10 @@ mod tests {
 
     #[test]
     fn ventilates_a_lung_and_the_analyzer_measures_each_breath() {
-        let mut config = SimConfig { seed: 11, ..Default::default() };
+        let mut config = SimConfig {
+            seed: 11,
+            ..Default::default()
+        };
         config.ventilator.volume_noise_sd = 5.0;
         config.flow_analyzer.volume_noise_sd = 2.0;
         let bench = SimBench::start(&config, TIME_SCALE).expect("bench starts");
