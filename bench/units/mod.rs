@@ -99,11 +99,7 @@ pub struct Unit {
 impl Unit {
     /// Builds a unit from its parts; prefer [`parse_unit`] for symbols a person wrote.
     pub fn new(symbol: impl Into<String>, factor: f64, dimension: Dimension) -> Unit {
-        Unit {
-            symbol: symbol.into(),
-            factor,
-            dimension,
-        }
+        Unit { symbol: symbol.into(), factor, dimension }
     }
 
     /// The unit of a pure number, written as an empty symbol.
@@ -320,27 +316,16 @@ mod tests {
 
     #[test]
     fn refuses_incompatible_units() {
-        let err = q("500 mL")
-            .to_unit(&parse_unit("hPa").unwrap())
-            .unwrap_err();
+        let err = q("500 mL").to_unit(&parse_unit("hPa").unwrap()).unwrap_err();
         assert!(err.to_string().contains("volume"), "{err}");
         assert!(err.to_string().contains("pressure"), "{err}");
     }
 
     #[test]
     fn composite_units_have_the_right_dimension() {
-        assert_eq!(
-            parse_unit("mL/hPa").unwrap().dimension().describe(),
-            "compliance"
-        );
-        assert_eq!(
-            parse_unit("hPa/(L/s)").unwrap().dimension().describe(),
-            "resistance"
-        );
+        assert_eq!(parse_unit("mL/hPa").unwrap().dimension().describe(), "compliance");
+        assert_eq!(parse_unit("hPa/(L/s)").unwrap().dimension().describe(), "resistance");
         assert_eq!(parse_unit("/min").unwrap().dimension().describe(), "rate");
-        assert_eq!(
-            parse_unit("mGy/s").unwrap().dimension().describe(),
-            "dose rate"
-        );
+        assert_eq!(parse_unit("mGy/s").unwrap().dimension().describe(), "dose rate");
     }
 }

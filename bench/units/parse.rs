@@ -10,10 +10,7 @@ pub fn parse_unit(text: &str) -> Result<Unit, UnitError> {
     if trimmed.is_empty() {
         return Ok(Unit::one());
     }
-    let mut parser = UnitParser {
-        text: trimmed,
-        pos: 0,
-    };
+    let mut parser = UnitParser { text: trimmed, pos: 0 };
     let (factor, dimension) = parser.expression()?;
     parser.skip_spaces();
     if parser.pos != trimmed.len() {
@@ -28,13 +25,9 @@ pub fn parse_quantity(text: &str) -> Result<Quantity, UnitError> {
     let end = number_end(trimmed);
     let value: f64 = trimmed[..end]
         .parse()
-        .map_err(|_| UnitError::NotAQuantity {
-            text: text.to_string(),
-        })?;
+        .map_err(|_| UnitError::NotAQuantity { text: text.to_string() })?;
     if !value.is_finite() {
-        return Err(UnitError::NotAQuantity {
-            text: text.to_string(),
-        });
+        return Err(UnitError::NotAQuantity { text: text.to_string() });
     }
     let unit = parse_unit(&trimmed[end..])?;
     Ok(Quantity::new(value, unit))
@@ -80,10 +73,7 @@ struct UnitParser<'a> {
 
 impl UnitParser<'_> {
     fn malformed(&self, reason: &str) -> UnitError {
-        UnitError::Malformed {
-            text: self.text.to_string(),
-            reason: reason.to_string(),
-        }
+        UnitError::Malformed { text: self.text.to_string(), reason: reason.to_string() }
     }
 
     fn skip_spaces(&mut self) {
@@ -151,9 +141,8 @@ impl UnitParser<'_> {
                 .find(|(i, c)| !(c.is_ascii_digit() || (*i == 0 && *c == '-')))
                 .map(|(i, _)| i)
                 .unwrap_or(self.rest().len());
-            let exponent: i8 = self.rest()[..end]
-                .parse()
-                .map_err(|_| self.malformed("bad exponent after `^`"))?;
+            let exponent: i8 =
+                self.rest()[..end].parse().map_err(|_| self.malformed("bad exponent after `^`"))?;
             self.pos += end;
             return Ok((factor.powi(i32::from(exponent)), dimension.powi(exponent)));
         }
@@ -179,10 +168,8 @@ impl UnitParser<'_> {
                 Ok((*factor, *dimension))
             }
             None => {
-                let symbol: String = rest
-                    .chars()
-                    .take_while(|c| !matches!(c, '/' | '*' | '·' | ' ' | '^' | ')'))
-                    .collect();
+                let symbol: String =
+                    rest.chars().take_while(|c| !matches!(c, '/' | '*' | '·' | ' ' | '^' | ')')).collect();
                 Err(UnitError::Unknown { symbol })
             }
         }
@@ -208,18 +195,9 @@ mod tests {
 
     #[test]
     fn reports_unknown_units_and_bad_numbers() {
-        assert!(matches!(
-            parse_unit("furlong"),
-            Err(UnitError::Unknown { .. })
-        ));
-        assert!(matches!(
-            parse_quantity("mL"),
-            Err(UnitError::NotAQuantity { .. })
-        ));
-        assert!(matches!(
-            parse_unit("(mL"),
-            Err(UnitError::Malformed { .. })
-        ));
+        assert!(matches!(parse_unit("furlong"), Err(UnitError::Unknown { .. })));
+        assert!(matches!(parse_quantity("mL"), Err(UnitError::NotAQuantity { .. })));
+        assert!(matches!(parse_unit("(mL"), Err(UnitError::Malformed { .. })));
         assert!(matches!(parse_unit("mmm"), Err(UnitError::Unknown { .. })));
     }
 
