@@ -117,7 +117,7 @@ pub(crate) fn convert(
             driver,
             DriverErrorKind::BadValue {
                 name: name.to_string(),
-                source,
+                source: Box::new(source),
             },
         )
     })?;

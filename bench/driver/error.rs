@@ -55,9 +55,9 @@ pub enum DriverErrorKind {
     BadValue {
         /// The setting.
         name: String,
-        /// Why, with both units named.
+        /// Why, with both units named (boxed: it is large and rare).
         #[source]
-        source: UnitError,
+        source: Box<UnitError>,
     },
     /// A fixture option is unknown or its value is invalid.
     #[error("bad option `{option}`: {reason}")]

@@ -373,6 +373,18 @@ mod tests {
     }
 
     #[test]
+    fn a_port_held_by_another_link_is_busy_and_free_again_after_drop() {
+        let (_master, link) = pair();
+        let settings = SerialSettings::new(link.port.name().expect("a path"));
+        let err = SerialLink::open(&settings)
+            .err()
+            .expect("refused while held");
+        assert_eq!(err.kind, LinkErrorKind::Busy, "{err}");
+        drop(link);
+        assert!(SerialLink::open(&settings).is_ok());
+    }
+
+    #[test]
     fn discard_input_drops_stale_bytes() {
         let (mut master, mut link) = pair();
         master.write_all(b"stale").unwrap();

@@ -236,6 +236,15 @@ mod tests {
         assert_eq!(ask(&mut a, "%RM#41").as_deref(), Some("%RM#41$149\r"));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_requests_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)) {
+            let (mut a, model) = analyzer(FlowAnalyzerConfig::default());
+            model.set_running(true);
+            let _ = a.answer(&bytes);
+        }
+    }
+
     #[test]
     fn stops_answering_after_the_configured_number_of_queries() {
         let config = FlowAnalyzerConfig {

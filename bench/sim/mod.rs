@@ -284,8 +284,10 @@ mod tests {
 
     #[test]
     fn ventilates_a_lung_and_the_analyzer_measures_each_breath() {
-        let mut config = SimConfig::default();
-        config.seed = 11;
+        let mut config = SimConfig {
+            seed: 11,
+            ..Default::default()
+        };
         config.ventilator.volume_noise_sd = 5.0;
         config.flow_analyzer.volume_noise_sd = 2.0;
         let bench = SimBench::start(&config, TIME_SCALE).expect("bench starts");
@@ -451,6 +453,22 @@ mod tests {
             "{err}"
         );
         let _ = device.join();
+    }
+
+    #[test]
+    fn a_query_round_trip_over_the_pty_is_quick() {
+        let bench = SimBench::start(&SimConfig::default(), 1.0).expect("bench starts");
+        let mut analyzer = driver(&bench, "flow_analyzer", "imt-flowanalyser", &[]);
+        const QUERIES: u32 = 300;
+        let start = Instant::now();
+        for _ in 0..QUERIES {
+            analyzer.read("oxygen").unwrap();
+        }
+        let mean = start.elapsed() / QUERIES;
+        eprintln!("mean query/answer over a pty: {mean:?}");
+        // The target is 40 µs in release builds; this bound only catches a sleep or a
+        // per-byte loop creeping into the path, even in a debug build on a loaded machine.
+        assert!(mean < Duration::from_millis(2), "{mean:?}");
     }
 
     #[test]

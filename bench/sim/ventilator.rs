@@ -226,6 +226,22 @@ mod tests {
         assert_eq!(ask(&mut v, "STATE?*68"), "STATE STANDBY*20\n");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_requests_get_an_answer(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)) {
+            let mut v = vent();
+            let answer = v.answer(&bytes).expect("always answers");
+            proptest::prop_assert!(line_ascii::Reply::parse(&answer).is_ok());
+        }
+
+        #[test]
+        fn any_accepted_value_reads_back_parsable(value in -100.0f64..3000.0) {
+            let mut v = vent();
+            let answer = v.answer(format!("SET VT {value}").as_bytes()).expect("answers");
+            proptest::prop_assert!(line_ascii::Reply::parse(&answer).is_ok());
+        }
+    }
+
     #[test]
     fn rounding_gives_clean_decimals() {
         assert_eq!(round_to(0.8, 0.01), 0.8);
