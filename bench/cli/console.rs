@@ -135,4 +135,20 @@ impl Operator for ConsoleOperator {
             Err(e) => Err(format!("cannot read the operator's answer: {e}")),
         }
     }
+
+    fn enter(&mut self, question: &str, default: Option<&str>) -> Result<(String, bool), String> {
+        let mut stderr = std::io::stderr();
+        let hint = default.map(|d| format!(" (Enter for {d})")).unwrap_or_default();
+        let _ = write!(stderr, "\n>>> {question}{hint}: ");
+        let _ = stderr.flush();
+        let mut answer = String::new();
+        match std::io::stdin().lock().read_line(&mut answer) {
+            Ok(0) => Err("no operator input (end of input)".into()),
+            Ok(_) if answer.trim().is_empty() => {
+                default.map(|d| (d.to_string(), false)).ok_or_else(|| "no value entered".to_string())
+            }
+            Ok(_) => Ok((answer.trim().to_string(), false)),
+            Err(e) => Err(format!("cannot read the operator's answer: {e}")),
+        }
+    }
 }

@@ -3,8 +3,8 @@
 //! Expressions combine numbers with units (`4 mL`, `15 %`, `20 /min`), names (parameters,
 //! set-point columns, measurements), arithmetic (`+ - * /`, unary `-`, parentheses),
 //! comparisons (`< <= > >= == !=`), `and`, `or`, `not`, and functions: `min`, `max`, `abs`,
-//! and the statistics of a measurement `mean`, `sd`, `cv`, `count`, `median` (`min` and `max`
-//! of a single measurement name give its extreme samples).
+//! the statistics of a measurement `mean`, `sd`, `cv`, `count`, `median` (`min` and `max`
+//! of a single measurement name give its extreme samples), and `percentile(m, p)`.
 //!
 //! Units are checked as values are computed: adding a volume to a pressure is an error, and
 //! a name that is a unit symbol (`mL`, `min`) stands for one of that unit, so `60 L/min` and
@@ -282,9 +282,9 @@ fn binary(op: BinaryOp, a: Value, b: Value) -> Result<Value, ExprError> {
         }
         Mul | Div => {
             let (si, dimension) = if op == Mul {
-                (x * y, dx.mul(dy))
+                (x * y, dx * dy)
             } else {
-                (x / y, dx.div(dy))
+                (x / y, dx / dy)
             };
             if !si.is_finite() {
                 return Err(ExprError::new("division by zero"));
@@ -354,6 +354,17 @@ fn op_symbol(op: BinaryOp) -> &'static str {
 }
 
 fn call(name: &str, args: &[Expr], scope: &dyn Scope) -> Result<Value, ExprError> {
+    // A percentile of a measurement: percentile(delivered_volume, 95).
+    if name == "percentile" {
+        let [Expr::Name(arg), p] = args else {
+            return Err(ExprError::new("percentile() takes a measurement and a percentage: percentile(m, 95)"));
+        };
+        let (samples, unit) = scope
+            .samples(arg)
+            .ok_or_else(|| ExprError::new(format!("`{arg}` is not a measurement taken before this point")))?;
+        let (p, _, _) = number(p.eval(scope)?, "percentile")?;
+        return percentile(arg, &samples, p, unit);
+    }
     // A statistic of a measurement: mean(delivered_volume).
     if let [Expr::Name(arg)] = args {
         if let Some((samples, unit)) = scope.samples(arg) {
@@ -416,6 +427,23 @@ fn call(name: &str, args: &[Expr], scope: &dyn Scope) -> Result<Value, ExprError
         }
         _ => Err(ExprError::new(format!("unknown function `{name}`"))),
     }
+}
+
+/// The `p`-th percentile (p a pure number, 95 for the 95th) by linear interpolation between
+/// order statistics (Hyndman and Fan type 7, the default of R and NumPy).
+fn percentile(arg: &str, samples: &[f64], p: f64, unit: Unit) -> Result<Value, ExprError> {
+    if samples.is_empty() {
+        return Err(ExprError::new(format!("{arg} has no samples")));
+    }
+    if !(0.0..=100.0).contains(&p) {
+        return Err(ExprError::new(format!("a percentile is between 0 and 100, not {p}")));
+    }
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let h = (sorted.len() - 1) as f64 * p / 100.0;
+    let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
+    let v = sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo]);
+    Ok(Value::Number { si: v * unit.factor(), dimension: unit.dimension(), unit: Some(unit) })
 }
 
 fn statistic(name: &str, arg: &str, samples: &[f64], unit: Unit) -> Result<Value, ExprError> {
@@ -850,6 +878,10 @@ mod tests {
         assert!((quantity("sd(vt)").value - 2.0).abs() < 1e-12);
         assert_eq!(quantity("count(vt)").value, 3.0);
         assert_eq!(quantity("min(vt)").value, 498.0);
+        assert_eq!(quantity("percentile(vt, 50)").value, 500.0);
+        assert_eq!(quantity("percentile(vt, 100)").value, 502.0);
+        assert!((quantity("percentile(vt, 25)").value - 499.0).abs() < 1e-12);
+        assert!(eval("percentile(vt, 101)").is_err());
         assert!(
             eval("vt + 1 mL")
                 .unwrap_err()

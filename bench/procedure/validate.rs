@@ -99,12 +99,12 @@ struct Validator {
 }
 
 /// The driver specification that describes instruments of `kind` (settings, quantities).
-pub(crate) fn kind_spec(kind: &str) -> Option<&'static DriverSpec> {
+pub fn kind_spec(kind: &str) -> Option<&'static DriverSpec> {
     DRIVERS.iter().find(|d| d.kind == kind)
 }
 
 /// Every capability name a driver offers: settings, actions, quantities, and `breath`.
-pub(crate) fn capabilities_of(spec: &DriverSpec) -> Vec<&'static str> {
+pub fn capabilities_of(spec: &DriverSpec) -> Vec<&'static str> {
     let mut names: Vec<&'static str> = spec.settings.iter().map(|s| s.name).collect();
     names.extend(spec.actions.iter().copied());
     names.extend(spec.quantities.iter().map(|q| q.name));

@@ -27,6 +27,10 @@ pub trait Operator {
     /// Shows `message` and waits for confirmation; `Ok(true)` when confirmed.
     /// Returns the answer text and whether it was given automatically (`--yes`).
     fn confirm(&mut self, message: &str) -> Result<(String, bool), String>;
+
+    /// Asks for a value; `default` is what an unattended run answers. Returns the answer text
+    /// and whether it was given automatically.
+    fn enter(&mut self, question: &str, default: Option<&str>) -> Result<(String, bool), String>;
 }
 
 /// An operator that confirms everything: `--yes` for unattended simulated runs.
@@ -36,5 +40,12 @@ pub struct AssumeYes;
 impl Operator for AssumeYes {
     fn confirm(&mut self, _message: &str) -> Result<(String, bool), String> {
         Ok(("yes".to_string(), true))
+    }
+
+    fn enter(&mut self, _question: &str, default: Option<&str>) -> Result<(String, bool), String> {
+        match default {
+            Some(d) => Ok((d.to_string(), true)),
+            None => Err("a value must be entered by the operator; --yes answers only confirmations and prompts with a default".into()),
+        }
     }
 }

@@ -100,6 +100,35 @@ pub enum RunError {
         /// The prompt.
         message: String,
     },
+    /// A wait for a condition reached its timeout.
+    #[error("step at line {line}: `{condition}` did not hold before the timeout")]
+    WaitTimedOut {
+        /// Line of the step in the procedure.
+        line: usize,
+        /// The condition.
+        condition: String,
+    },
+    /// A measurement could not take all its samples before its timeout.
+    #[error("step at line {line}: measurement `{measurement}` took {taken} of {wanted} samples before its timeout")]
+    MeasurementTimedOut {
+        /// Line of the step in the procedure.
+        line: usize,
+        /// The measurement.
+        measurement: String,
+        /// Samples taken.
+        taken: usize,
+        /// Samples wanted.
+        wanted: usize,
+    },
+    /// A `repeat` group with `on_exhausted: stop` still failed after its last attempt; the
+    /// run stops with verdict FAIL.
+    #[error("`{group}` still failed after {attempts} attempts; the procedure says to stop")]
+    StoppedAfterFailure {
+        /// The group.
+        group: String,
+        /// Attempts made.
+        attempts: usize,
+    },
     /// The run was aborted.
     #[error("run aborted: {reason}")]
     Aborted {

@@ -4,16 +4,20 @@
 //! (which acknowledges them durably) and then to the observer, and asks the operator through
 //! the [`Operator`] trait. Bench time (procedure durations and timeouts) is converted to real
 //! time with the fixture's time scale; link timeouts stay real.
+//!
+//! Instruments operated by hand ([`Handle::Manual`]) are reached through the operator: a
+//! command becomes an instruction to confirm, a reading a value to enter; both are recorded
+//! as such, so one procedure runs on an automated bench and on a partly manual one.
 
 use super::RunError;
-use super::bench::Bench;
+use super::bench::{Bench, Handle};
 use super::console::{Observer, Operator};
 use crate::analysis::Verdict;
-use crate::driver::DeviceEvent;
+use crate::driver::{DeviceEvent, DriverError};
 use crate::journal::{CheckOutcome, JournalSink, LimitRecord, PromptAnswer, RunEvent};
 use crate::procedure::expr::{Scope, Value};
-use crate::procedure::{Check, Formula, SampleCount, Step, StepKind, Sweep};
-use crate::units::{Quantity, Unit};
+use crate::procedure::{Check, Formula, Repeat, SampleCount, Step, StepKind, Sweep};
+use crate::units::{Quantity, Unit, parse_quantity};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -21,12 +25,14 @@ use std::time::{Duration, Instant};
 /// Names visible to expressions at one point of the run.
 #[derive(Clone, Debug, Default)]
 pub struct Frame {
-    /// Parameters and set-point columns.
+    /// Parameters, set-point columns and entered values.
     pub values: BTreeMap<String, Quantity>,
     /// Measurements taken so far in this scope.
     pub measurements: BTreeMap<String, (Vec<f64>, Unit)>,
     /// The current set point.
     pub set_point: Option<usize>,
+    /// The current `repeat` attempt.
+    pub attempt: Option<usize>,
 }
 
 impl Scope for Frame {
@@ -54,7 +60,7 @@ pub struct Executor<'a> {
     pub abort: &'a AtomicBool,
     /// Set points entered so far.
     pub set_points: usize,
-    /// The worst check verdict so far.
+    /// The worst counted check verdict so far.
     pub verdict: Verdict,
 }
 
@@ -69,100 +75,108 @@ impl Executor<'_> {
     /// Runs `steps` in `frame`, stopping at the first error.
     pub fn run_steps(&mut self, steps: &[Step], frame: &mut Frame) -> Result<(), RunError> {
         for step in steps {
-            if self.abort.load(Ordering::SeqCst) {
-                return Err(RunError::Aborted {
-                    reason: "stop requested".into(),
-                });
-            }
+            self.check_abort()?;
             self.run_step(step, frame)?;
         }
         Ok(())
     }
 
+    fn check_abort(&self) -> Result<(), RunError> {
+        if self.abort.load(Ordering::SeqCst) {
+            return Err(RunError::Aborted { reason: "stop requested".into() });
+        }
+        Ok(())
+    }
+
     fn run_step(&mut self, step: &Step, frame: &mut Frame) -> Result<(), RunError> {
+        let line = step.line;
         match &step.kind {
             StepKind::Set { role, values } => {
                 for (setting, formula) in values {
-                    let value = self.quantity(formula, frame, step.line)?;
+                    let value = self.quantity(formula, frame, line)?;
                     self.set(role, setting, &value)?;
                 }
                 Ok(())
             }
-            StepKind::Action { role, action } => {
-                let instrument = self.instrument(role)?;
-                instrument
-                    .driver
-                    .act(action)
-                    .map_err(|source| RunError::Instrument {
-                        role: role.clone(),
-                        driver: instrument.config.driver.clone(),
-                        action: format!("performing `{action}`"),
-                        source,
-                    })?;
-                self.emit(RunEvent::Command {
-                    role: role.clone(),
-                    command: action.clone(),
-                    value: None,
-                    readback: None,
-                })
-            }
+            StepKind::Action { role, action } => self.act(role, action),
             StepKind::WaitDuration(formula) => {
-                let duration = self.quantity(formula, frame, step.line)?;
+                let duration = self.quantity(formula, frame, line)?;
                 self.sleep(self.real(&duration));
                 Ok(())
             }
-            StepKind::WaitBreaths {
-                role,
-                count,
-                timeout,
-            } => {
-                let n = self.count(count, frame, step.line)?;
-                let deadline =
-                    Instant::now() + self.real(&self.quantity(timeout, frame, step.line)?);
+            StepKind::WaitBreaths { role, count, timeout } => {
+                let n = self.count(count, frame, line)?;
+                let deadline = Instant::now() + self.real(&self.quantity(timeout, frame, line)?);
                 for i in 0..n {
-                    self.await_breath(
-                        role,
-                        deadline,
-                        &format!("waiting for breath {} of {n}", i + 1),
-                    )?;
-                    self.observer
-                        .progress(&format!("settling: breath {} of {n}", i + 1));
+                    self.await_breath(role, deadline, &format!("waiting for breath {} of {n}", i + 1))?;
+                    self.observer.progress(&format!("settling: breath {} of {n}", i + 1));
                 }
                 Ok(())
             }
-            StepKind::Prompt { message } => {
-                let (answer, automatic) =
-                    self.operator
-                        .confirm(message)
-                        .map_err(|reason| RunError::PromptDeclined {
-                            message: format!("{message} ({reason})"),
-                        })?;
-                self.emit(RunEvent::Prompt(PromptAnswer {
-                    message: message.clone(),
-                    answer,
-                    automatic,
-                }))
+            StepKind::WaitUntil { condition, reads, every, timeout } => {
+                self.wait_until(condition, reads, every, timeout, frame, line)
             }
-            StepKind::Measure {
-                id,
-                role,
-                quantity,
-                count,
-                timeout,
-            } => self.measure(id, role, quantity, count, timeout, frame, step.line),
+            StepKind::Prompt { message } => self.confirm(message),
+            StepKind::Entry { message, id, unit, default } => {
+                let value = self.enter(message, unit, default.as_ref())?;
+                frame.values.insert(id.clone(), value);
+                Ok(())
+            }
+            StepKind::Measure { id, role, quantity, count, timeout } => {
+                self.measure(id, role, quantity, count, timeout, frame, line)
+            }
             StepKind::Sweep(sweep) => self.sweep(sweep, frame),
-            StepKind::Check(check) => self.check(check, frame, step.line),
+            StepKind::Check(check) => self.check(check, frame, line),
+            StepKind::Repeat(repeat) => self.repeat(repeat, frame, line),
         }
     }
 
     fn instrument(&mut self, role: &str) -> Result<&mut super::bench::Instrument, RunError> {
-        self.bench
-            .instruments
-            .get_mut(role)
-            .ok_or_else(|| RunError::RoleNotProvided {
-                role: role.to_string(),
-                reason: "no instrument is open for it".into(),
-            })
+        self.bench.instruments.get_mut(role).ok_or_else(|| RunError::RoleNotProvided {
+            role: role.to_string(),
+            reason: "no instrument is open for it".into(),
+        })
+    }
+
+    /// Wraps a driver error with the instrument and what qbench was doing.
+    fn instrument_error(&self, role: &str, action: String) -> impl FnOnce(DriverError) -> RunError + use<> {
+        let driver = self.bench.instruments.get(role).map(|i| i.config.driver.clone()).unwrap_or_default();
+        let role = role.to_string();
+        move |source| RunError::Instrument { role, driver, action, source }
+    }
+
+    fn confirm(&mut self, message: &str) -> Result<(), RunError> {
+        let (answer, automatic) = self
+            .operator
+            .confirm(message)
+            .map_err(|reason| RunError::PromptDeclined { message: format!("{message} ({reason})") })?;
+        self.emit(RunEvent::Prompt(PromptAnswer { message: message.to_string(), answer, automatic, value: None }))
+    }
+
+    fn enter(&mut self, message: &str, unit: &Unit, default: Option<&Quantity>) -> Result<Quantity, RunError> {
+        let default_text = default.map(ToString::to_string);
+        let question = format!("{message} [{unit}]");
+        let (answer, automatic) = self
+            .operator
+            .enter(&question, default_text.as_deref())
+            .map_err(|reason| RunError::PromptDeclined { message: format!("{message} ({reason})") })?;
+        let mut value = parse_quantity(&answer)
+            .map_err(|e| RunError::PromptDeclined { message: format!("{message}: `{answer}`: {e}") })?;
+        if value.unit.symbol().is_empty() {
+            value = Quantity::new(value.value, unit.clone());
+        }
+        if value.dimension() != unit.dimension() {
+            return Err(RunError::PromptDeclined {
+                message: format!("{message}: `{answer}` is not a {}", unit.dimension().describe()),
+            });
+        }
+        self.emit(RunEvent::Prompt(PromptAnswer {
+            message: question,
+            answer,
+            automatic,
+            value: Some(value.clone()),
+        }))?;
+        Ok(value)
     }
 
     fn set(&mut self, role: &str, setting: &str, value: &Quantity) -> Result<(), RunError> {
@@ -170,41 +184,104 @@ impl Executor<'_> {
         if let Some(limit) = instrument.config.limits.get(setting) {
             check_limit(role, setting, value, limit.min.as_ref(), limit.max.as_ref())?;
         }
-        let readback =
-            instrument
-                .driver
-                .set(setting, value)
-                .map_err(|source| RunError::Instrument {
-                    role: role.to_string(),
-                    driver: instrument.config.driver.clone(),
-                    action: format!("setting `{setting}` to {value}"),
-                    source,
-                })?;
+        let readback = match &mut instrument.handle {
+            Handle::Driver(driver) => {
+                let result = driver.set(setting, value);
+                Some(result.map_err(self.instrument_error(role, format!("setting `{setting}` to {value}")))?)
+            }
+            Handle::Manual => {
+                self.confirm(&format!("Set the {setting} of the {role} to {value}."))?;
+                None
+            }
+        };
         self.emit(RunEvent::Command {
             role: role.to_string(),
             command: setting.to_string(),
             value: Some(value.clone()),
-            readback: Some(readback),
+            readback,
         })
     }
 
-    fn await_breath(&mut self, role: &str, deadline: Instant, doing: &str) -> Result<(), RunError> {
-        if self.abort.load(Ordering::SeqCst) {
-            return Err(RunError::Aborted {
-                reason: "stop requested".into(),
-            });
+    fn act(&mut self, role: &str, action: &str) -> Result<(), RunError> {
+        match &mut self.instrument(role)?.handle {
+            Handle::Driver(driver) => {
+                let result = driver.act(action);
+                result.map_err(self.instrument_error(role, format!("performing `{action}`")))?;
+            }
+            Handle::Manual => self.confirm(&format!("Perform `{action}` on the {role}."))?,
         }
+        self.emit(RunEvent::Command { role: role.to_string(), command: action.to_string(), value: None, readback: None })
+    }
+
+    /// Reads one quantity: from the driver, or entered by the operator for a manual instrument.
+    fn read(&mut self, role: &str, quantity: &str, doing: &str) -> Result<Quantity, RunError> {
+        match &mut self.instrument(role)?.handle {
+            Handle::Driver(driver) => {
+                let result = driver.read(quantity);
+                result.map_err(self.instrument_error(role, format!("reading {quantity} ({doing})")))
+            }
+            Handle::Manual => {
+                let kind = self.instrument(role)?.config.kind.clone();
+                let unit = crate::procedure::kind_spec(&kind)
+                    .and_then(|s| s.quantities.iter().find(|q| q.name == quantity))
+                    .and_then(|q| crate::units::parse_unit(q.unit).ok())
+                    .unwrap_or_else(Unit::one);
+                self.enter(&format!("Read the {quantity} on the {role}"), &unit, None)
+            }
+        }
+    }
+
+    fn await_breath(&mut self, role: &str, deadline: Instant, doing: &str) -> Result<(), RunError> {
+        self.check_abort()?;
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let instrument = self.instrument(role)?;
-        instrument
-            .driver
-            .await_event(DeviceEvent::Breath, remaining)
-            .map_err(|source| RunError::Instrument {
+        let wrap = self.instrument_error(role, doing.to_string());
+        match &mut self.instrument(role)?.handle {
+            Handle::Driver(driver) => driver.await_event(DeviceEvent::Breath, remaining).map_err(wrap),
+            Handle::Manual => Err(RunError::RoleNotProvided {
                 role: role.to_string(),
-                driver: instrument.config.driver.clone(),
-                action: doing.to_string(),
-                source,
-            })
+                reason: "an instrument operated by hand cannot signal breaths".into(),
+            }),
+        }
+    }
+
+    fn wait_until(
+        &mut self,
+        condition: &Formula,
+        reads: &[(String, String, String)],
+        every: &Formula,
+        timeout: &Formula,
+        frame: &Frame,
+        line: usize,
+    ) -> Result<(), RunError> {
+        let interval = self.real(&self.quantity(every, frame, line)?);
+        let deadline = Instant::now() + self.real(&self.quantity(timeout, frame, line)?);
+        let mut scope = frame.clone();
+        let mut polls = 0;
+        loop {
+            self.check_abort()?;
+            let mut values = BTreeMap::new();
+            for (name, role, quantity) in reads {
+                let value = self.read(role, quantity, &format!("waiting until {}", condition.text))?;
+                scope.values.insert(name.clone(), value.clone());
+                values.insert(name.clone(), value);
+            }
+            polls += 1;
+            let held = match condition.expr.eval(&scope) {
+                Ok(Value::Bool(b)) => b,
+                Ok(_) => false,
+                Err(e) => return Err(RunError::Evaluation { line, message: format!("`{}`: {e}", condition.text) }),
+            };
+            let timed_out = Instant::now() >= deadline;
+            if held || timed_out {
+                let text = condition.text.clone();
+                self.emit(RunEvent::WaitEnded { condition: text.clone(), polls, values, satisfied: held })?;
+                if held {
+                    return Ok(());
+                }
+                return Err(RunError::WaitTimedOut { line, condition: text });
+            }
+            self.sleep(interval.min(deadline.saturating_duration_since(Instant::now())));
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -223,45 +300,23 @@ impl Executor<'_> {
             SampleCount::Samples(f) => (self.count(f, frame, line)?, false),
         };
         let deadline = Instant::now() + self.real(&self.quantity(timeout, frame, line)?);
+        let what = if per_breath { "breath" } else { "sample" };
         self.emit(RunEvent::StepStarted {
             path: format!("line {line}"),
-            label: format!(
-                "measure {id}: {quantity} of {role}, {n} {}",
-                if per_breath { "breaths" } else { "samples" }
-            ),
+            label: format!("measure {id}: {quantity} of {role}, {n} {what}s"),
         })?;
         let mut values: Vec<f64> = Vec::with_capacity(n);
         let mut unit: Option<Unit> = None;
         for i in 0..n {
-            let what = if per_breath { "breath" } else { "sample" };
+            let doing = format!("{what} {} of {n} of {id}", i + 1);
             if per_breath {
-                self.await_breath(
-                    role,
-                    deadline,
-                    &format!("waiting for {what} {} of {n} of {id}", i + 1),
-                )?;
+                self.await_breath(role, deadline, &format!("waiting for {doing}"))?;
             } else if Instant::now() > deadline {
-                return Err(RunError::Evaluation {
-                    line,
-                    message: format!("measurement {id} timed out"),
-                });
+                return Err(RunError::MeasurementTimedOut { line, measurement: id.to_string(), taken: i, wanted: n });
             }
-            let instrument = self.instrument(role)?;
-            let sample =
-                instrument
-                    .driver
-                    .read(quantity)
-                    .map_err(|source| RunError::Instrument {
-                        role: role.to_string(),
-                        driver: instrument.config.driver.clone(),
-                        action: format!("reading {quantity} ({what} {} of {n} of {id})", i + 1),
-                        source,
-                    })?;
+            let sample = self.read(role, quantity, &doing)?;
             let unit = unit.get_or_insert_with(|| sample.unit.clone());
-            let value = sample.to_unit(unit).map_err(|e| RunError::Evaluation {
-                line,
-                message: e.to_string(),
-            })?;
+            let value = sample.to_unit(unit).map_err(|e| RunError::Evaluation { line, message: e.to_string() })?;
             values.push(value.value);
             self.emit(RunEvent::Sample {
                 measurement: id.to_string(),
@@ -271,12 +326,9 @@ impl Executor<'_> {
                 index: i,
                 value: sample,
             })?;
-            self.observer
-                .progress(&format!("{id}: {what} {} of {n}: {value}", i + 1));
+            self.observer.progress(&format!("{id}: {doing}: {} {}", fmt(value.value), value.unit));
         }
-        frame
-            .measurements
-            .insert(id.to_string(), (values, unit.unwrap_or_else(Unit::one)));
+        frame.measurements.insert(id.to_string(), (values, unit.unwrap_or_else(Unit::one)));
         Ok(())
     }
 
@@ -291,23 +343,47 @@ impl Executor<'_> {
                 inner.values.insert(name.clone(), value.clone());
                 bindings.insert(name.clone(), value.clone());
             }
-            self.emit(RunEvent::SetPoint {
-                sweep: sweep.name.clone(),
-                index,
-                label: label.clone(),
-                bindings,
-            })?;
+            self.emit(RunEvent::SetPoint { sweep: sweep.name.clone(), index, label: label.clone(), bindings })?;
             self.run_steps(&sweep.steps, &mut inner)?;
         }
         Ok(())
     }
 
+    /// Runs a group until it passes or its attempts are spent. Every attempt stays in the
+    /// journal; the checks of a retried attempt do not count towards the verdict.
+    fn repeat(&mut self, repeat: &Repeat, frame: &mut Frame, line: usize) -> Result<(), RunError> {
+        let attempts = self.count(&repeat.attempts, frame, line)?;
+        let before = self.verdict;
+        for attempt in 1..=attempts {
+            self.emit(RunEvent::AttemptStarted { group: repeat.name.clone(), attempt, of: attempts })?;
+            self.verdict = Verdict::Pass;
+            let mut inner = frame.clone();
+            inner.attempt = Some(attempt);
+            let result = self.run_steps(&repeat.steps, &mut inner);
+            let errored = matches!(&result, Err(e) if !matches!(e, RunError::Aborted { .. } | RunError::Journal(_)));
+            let outcome = if result.is_err() { Verdict::Error } else { self.verdict };
+            let retry = attempt < attempts
+                && ((outcome == Verdict::Fail && repeat.retry_on_fail) || (errored && repeat.retry_on_error));
+            if let (Err(e), true) = (&result, retry) {
+                self.emit(RunEvent::Error { role: error_role(e), message: super::error_chain(e) })?;
+            }
+            self.emit(RunEvent::AttemptEnded { group: repeat.name.clone(), attempt, outcome, retried: retry })?;
+            if retry {
+                continue;
+            }
+            self.verdict = before.combine(if outcome == Verdict::Error { Verdict::Pass } else { outcome });
+            result?;
+            *frame = Frame { attempt: frame.attempt, ..inner };
+            if outcome == Verdict::Fail && repeat.stop_when_exhausted {
+                return Err(RunError::StoppedAfterFailure { group: repeat.name.clone(), attempts: attempt });
+            }
+            return Ok(());
+        }
+        Ok(())
+    }
+
     fn check(&mut self, check: &Check, frame: &Frame, line: usize) -> Result<(), RunError> {
-        let samples = frame
-            .measurements
-            .get(&check.measurement)
-            .map(|(v, _)| v.len())
-            .unwrap_or(0);
+        let samples = frame.measurements.get(&check.measurement).map(|(v, _)| v.len()).unwrap_or(0);
         let mut outcome = CheckOutcome {
             id: check.id.clone(),
             title: check.title.clone(),
@@ -321,6 +397,8 @@ impl Executor<'_> {
             applicable: true,
             verdict: Verdict::Pass,
             note: None,
+            attempt: frame.attempt,
+            superseded: false,
         };
         if let Some(when) = &check.when {
             match when.expr.eval(frame) {
@@ -329,79 +407,87 @@ impl Executor<'_> {
                     outcome.applicable = false;
                     outcome.note = Some(format!("not applicable: `{}` does not hold", when.text));
                 }
-                Err(e) => {
-                    return Err(RunError::Evaluation {
-                        line,
-                        message: format!("`{}`: {e}", when.text),
-                    });
-                }
+                Err(e) => return Err(RunError::Evaluation { line, message: format!("`{}`: {e}", when.text) }),
             }
         }
-        let value = self.quantity(&check.value, frame, line)?;
-        let unit = value.unit.clone();
-        let in_unit = |f: &Formula, ex: &mut Self| -> Result<f64, RunError> {
-            let q = ex.quantity(f, frame, line)?;
-            q.to_unit(&unit)
-                .map(|q| q.value)
-                .map_err(|e| RunError::Evaluation {
-                    line,
-                    message: e.to_string(),
-                })
+        let (values, unit) = if check.each {
+            frame.measurements.get(&check.measurement).cloned().ok_or_else(|| RunError::Evaluation {
+                line,
+                message: format!("measurement `{}` was not taken", check.measurement),
+            })?
+        } else {
+            let value = self.quantity(&check.value, frame, line)?;
+            (vec![value.value], value.unit)
         };
-        let (mut low, mut high, mut description) = (None, None, Vec::new());
-        if let (Some(target), Some(tolerance)) = (&check.target, &check.tolerance) {
-            let t = in_unit(target, self)?;
-            let w = in_unit(tolerance, self)?.abs();
-            low = Some(t - w);
-            high = Some(t + w);
-            outcome.target = Some(Quantity::new(t, unit.clone()));
-            description.push(format!(
-                "{} ± ({}) = {} ± {} {}",
-                target.text,
-                tolerance.text,
-                fmt(t),
-                fmt(w),
-                unit
-            ));
-        }
-        if let Some(min) = &check.min {
-            let m = in_unit(min, self)?;
-            low = Some(low.map_or(m, |l: f64| l.max(m)));
-            description.push(format!("≥ {} ({})", fmt(m), min.text));
-        }
-        if let Some(max) = &check.max {
-            let m = in_unit(max, self)?;
-            high = Some(high.map_or(m, |h: f64| h.min(m)));
-            description.push(format!("≤ {} ({})", fmt(m), max.text));
-        }
-        let inside = low.is_none_or(|l| value.value >= l) && high.is_none_or(|h| value.value <= h);
+        let limit = self.limit(check, frame, &unit, line)?;
+        outcome.target = limit.target.map(|t| Quantity::new(t, unit.clone()));
+        // The value reported is the one nearest to (or farthest beyond) a limit.
+        let margin = |v: f64| {
+            let below = limit.low.map_or(f64::INFINITY, |l| v - l);
+            let above = limit.high.map_or(f64::INFINITY, |h| h - v);
+            below.min(above)
+        };
+        let worst = values.iter().copied().min_by(|a, b| margin(*a).total_cmp(&margin(*b)));
+        let outside = values.iter().filter(|v| margin(**v) < 0.0).count();
         if outcome.applicable {
-            outcome.verdict = if inside { Verdict::Pass } else { Verdict::Fail };
-            if !inside {
-                outcome.note = Some(format!("{} is outside the limit", fmt_q(&value)));
-            }
+            outcome.verdict = if outside == 0 { Verdict::Pass } else { Verdict::Fail };
             self.verdict = self.verdict.combine(outcome.verdict);
+            if outside > 0 {
+                outcome.note = Some(if check.each {
+                    format!("{outside} of {} samples outside the limit", values.len())
+                } else {
+                    format!("{} {unit} is outside the limit", fmt(values[0]))
+                });
+            }
         }
-        outcome.value = Some(value);
+        outcome.value = worst.map(|v| Quantity::new(v, unit.clone()));
         outcome.limit = Some(LimitRecord {
-            low,
-            high,
+            low: limit.low,
+            high: limit.high,
             unit: unit.symbol().to_string(),
-            description: description.join("; "),
+            description: limit.description,
         });
         self.emit(RunEvent::Check(Box::new(outcome)))
     }
 
-    fn quantity(
-        &self,
-        formula: &Formula,
-        frame: &Frame,
-        line: usize,
-    ) -> Result<Quantity, RunError> {
-        let value = formula.expr.eval(frame).map_err(|e| RunError::Evaluation {
-            line,
-            message: format!("`{}`: {e}", formula.text),
-        })?;
+    /// Evaluates a check's limit in `unit`.
+    fn limit(&self, check: &Check, frame: &Frame, unit: &Unit, line: usize) -> Result<EvaluatedLimit, RunError> {
+        let in_unit = |f: &Formula| -> Result<f64, RunError> {
+            let q = self.quantity(f, frame, line)?;
+            q.to_unit(unit).map(|q| q.value).map_err(|e| RunError::Evaluation { line, message: e.to_string() })
+        };
+        let mut limit = EvaluatedLimit::default();
+        let mut description = Vec::new();
+        if let (Some(target), Some(tolerance)) = (&check.target, &check.tolerance) {
+            let t = in_unit(target)?;
+            let w = in_unit(tolerance)?.abs();
+            limit.low = Some(t - w);
+            limit.high = Some(t + w);
+            limit.target = Some(t);
+            description.push(format!("{} ± ({}) = {} ± {} {unit}", target.text, tolerance.text, fmt(t), fmt(w)));
+        }
+        if let Some(min) = &check.min {
+            let m = in_unit(min)?;
+            limit.low = Some(limit.low.map_or(m, |l| l.max(m)));
+            description.push(format!("≥ {} {unit} ({})", fmt(m), min.text));
+        }
+        if let Some(max) = &check.max {
+            let m = in_unit(max)?;
+            limit.high = Some(limit.high.map_or(m, |h| h.min(m)));
+            description.push(format!("≤ {} {unit} ({})", fmt(m), max.text));
+        }
+        if check.each {
+            description.push("for every sample".into());
+        }
+        limit.description = description.join("; ");
+        Ok(limit)
+    }
+
+    fn quantity(&self, formula: &Formula, frame: &Frame, line: usize) -> Result<Quantity, RunError> {
+        let value = formula
+            .expr
+            .eval(frame)
+            .map_err(|e| RunError::Evaluation { line, message: format!("`{}`: {e}", formula.text) })?;
         value.to_quantity().ok_or_else(|| RunError::Evaluation {
             line,
             message: format!("`{}` is a condition where a number is needed", formula.text),
@@ -414,10 +500,7 @@ impl Executor<'_> {
         if !(1.0..=1e7).contains(&n) || n.fract() != 0.0 {
             return Err(RunError::Evaluation {
                 line,
-                message: format!(
-                    "`{}` = {n} is not a whole number between 1 and 10^7",
-                    formula.text
-                ),
+                message: format!("`{}` = {n} is not a whole number between 1 and 10^7", formula.text),
             });
         }
         Ok(n as usize)
@@ -441,6 +524,28 @@ impl Executor<'_> {
     }
 }
 
+/// A check's limit evaluated in the unit of its value.
+#[derive(Debug, Default)]
+struct EvaluatedLimit {
+    low: Option<f64>,
+    high: Option<f64>,
+    target: Option<f64>,
+    description: String,
+}
+
+/// The role an error concerns, if it concerns one.
+pub fn error_role(error: &RunError) -> Option<String> {
+    match error {
+        RunError::Instrument { role, .. }
+        | RunError::Link { role, .. }
+        | RunError::IdentityMismatch { role, .. }
+        | RunError::CalibrationExpired { role, .. }
+        | RunError::Interlock { role, .. }
+        | RunError::RoleNotProvided { role, .. } => Some(role.clone()),
+        _ => None,
+    }
+}
+
 fn check_limit(
     role: &str,
     setting: &str,
@@ -457,9 +562,7 @@ fn check_limit(
     let si = value.si_value();
     if let Some(min) = min {
         if min.dimension() != value.dimension() {
-            return Err(refuse(format!(
-                "the fixture's limit {min} has another dimension"
-            )));
+            return Err(refuse(format!("the fixture's limit {min} has another dimension")));
         }
         if si < min.si_value() {
             return Err(refuse(format!("below the fixture's minimum {min}")));
@@ -467,9 +570,7 @@ fn check_limit(
     }
     if let Some(max) = max {
         if max.dimension() != value.dimension() {
-            return Err(refuse(format!(
-                "the fixture's limit {max} has another dimension"
-            )));
+            return Err(refuse(format!("the fixture's limit {max} has another dimension")));
         }
         if si > max.si_value() {
             return Err(refuse(format!("above the fixture's maximum {max}")));
@@ -485,15 +586,7 @@ pub fn fmt(x: f64) -> String {
     }
     let digits = (6 - 1 - x.abs().log10().floor() as i32).clamp(0, 12) as usize;
     let s = format!("{x:.digits$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
-}
-
-fn fmt_q(q: &Quantity) -> String {
-    format!("{} {}", fmt(q.value), q.unit)
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
 }
 
 #[cfg(test)]

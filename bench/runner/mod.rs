@@ -328,6 +328,7 @@ fn run_and_tear_down(
     let verdict = match &result {
         Ok(()) => ex.verdict,
         Err(RunError::Aborted { .. }) => Verdict::Aborted,
+        Err(RunError::StoppedAfterFailure { .. }) => Verdict::Fail,
         Err(_) => Verdict::Error,
     };
     (verdict, result.err())
@@ -340,24 +341,16 @@ fn announce_instruments(
     for info in ready {
         let role = info.role.clone();
         ex.emit(RunEvent::InstrumentReady(Box::new(info)))?;
-        let instrument = ex.bench.instruments.get_mut(&role);
-        if let Some(instrument) = instrument {
-            let driver = instrument.config.driver.clone();
-            let conditions =
-                instrument
-                    .driver
-                    .conditions()
-                    .map_err(|source| RunError::Instrument {
-                        role: role.clone(),
-                        driver,
-                        action: "reading its measurement conditions".into(),
-                        source,
-                    })?;
+        let driver = ex.bench.instruments.get(&role).map(|i| i.config.driver.clone()).unwrap_or_default();
+        if let Some(bench::Instrument { handle: bench::Handle::Driver(d), .. }) = ex.bench.instruments.get_mut(&role) {
+            let conditions = d.conditions().map_err(|source| RunError::Instrument {
+                role: role.clone(),
+                driver,
+                action: "reading its measurement conditions".into(),
+                source,
+            })?;
             for condition in conditions {
-                ex.emit(RunEvent::Condition {
-                    role: role.clone(),
-                    condition,
-                })?;
+                ex.emit(RunEvent::Condition { role: role.clone(), condition })?;
             }
         }
     }
@@ -380,10 +373,12 @@ fn tear_down(ex: &mut Executor<'_>, prepared: &Prepared, frame: &mut Frame) {
     }
     let roles: Vec<String> = ex.bench.instruments.keys().cloned().collect();
     for role in roles {
-        let Some(instrument) = ex.bench.instruments.get_mut(&role) else {
+        // An instrument operated by hand has no safe-state command: the operator owns it.
+        let Some(bench::Instrument { handle: bench::Handle::Driver(driver), .. }) = ex.bench.instruments.get_mut(&role)
+        else {
             continue;
         };
-        let result = instrument.driver.make_safe();
+        let result = driver.make_safe();
         let event = RunEvent::SafeState {
             role: role.clone(),
             ok: result.is_ok(),
@@ -395,17 +390,7 @@ fn tear_down(ex: &mut Executor<'_>, prepared: &Prepared, frame: &mut Frame) {
 }
 
 fn record_error(journal: &mut JournalWriter, observer: &mut dyn Observer, error: &RunError) {
-    let role = match error {
-        RunError::Instrument { role, .. }
-        | RunError::Link { role, .. }
-        | RunError::IdentityMismatch { role, .. }
-        | RunError::CalibrationExpired { role, .. } => Some(role.clone()),
-        _ => None,
-    };
-    if let Ok(entry) = journal.append(RunEvent::Error {
-        role,
-        message: error_chain(error),
-    }) {
+    if let Ok(entry) = journal.append(RunEvent::Error { role: execute::error_role(error), message: error_chain(error) }) {
         observer.entry(entry);
     }
 }

@@ -27,20 +27,6 @@ impl Dimension {
     /// The dimension of a pure number (ratios, percentages, counts).
     pub const NONE: Dimension = Dimension([0; 5]);
 
-    /// The product of two dimensions.
-    pub fn mul(self, other: Dimension) -> Dimension {
-        let mut out = self.0;
-        for (o, b) in out.iter_mut().zip(other.0) {
-            *o += b;
-        }
-        Dimension(out)
-    }
-
-    /// The quotient of two dimensions.
-    pub fn div(self, other: Dimension) -> Dimension {
-        self.mul(other.powi(-1))
-    }
-
     /// This dimension raised to an integer power.
     pub fn powi(self, n: i8) -> Dimension {
         Dimension(self.0.map(|e| e * n))
@@ -85,6 +71,28 @@ impl Dimension {
                     .collect();
                 parts.join("·")
             })
+    }
+}
+
+impl std::ops::Mul for Dimension {
+    type Output = Dimension;
+
+    /// The dimension of a product: exponents add.
+    fn mul(self, other: Dimension) -> Dimension {
+        let mut out = self.0;
+        for (o, b) in out.iter_mut().zip(other.0) {
+            *o += b;
+        }
+        Dimension(out)
+    }
+}
+
+impl std::ops::Div for Dimension {
+    type Output = Dimension;
+
+    /// The dimension of a quotient: exponents subtract.
+    fn div(self, other: Dimension) -> Dimension {
+        self * other.powi(-1)
     }
 }
 

@@ -121,10 +121,10 @@ impl UnitParser<'_> {
             let (f, d) = self.term()?;
             if divide {
                 factor /= f;
-                dimension = dimension.div(d);
+                dimension = dimension / d;
             } else {
                 factor *= f;
-                dimension = dimension.mul(d);
+                dimension = dimension * d;
             }
         }
     }
