@@ -65,9 +65,10 @@ impl Observer for ConsoleObserver<'_> {
             }
             RunEvent::Check(c) => match (&c.value, &c.limit, c.applicable) {
                 (Some(v), Some(l), true) => format!(
-                    "  check {}: {} = {} {} within [{}, {}] {} → {}",
+                    "  check {}: {}({}) = {} {} within [{}, {}] {} → {}",
                     c.id,
-                    format!("{}({})", c.statistic, c.measurement),
+                    c.statistic,
+                    c.measurement,
                     format_number(v.value),
                     v.unit,
                     l.low.map(format_number).unwrap_or_else(|| "-∞".into()),
@@ -93,12 +94,30 @@ impl Observer for ConsoleObserver<'_> {
                 ),
             },
             RunEvent::RunEnded { verdict, .. } => format!("run ended: {verdict}"),
-            RunEvent::AttemptStarted { group, attempt, of } => format!("{group}: attempt {attempt} of {of}"),
-            RunEvent::AttemptEnded { group, attempt, outcome, retried } => {
-                format!("{group}: attempt {attempt} {outcome}{}", if *retried { ", retrying" } else { "" })
+            RunEvent::AttemptStarted { group, attempt, of } => {
+                format!("{group}: attempt {attempt} of {of}")
             }
-            RunEvent::WaitEnded { condition, polls, satisfied, .. } => {
-                format!("  wait until `{condition}`: {} after {polls} readings", if *satisfied { "held" } else { "timed out" })
+            RunEvent::AttemptEnded {
+                group,
+                attempt,
+                outcome,
+                retried,
+            } => {
+                format!(
+                    "{group}: attempt {attempt} {outcome}{}",
+                    if *retried { ", retrying" } else { "" }
+                )
+            }
+            RunEvent::WaitEnded {
+                condition,
+                polls,
+                satisfied,
+                ..
+            } => {
+                format!(
+                    "  wait until `{condition}`: {} after {polls} readings",
+                    if *satisfied { "held" } else { "timed out" }
+                )
             }
             RunEvent::Command { .. } | RunEvent::Sample { .. } | RunEvent::StepStarted { .. } => {
                 return;
@@ -138,15 +157,17 @@ impl Operator for ConsoleOperator {
 
     fn enter(&mut self, question: &str, default: Option<&str>) -> Result<(String, bool), String> {
         let mut stderr = std::io::stderr();
-        let hint = default.map(|d| format!(" (Enter for {d})")).unwrap_or_default();
+        let hint = default
+            .map(|d| format!(" (Enter for {d})"))
+            .unwrap_or_default();
         let _ = write!(stderr, "\n>>> {question}{hint}: ");
         let _ = stderr.flush();
         let mut answer = String::new();
         match std::io::stdin().lock().read_line(&mut answer) {
             Ok(0) => Err("no operator input (end of input)".into()),
-            Ok(_) if answer.trim().is_empty() => {
-                default.map(|d| (d.to_string(), false)).ok_or_else(|| "no value entered".to_string())
-            }
+            Ok(_) if answer.trim().is_empty() => default
+                .map(|d| (d.to_string(), false))
+                .ok_or_else(|| "no value entered".to_string()),
             Ok(_) => Ok((answer.trim().to_string(), false)),
             Err(e) => Err(format!("cannot read the operator's answer: {e}")),
         }

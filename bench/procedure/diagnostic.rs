@@ -41,7 +41,7 @@ pub struct ValidationError {
 impl ValidationError {
     /// Builds the error, sorting diagnostics by position and dropping exact duplicates.
     pub fn new(path: PathBuf, text: String, mut diagnostics: Vec<Diagnostic>) -> ValidationError {
-        diagnostics.sort_by(|a, b| (a.line, a.column).cmp(&(b.line, b.column)));
+        diagnostics.sort_by_key(|a| (a.line, a.column));
         diagnostics.dedup();
         ValidationError {
             path,

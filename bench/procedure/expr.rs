@@ -357,21 +357,24 @@ fn call(name: &str, args: &[Expr], scope: &dyn Scope) -> Result<Value, ExprError
     // A percentile of a measurement: percentile(delivered_volume, 95).
     if name == "percentile" {
         let [Expr::Name(arg), p] = args else {
-            return Err(ExprError::new("percentile() takes a measurement and a percentage: percentile(m, 95)"));
+            return Err(ExprError::new(
+                "percentile() takes a measurement and a percentage: percentile(m, 95)",
+            ));
         };
-        let (samples, unit) = scope
-            .samples(arg)
-            .ok_or_else(|| ExprError::new(format!("`{arg}` is not a measurement taken before this point")))?;
+        let (samples, unit) = scope.samples(arg).ok_or_else(|| {
+            ExprError::new(format!(
+                "`{arg}` is not a measurement taken before this point"
+            ))
+        })?;
         let (p, _, _) = number(p.eval(scope)?, "percentile")?;
         return percentile(arg, &samples, p, unit);
     }
     // A statistic of a measurement: mean(delivered_volume).
-    if let [Expr::Name(arg)] = args {
-        if let Some((samples, unit)) = scope.samples(arg) {
-            if STATISTICS.contains(&name) {
-                return statistic(name, arg, &samples, unit);
-            }
-        }
+    if let [Expr::Name(arg)] = args
+        && let Some((samples, unit)) = scope.samples(arg)
+        && STATISTICS.contains(&name)
+    {
+        return statistic(name, arg, &samples, unit);
     }
     if STATISTICS.contains(&name) && !matches!(name, "min" | "max") {
         return Err(ExprError::new(format!(
@@ -436,14 +439,20 @@ fn percentile(arg: &str, samples: &[f64], p: f64, unit: Unit) -> Result<Value, E
         return Err(ExprError::new(format!("{arg} has no samples")));
     }
     if !(0.0..=100.0).contains(&p) {
-        return Err(ExprError::new(format!("a percentile is between 0 and 100, not {p}")));
+        return Err(ExprError::new(format!(
+            "a percentile is between 0 and 100, not {p}"
+        )));
     }
     let mut sorted = samples.to_vec();
     sorted.sort_by(f64::total_cmp);
     let h = (sorted.len() - 1) as f64 * p / 100.0;
     let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
     let v = sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo]);
-    Ok(Value::Number { si: v * unit.factor(), dimension: unit.dimension(), unit: Some(unit) })
+    Ok(Value::Number {
+        si: v * unit.factor(),
+        dimension: unit.dimension(),
+        unit: Some(unit),
+    })
 }
 
 fn statistic(name: &str, arg: &str, samples: &[f64], unit: Unit) -> Result<Value, ExprError> {
@@ -753,12 +762,13 @@ impl Parser {
                     self.pos += 1;
                     return Ok(Expr::Literal(Quantity::new(value, unit_atom("%"))));
                 }
-                if let Some(TokenKind::Ident(word)) = self.peek() {
-                    if ATOMS.iter().any(|(s, _, _)| s == word) && !self.followed_by_paren(1) {
-                        let unit = unit_atom(word);
-                        self.pos += 1;
-                        return Ok(Expr::Literal(Quantity::new(value, unit)));
-                    }
+                if let Some(TokenKind::Ident(word)) = self.peek()
+                    && ATOMS.iter().any(|(s, _, _)| s == word)
+                    && !self.followed_by_paren(1)
+                {
+                    let unit = unit_atom(word);
+                    self.pos += 1;
+                    return Ok(Expr::Literal(Quantity::new(value, unit)));
                 }
                 Ok(Expr::Literal(Quantity::new(value, Unit::one())))
             }

@@ -173,7 +173,7 @@ pub enum StepKind {
     /// Repeat steps over the rows of a table.
     Sweep(Sweep),
     /// Decide whether a value meets a limit.
-    Check(Check),
+    Check(Box<Check>),
     /// Run a group of steps again when it fails.
     Repeat(Repeat),
 }

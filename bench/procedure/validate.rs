@@ -7,8 +7,12 @@
 
 use super::diagnostic::{Diagnostic, ValidationError, did_you_mean};
 use super::expr::{self, Expr, Scope, Value};
-use super::raw::{RawCheck, RawMeasure, RawProcedure, RawPrompt, RawRepeat, RawStep, RawSweep, RawWait, Text};
-use super::{Check, Formula, Parameter, Procedure, Repeat, Role, SampleCount, Step, StepKind, Sweep};
+use super::raw::{
+    RawCheck, RawMeasure, RawProcedure, RawPrompt, RawRepeat, RawStep, RawSweep, RawWait, Text,
+};
+use super::{
+    Check, Formula, Parameter, Procedure, Repeat, Role, SampleCount, Step, StepKind, Sweep,
+};
 use crate::driver::{DRIVERS, DriverSpec};
 use crate::units::{ATOMS, Dimension, Quantity, Unit, parse_quantity, parse_unit};
 use serde_saphyr::{Location, Spanned};
@@ -38,7 +42,11 @@ pub fn parse_procedure(path: &Path, text: &str) -> Result<Procedure, ValidationE
         |diagnostics| ValidationError::new(path.to_path_buf(), text.to_string(), diagnostics);
     let raw: RawProcedure =
         serde_saphyr::from_str(text).map_err(|e| fail(vec![yaml_diagnostic(&e)]))?;
-    let mut v = Validator { diagnostics: Vec::new(), roles: BTreeMap::new(), used: BTreeMap::new() };
+    let mut v = Validator {
+        diagnostics: Vec::new(),
+        roles: BTreeMap::new(),
+        used: BTreeMap::new(),
+    };
     let procedure = v.procedure(raw);
     if v.diagnostics.is_empty() {
         Ok(procedure)
@@ -181,24 +189,36 @@ impl Validator {
                 let hint = did_you_mean(&kind, kinds.iter().copied())
                     .map(|k| format!("\ndid you mean `{k}`?"))
                     .unwrap_or_else(|| format!("\nknown kinds: {}", dedup(&kinds).join(", ")));
-                self.error(&role.value.kind.referenced, format!("unknown instrument kind `{kind}`{hint}"));
+                self.error(
+                    &role.value.kind.referenced,
+                    format!("unknown instrument kind `{kind}`{hint}"),
+                );
             }
             let mut capabilities = Vec::new();
             for capability in &role.value.capabilities {
-                if let Some(spec) = spec {
-                    if !capabilities_of(spec).contains(&capability.value.as_str()) {
-                        let hint = did_you_mean(&capability.value, capabilities_of(spec))
-                            .map(|s| format!("\ndid you mean `{s}`?"))
-                            .unwrap_or_else(|| format!("\na {kind} offers: {}", capabilities_of(spec).join(", ")));
-                        self.error(&capability.referenced, format!("a {kind} has no capability `{}`{hint}", capability.value));
-                    }
+                if let Some(spec) = spec
+                    && !capabilities_of(spec).contains(&capability.value.as_str())
+                {
+                    let hint = did_you_mean(&capability.value, capabilities_of(spec))
+                        .map(|s| format!("\ndid you mean `{s}`?"))
+                        .unwrap_or_else(|| {
+                            format!("\na {kind} offers: {}", capabilities_of(spec).join(", "))
+                        });
+                    self.error(
+                        &capability.referenced,
+                        format!("a {kind} has no capability `{}`{hint}", capability.value),
+                    );
                 }
                 capabilities.push(capability.value.clone());
             }
             self.roles.insert(name.clone(), kind.clone());
             roles.insert(
                 name.clone(),
-                Role { kind, description: role.value.description.as_ref().map(|d| d.value.clone()), capabilities },
+                Role {
+                    kind,
+                    description: role.value.description.as_ref().map(|d| d.value.clone()),
+                    capabilities,
+                },
             );
         }
         let mut scope = ValidationScope::default();
@@ -340,7 +360,7 @@ impl Validator {
             },
             RawStep::Sweep(sweep) => StepKind::Sweep(self.sweep(sweep, at, scope)?),
             RawStep::Repeat(repeat) => StepKind::Repeat(self.repeat(repeat, scope)?),
-            RawStep::Check(check) => StepKind::Check(self.check(check, at, scope)?),
+            RawStep::Check(check) => StepKind::Check(Box::new(self.check(check, at, scope)?)),
         };
         Some(Step { kind, line })
     }
@@ -391,18 +411,18 @@ impl Validator {
         }
         match parsed.eval(scope) {
             Ok(Value::Number { dimension: d, .. }) => {
-                if let Some(expected) = dimension {
-                    if d != expected {
-                        self.error(
-                            &text.referenced,
-                            format!(
-                                "{what} must be a {}, but `{}` is a {}",
-                                expected.describe(),
-                                text.value,
-                                d.describe()
-                            ),
-                        );
-                    }
+                if let Some(expected) = dimension
+                    && d != expected
+                {
+                    self.error(
+                        &text.referenced,
+                        format!(
+                            "{what} must be a {}, but `{}` is a {}",
+                            expected.describe(),
+                            text.value,
+                            d.describe()
+                        ),
+                    );
                 }
             }
             Ok(Value::Bool(_)) => {
@@ -450,10 +470,10 @@ impl Validator {
     fn expr_error(&mut self, text: &Text, error: &expr::ExprError) {
         let mut location = Diagnostic::at(&text.referenced, error.message.clone());
         // Point into a plain one-line scalar at the offending character.
-        if let Some(offset) = error.offset {
-            if !text.value.contains('\n') {
-                location.column += text.value[..offset.min(text.value.len())].chars().count();
-            }
+        if let Some(offset) = error.offset
+            && !text.value.contains('\n')
+        {
+            location.column += text.value[..offset.min(text.value.len())].chars().count();
         }
         let message = match &error.message {
             m if m.starts_with("unknown name `") => {
@@ -470,13 +490,13 @@ impl Validator {
 
     fn count(&mut self, text: &Text, scope: &ValidationScope, what: &str) -> Option<Formula> {
         let f = self.formula(text, scope, Some(Dimension::NONE), what)?;
-        if let Ok(Value::Number { si, .. }) = f.expr.eval(scope) {
-            if si < 1.0 || si.fract() != 0.0 {
-                self.error(
-                    &text.referenced,
-                    format!("{what} must be a whole number of at least 1"),
-                );
-            }
+        if let Ok(Value::Number { si, .. }) = f.expr.eval(scope)
+            && (si < 1.0 || si.fract() != 0.0)
+        {
+            self.error(
+                &text.referenced,
+                format!("{what} must be a whole number of at least 1"),
+            );
         }
         Some(f)
     }
@@ -487,13 +507,24 @@ impl Validator {
     }
 
     fn wait(&mut self, wait: &RawWait, at: &Location, scope: &ValidationScope) -> Option<StepKind> {
-        let forms = [wait.duration.is_some(), wait.breaths.is_some(), wait.until.is_some()];
+        let forms = [
+            wait.duration.is_some(),
+            wait.breaths.is_some(),
+            wait.until.is_some(),
+        ];
         if forms.iter().filter(|f| **f).count() != 1 {
-            self.error(at, "a wait needs exactly one of `duration:`, `breaths:` or `until:`");
+            self.error(
+                at,
+                "a wait needs exactly one of `duration:`, `breaths:` or `until:`",
+            );
             return None;
         }
         if let Some(d) = &wait.duration {
-            return Some(StepKind::WaitDuration(self.duration(d, scope, "a wait's duration")?));
+            return Some(StepKind::WaitDuration(self.duration(
+                d,
+                scope,
+                "a wait's duration",
+            )?));
         }
         let Some(timeout) = &wait.timeout else {
             self.error(at, "this wait needs `timeout:` (the longest it may take)");
@@ -501,13 +532,19 @@ impl Validator {
         };
         if let Some(b) = &wait.breaths {
             let Some(role) = &wait.role else {
-                self.error(at, "a wait for breaths needs `role:` (whose breaths are counted)");
+                self.error(
+                    at,
+                    "a wait for breaths needs `role:` (whose breaths are counted)",
+                );
                 return None;
             };
             let spec = self.role(role)?;
             self.uses(&role.value, "breath");
             if !spec.events.contains(&crate::driver::DeviceEvent::Breath) {
-                self.error(&role.referenced, format!("a {} does not signal breaths", spec.kind));
+                self.error(
+                    &role.referenced,
+                    format!("a {} does not signal breaths", spec.kind),
+                );
             }
             return Some(StepKind::WaitBreaths {
                 role: role.value.clone(),
@@ -522,7 +559,11 @@ impl Validator {
             self.check_binding_name(name, &read.referenced);
             let unit = self.quantity_unit(&read.value.role, &read.value.quantity)?;
             inner.values.insert(name.clone(), Quantity::new(1.0, unit));
-            reads.push((name.clone(), read.value.role.value.clone(), read.value.quantity.value.clone()));
+            reads.push((
+                name.clone(),
+                read.value.role.value.clone(),
+                read.value.quantity.value.clone(),
+            ));
         }
         let condition = self.condition(until, &inner)?;
         let every = match &wait.every {
@@ -532,7 +573,12 @@ impl Validator {
                 text: "1 s".into(),
             },
         };
-        Some(StepKind::WaitUntil { condition, reads, every, timeout: self.duration(timeout, scope, "a timeout")? })
+        Some(StepKind::WaitUntil {
+            condition,
+            reads,
+            every,
+            timeout: self.duration(timeout, scope, "a timeout")?,
+        })
     }
 
     /// The unit of `quantity` read from `role`, or a diagnostic.
@@ -546,23 +592,42 @@ impl Validator {
                     let names: Vec<&str> = spec.quantities.iter().map(|q| q.name).collect();
                     format!("\nquantities of a {}: {}", spec.kind, names.join(", "))
                 });
-            self.error(&quantity.referenced, format!("a {} does not measure `{}`{hint}", spec.kind, quantity.value));
+            self.error(
+                &quantity.referenced,
+                format!(
+                    "a {} does not measure `{}`{hint}",
+                    spec.kind, quantity.value
+                ),
+            );
             return None;
         };
         parse_unit(q.unit).ok()
     }
 
-    fn prompt(&mut self, p: &RawPrompt, at: &Location, scope: &mut ValidationScope) -> Option<StepKind> {
+    fn prompt(
+        &mut self,
+        p: &RawPrompt,
+        at: &Location,
+        scope: &mut ValidationScope,
+    ) -> Option<StepKind> {
         match (&p.confirm, &p.enter) {
             (Some(message), None) => {
                 if p.id.is_some() || p.unit.is_some() || p.default.is_some() {
-                    self.error(at, "`id:`, `unit:` and `default:` belong to `enter:` prompts, not `confirm:`");
+                    self.error(
+                        at,
+                        "`id:`, `unit:` and `default:` belong to `enter:` prompts, not `confirm:`",
+                    );
                 }
-                Some(StepKind::Prompt { message: self.required(message, "a prompt's message") })
+                Some(StepKind::Prompt {
+                    message: self.required(message, "a prompt's message"),
+                })
             }
             (None, Some(message)) => {
                 let (Some(id), Some(unit)) = (&p.id, &p.unit) else {
-                    self.error(at, "an `enter:` prompt needs `id:` (the name of the value) and `unit:`");
+                    self.error(
+                        at,
+                        "an `enter:` prompt needs `id:` (the name of the value) and `unit:`",
+                    );
                     return None;
                 };
                 self.check_binding_name(&id.value, &id.referenced);
@@ -573,8 +638,13 @@ impl Validator {
                         return None;
                     }
                 };
-                let default = p.default.as_ref().and_then(|d| self.entry_default(d, &unit_value));
-                scope.values.insert(id.value.clone(), Quantity::new(1.0, unit_value.clone()));
+                let default = p
+                    .default
+                    .as_ref()
+                    .and_then(|d| self.entry_default(d, &unit_value));
+                scope
+                    .values
+                    .insert(id.value.clone(), Quantity::new(1.0, unit_value.clone()));
                 Some(StepKind::Entry {
                     message: self.required(message, "a prompt's question"),
                     id: id.value.clone(),
@@ -615,9 +685,10 @@ impl Validator {
                 match item.value.as_str() {
                     "fail" => retry_on_fail = true,
                     "error" => retry_on_error = true,
-                    other => {
-                        self.error(&item.referenced, format!("`{other}` cannot trigger a retry\nuse `fail` or `error`"))
-                    }
+                    other => self.error(
+                        &item.referenced,
+                        format!("`{other}` cannot trigger a retry\nuse `fail` or `error`"),
+                    ),
                 }
             }
         }
@@ -626,7 +697,10 @@ impl Validator {
             Some(t) if t.value == "fail_and_continue" => false,
             Some(t) if t.value == "stop" => true,
             Some(t) => {
-                let message = format!("`{}` is not a policy\nuse `fail_and_continue` or `stop`", t.value);
+                let message = format!(
+                    "`{}` is not a policy\nuse `fail_and_continue` or `stop`",
+                    t.value
+                );
                 self.error(&t.referenced, message);
                 false
             }
@@ -642,10 +716,18 @@ impl Validator {
         })
     }
 
-    fn measure(&mut self, m: &RawMeasure, at: &Location, scope: &mut ValidationScope) -> Option<StepKind> {
+    fn measure(
+        &mut self,
+        m: &RawMeasure,
+        at: &Location,
+        scope: &mut ValidationScope,
+    ) -> Option<StepKind> {
         self.check_binding_name(&m.id.value, &m.id.referenced);
         if scope.measurements.contains_key(&m.id.value) {
-            self.error(&m.id.referenced, format!("measurement `{}` is already defined here", m.id.value));
+            self.error(
+                &m.id.referenced,
+                format!("measurement `{}` is already defined here", m.id.value),
+            );
         }
         let unit = self.quantity_unit(&m.role, &m.quantity)?;
         let spec = self.role(&m.role)?;
@@ -653,13 +735,21 @@ impl Validator {
             (Some(b), None) => {
                 self.uses(&m.role.value, "breath");
                 if !spec.events.contains(&crate::driver::DeviceEvent::Breath) {
-                    self.error(&m.role.referenced, format!("a {} does not signal breaths", spec.kind));
+                    self.error(
+                        &m.role.referenced,
+                        format!("a {} does not signal breaths", spec.kind),
+                    );
                 }
                 SampleCount::Breaths(self.count(b, scope, "the number of breaths")?)
             }
-            (None, Some(s)) => SampleCount::Samples(self.count(s, scope, "the number of samples")?),
+            (None, Some(s)) => {
+                SampleCount::Samples(self.count(s, scope, "the number of samples")?)
+            }
             _ => {
-                self.error(at, "a measurement needs exactly one of `breaths:` or `samples:`");
+                self.error(
+                    at,
+                    "a measurement needs exactly one of `breaths:` or `samples:`",
+                );
                 return None;
             }
         };
@@ -675,15 +765,25 @@ impl Validator {
     }
 
     fn sweep(&mut self, sweep: &RawSweep, at: &Location, scope: &ValidationScope) -> Option<Sweep> {
-        let forms = [sweep.values.is_some(), sweep.range.is_some(), sweep.table.is_some()];
+        let forms = [
+            sweep.values.is_some(),
+            sweep.range.is_some(),
+            sweep.table.is_some(),
+        ];
         if forms.iter().filter(|f| **f).count() != 1 {
-            self.error(at, "a sweep needs exactly one of `values:`, `range:` or `table:`");
+            self.error(
+                at,
+                "a sweep needs exactly one of `values:`, `range:` or `table:`",
+            );
             return None;
         }
         let (columns, rows) = match (&sweep.table, &sweep.over) {
             (Some(table), None) => self.table(table, scope)?,
             (Some(table), Some(over)) => {
-                self.error(&over.referenced, "`over:` names the value of a list or a range; a table names its columns");
+                self.error(
+                    &over.referenced,
+                    "`over:` names the value of a list or a range; a table names its columns",
+                );
                 self.table(table, scope)?
             }
             (None, None) => {
@@ -712,7 +812,12 @@ impl Validator {
             }
         }
         let steps = self.steps(&sweep.steps, &mut inner);
-        Some(Sweep { name: sweep.name.value.clone(), columns, rows, steps })
+        Some(Sweep {
+            name: sweep.name.value.clone(),
+            columns,
+            rows,
+            steps,
+        })
     }
 
     /// Set points written as a list of quantity literals, all of one dimension.
@@ -725,11 +830,14 @@ impl Validator {
         for text in &values.value {
             match parse_quantity(&text.value) {
                 Ok(q) => {
-                    if let Some(first) = points.first() {
-                        if first.dimension() != q.dimension() {
-                            self.error(&text.referenced, format!("{q} is not a {} like {first}", first.dimension().describe()));
-                            continue;
-                        }
+                    if let Some(first) = points.first()
+                        && first.dimension() != q.dimension()
+                    {
+                        self.error(
+                            &text.referenced,
+                            format!("{q} is not a {} like {first}", first.dimension().describe()),
+                        );
+                        continue;
                     }
                     points.push(q);
                 }
@@ -752,20 +860,36 @@ impl Validator {
         let (from, to, step) = (parse(&r.from)?, parse(&r.to)?, parse(&r.step)?);
         let unit = from.unit.clone();
         let (Ok(to), Ok(step)) = (to.to_unit(&unit), step.to_unit(&unit)) else {
-            self.error(&range.referenced, format!("`to:` and `step:` must be in a unit of {}", unit.dimension().describe()));
+            self.error(
+                &range.referenced,
+                format!(
+                    "`to:` and `step:` must be in a unit of {}",
+                    unit.dimension().describe()
+                ),
+            );
             return None;
         };
         let span = to.value - from.value;
         if step.value == 0.0 || span * step.value < 0.0 {
-            self.error(&r.step.referenced, "the step must be non-zero and go from `from:` towards `to:`");
+            self.error(
+                &r.step.referenced,
+                "the step must be non-zero and go from `from:` towards `to:`",
+            );
             return None;
         }
         let count = (span / step.value + 1e-9).floor() as usize + 1;
         if count > 10_000 {
-            self.error(&range.referenced, format!("the range has {count} set points; at most 10000"));
+            self.error(
+                &range.referenced,
+                format!("the range has {count} set points; at most 10000"),
+            );
             return None;
         }
-        Some((0..count).map(|i| Quantity::new(from.value + i as f64 * step.value, unit.clone())).collect())
+        Some(
+            (0..count)
+                .map(|i| Quantity::new(from.value + i as f64 * step.value, unit.clone()))
+                .collect(),
+        )
     }
 
     /// The columns and rows of a table.
@@ -778,14 +902,24 @@ impl Validator {
         let at = &table.referenced;
         let table = &table.value;
         if table.columns.len() != table.units.len() {
-            self.error(at, format!("the table has {} columns but {} units", table.columns.len(), table.units.len()));
+            self.error(
+                at,
+                format!(
+                    "the table has {} columns but {} units",
+                    table.columns.len(),
+                    table.units.len()
+                ),
+            );
             return None;
         }
         let mut columns = Vec::new();
         for (name, unit) in table.columns.iter().zip(&table.units) {
             self.check_binding_name(&name.value, &name.referenced);
             if scope.values.contains_key(&name.value) {
-                self.error(&name.referenced, format!("column `{}` hides a value of the same name", name.value));
+                self.error(
+                    &name.referenced,
+                    format!("column `{}` hides a value of the same name", name.value),
+                );
             }
             match parse_unit(&unit.value) {
                 Ok(u) => columns.push((name.value.clone(), u)),
@@ -799,15 +933,23 @@ impl Validator {
             self.error(at, "the table has no rows");
             return None;
         }
-        if let Some(labels) = &table.labels {
-            if labels.len() != table.rows.len() {
-                self.error(at, format!("{} labels for {} rows", labels.len(), table.rows.len()));
-            }
+        if let Some(labels) = &table.labels
+            && labels.len() != table.rows.len()
+        {
+            self.error(
+                at,
+                format!("{} labels for {} rows", labels.len(), table.rows.len()),
+            );
         }
         let mut rows = Vec::new();
         for (i, row) in table.rows.iter().enumerate() {
             if row.value.len() != columns.len() {
-                let message = format!("row {} has {} values for {} columns", i + 1, row.value.len(), columns.len());
+                let message = format!(
+                    "row {} has {} values for {} columns",
+                    i + 1,
+                    row.value.len(),
+                    columns.len()
+                );
                 self.error(&row.referenced, message);
                 continue;
             }
@@ -817,8 +959,12 @@ impl Validator {
                 .and_then(|l| l.get(i))
                 .map(|l| l.value.clone())
                 .unwrap_or_else(|| format!("row {}", i + 1));
-            let values: Vec<Quantity> =
-                row.value.iter().zip(&columns).map(|(v, (_, u))| Quantity::new(*v, u.clone())).collect();
+            let values: Vec<Quantity> = row
+                .value
+                .iter()
+                .zip(&columns)
+                .map(|(v, (_, u))| Quantity::new(*v, u.clone()))
+                .collect();
             rows.push((label, values));
         }
         Some((columns, rows))
@@ -830,23 +976,40 @@ impl Validator {
             let name = c.value.value.trim();
             let Some(unit) = scope.measurements.get(name) else {
                 if !scope.poisoned.contains(name) {
-                    let message = format!("with `each: true` the value names a measurement taken before; `{name}` is not one");
+                    let message = format!(
+                        "with `each: true` the value names a measurement taken before; `{name}` is not one"
+                    );
                     self.error(&c.value.referenced, message);
                 }
                 return None;
             };
-            let formula = Formula { expr: Expr::Name(name.to_string()), text: name.to_string() };
-            (formula, name.to_string(), "each".to_string(), Some(unit.dimension()))
+            let formula = Formula {
+                expr: Expr::Name(name.to_string()),
+                text: name.to_string(),
+            };
+            (
+                formula,
+                name.to_string(),
+                "each".to_string(),
+                Some(unit.dimension()),
+            )
         } else {
             let value = self.formula(&c.value, scope, None, "a check's value")?;
             let (measurement, statistic) = match &value.expr {
                 Expr::Call(f, args) => match args.first() {
-                    Some(Expr::Name(m)) if scope.measurements.contains_key(m) => (m.clone(), f.clone()),
+                    Some(Expr::Name(m)) if scope.measurements.contains_key(m) => {
+                        (m.clone(), f.clone())
+                    }
                     _ => (String::new(), String::new()),
                 },
                 _ => (String::new(), String::new()),
             };
-            let dimension = match value.expr.eval(scope).ok().filter(|_| !scope.uses_poisoned(&value.expr)) {
+            let dimension = match value
+                .expr
+                .eval(scope)
+                .ok()
+                .filter(|_| !scope.uses_poisoned(&value.expr))
+            {
                 Some(Value::Number { dimension, .. }) => Some(dimension),
                 _ => None,
             };

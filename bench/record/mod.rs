@@ -216,7 +216,12 @@ impl Record {
                 };
                 note("command", Some(role), text);
             }
-            RunEvent::Prompt(PromptAnswer { message, answer, automatic, .. }) => {
+            RunEvent::Prompt(PromptAnswer {
+                message,
+                answer,
+                automatic,
+                ..
+            }) => {
                 let by = if *automatic {
                     " (answered by --yes)"
                 } else {
@@ -275,9 +280,18 @@ impl Record {
             RunEvent::Check(outcome) => self.checks.push((**outcome).clone()),
             RunEvent::AttemptStarted { group, attempt, of } => {
                 folding.attempts.push(self.checks.len());
-                note("attempt", None, format!("{group}: attempt {attempt} of {of}"));
+                note(
+                    "attempt",
+                    None,
+                    format!("{group}: attempt {attempt} of {of}"),
+                );
             }
-            RunEvent::AttemptEnded { group, attempt, outcome, retried } => {
+            RunEvent::AttemptEnded {
+                group,
+                attempt,
+                outcome,
+                retried,
+            } => {
                 let first = folding.attempts.pop().unwrap_or(self.checks.len());
                 if *retried {
                     // Every attempt stays in the record; only the last one counts.
@@ -286,12 +300,32 @@ impl Record {
                     }
                 }
                 let then = if *retried { "; retrying" } else { "" };
-                note("attempt", None, format!("{group}: attempt {attempt} ended {outcome}{then}"));
+                note(
+                    "attempt",
+                    None,
+                    format!("{group}: attempt {attempt} ended {outcome}{then}"),
+                );
             }
-            RunEvent::WaitEnded { condition, polls, values, satisfied } => {
+            RunEvent::WaitEnded {
+                condition,
+                polls,
+                values,
+                satisfied,
+            } => {
                 let read: Vec<String> = values.iter().map(|(k, v)| format!("{k} = {v}")).collect();
-                let how = if *satisfied { "held" } else { "did not hold before the timeout" };
-                note("wait", None, format!("`{condition}` {how} after {polls} readings ({})", read.join(", ")));
+                let how = if *satisfied {
+                    "held"
+                } else {
+                    "did not hold before the timeout"
+                };
+                note(
+                    "wait",
+                    None,
+                    format!(
+                        "`{condition}` {how} after {polls} readings ({})",
+                        read.join(", ")
+                    ),
+                );
             }
             RunEvent::Error { role, message } => note("error", role.as_deref(), message.clone()),
             RunEvent::SafeState { role, ok, message } => {

@@ -38,9 +38,15 @@ pub struct Bench {
 /// offering every capability the role needs.
 pub fn check_roles(procedure: &Procedure, fixture: &Fixture) -> Result<(), RunError> {
     for (role, needed) in &procedure.roles {
-        let not_provided = |reason: String| RunError::RoleNotProvided { role: role.clone(), reason };
+        let not_provided = |reason: String| RunError::RoleNotProvided {
+            role: role.clone(),
+            reason,
+        };
         let Some(config) = fixture.instruments.get(role) else {
-            return Err(not_provided(format!("fixture `{}` binds no instrument to it", fixture.name)));
+            return Err(not_provided(format!(
+                "fixture `{}` binds no instrument to it",
+                fixture.name
+            )));
         };
         if config.kind != needed.kind {
             return Err(not_provided(format!(
@@ -60,8 +66,15 @@ pub fn check_roles(procedure: &Procedure, fixture: &Fixture) -> Result<(), RunEr
             return Err(not_provided(format!("unknown driver `{}`", config.driver)));
         };
         let offered = crate::procedure::capabilities_of(spec);
-        if let Some(missing) = needed.capabilities.iter().find(|c| !offered.contains(&c.as_str())) {
-            return Err(not_provided(format!("driver `{}` does not offer `{missing}`", spec.name)));
+        if let Some(missing) = needed
+            .capabilities
+            .iter()
+            .find(|c| !offered.contains(&c.as_str()))
+        {
+            return Err(not_provided(format!(
+                "driver `{}` does not offer `{missing}`",
+                spec.name
+            )));
         }
     }
     Ok(())
@@ -76,21 +89,33 @@ pub fn open_bench(
     today: chrono::NaiveDate,
 ) -> Result<(Bench, Vec<InstrumentReady>), RunError> {
     let simulator = match &fixture.simulation {
-        Some(config) => Some(SimBench::start(config, fixture.time_scale).map_err(RunError::Simulator)?),
+        Some(config) => {
+            Some(SimBench::start(config, fixture.time_scale).map_err(RunError::Simulator)?)
+        }
         None => None,
     };
-    let mut bench = Bench { instruments: BTreeMap::new(), simulator };
+    let mut bench = Bench {
+        instruments: BTreeMap::new(),
+        simulator,
+    };
     let mut ready = Vec::new();
     for role in procedure.roles.keys() {
         let Some(config) = fixture.instruments.get(role) else {
-            return Err(RunError::RoleNotProvided { role: role.clone(), reason: "not bound".into() });
+            return Err(RunError::RoleNotProvided {
+                role: role.clone(),
+                reason: "not bound".into(),
+            });
         };
         let (instrument, info) = open_instrument(role, config, bench.simulator.as_ref())?;
         check_identity(role, config, &info)?;
-        if let Some(due) = config.calibration_due {
-            if due < today && !allow_expired_calibration {
-                return Err(RunError::CalibrationExpired { role: role.clone(), due: due.to_string() });
-            }
+        if let Some(due) = config.calibration_due
+            && due < today
+            && !allow_expired_calibration
+        {
+            return Err(RunError::CalibrationExpired {
+                role: role.clone(),
+                due: due.to_string(),
+            });
         }
         bench.instruments.insert(role.clone(), instrument);
         ready.push(info);
@@ -121,27 +146,44 @@ fn open_instrument(
             firmware: String::new(),
         };
         let info = ready(identity, "operated by hand".into());
-        return Ok((Instrument { handle: Handle::Manual, config: config.clone() }, info));
+        return Ok((
+            Instrument {
+                handle: Handle::Manual,
+                config: config.clone(),
+            },
+            info,
+        ));
     };
     let settings = resolve_port(role, declared, simulator)?;
     let link = SerialLink::open(&settings).map_err(|source| RunError::Link {
         role: role.to_string(),
         port: declared.port.clone(),
-        source,
+        source: Box::new(source),
     })?;
     let fail = |action: &str| {
         let action = action.to_string();
-        move |source| RunError::Instrument { role: role.to_string(), driver: config.driver.clone(), action, source }
+        move |source| RunError::Instrument {
+            role: role.to_string(),
+            driver: config.driver.clone(),
+            action,
+            source: Box::new(source),
+        }
     };
-    let mut driver =
-        open_driver(&config.driver, Box::new(link), &config.options).map_err(fail("opening the driver"))?;
+    let mut driver = open_driver(&config.driver, Box::new(link), &config.options)
+        .map_err(fail("opening the driver"))?;
     let identity = driver.identify().map_err(fail("asking its identity"))?;
     let link_text = if settings.port == declared.port {
         declared.port.clone()
     } else {
         format!("{} (simulated, {})", declared.port, settings.port)
     };
-    Ok((Instrument { handle: Handle::Driver(driver), config: config.clone() }, ready(identity, link_text)))
+    Ok((
+        Instrument {
+            handle: Handle::Driver(driver),
+            config: config.clone(),
+        },
+        ready(identity, link_text),
+    ))
 }
 
 /// The link settings with a `sim:<device>` port replaced by the simulated device's
@@ -153,32 +195,43 @@ fn resolve_port(
 ) -> Result<SerialSettings, RunError> {
     let mut settings = declared.clone();
     if let Some(device) = declared.port.strip_prefix(SIM_PORT_PREFIX) {
-        let path = simulator.and_then(|s| s.port(device)).ok_or_else(|| RunError::RoleNotProvided {
-            role: role.to_string(),
-            reason: format!("the simulated bench has no device `{device}`"),
-        })?;
+        let path =
+            simulator
+                .and_then(|s| s.port(device))
+                .ok_or_else(|| RunError::RoleNotProvided {
+                    role: role.to_string(),
+                    reason: format!("the simulated bench has no device `{device}`"),
+                })?;
         settings.port = path.display().to_string();
     }
     Ok(settings)
 }
 
-fn check_identity(role: &str, config: &InstrumentConfig, info: &InstrumentReady) -> Result<(), RunError> {
+fn check_identity(
+    role: &str,
+    config: &InstrumentConfig,
+    info: &InstrumentReady,
+) -> Result<(), RunError> {
     let expected = &config.identity;
     let pairs = [
-        ("manufacturer", &expected.manufacturer, &info.identity.manufacturer),
+        (
+            "manufacturer",
+            &expected.manufacturer,
+            &info.identity.manufacturer,
+        ),
         ("model", &expected.model, &info.identity.model),
         ("serial", &expected.serial, &info.identity.serial),
     ];
     for (field, want, got) in pairs {
-        if let Some(want) = want {
-            if want != got {
-                return Err(RunError::IdentityMismatch {
-                    role: role.to_string(),
-                    field,
-                    expected: want.clone(),
-                    found: got.clone(),
-                });
-            }
+        if let Some(want) = want
+            && want != got
+        {
+            return Err(RunError::IdentityMismatch {
+                role: role.to_string(),
+                field,
+                expected: want.clone(),
+                found: got.clone(),
+            });
         }
     }
     Ok(())

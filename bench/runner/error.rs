@@ -21,7 +21,7 @@ pub enum RunError {
         action: String,
         /// The driver's error.
         #[source]
-        source: DriverError,
+        source: Box<DriverError>,
     },
     /// An instrument's link could not be opened.
     #[error("instrument `{role}`: cannot open its link {port}")]
@@ -32,7 +32,7 @@ pub enum RunError {
         port: String,
         /// The cause.
         #[source]
-        source: LinkError,
+        source: Box<LinkError>,
     },
     /// An instrument answered with another identity than the fixture declares.
     #[error(
@@ -109,7 +109,9 @@ pub enum RunError {
         condition: String,
     },
     /// A measurement could not take all its samples before its timeout.
-    #[error("step at line {line}: measurement `{measurement}` took {taken} of {wanted} samples before its timeout")]
+    #[error(
+        "step at line {line}: measurement `{measurement}` took {taken} of {wanted} samples before its timeout"
+    )]
     MeasurementTimedOut {
         /// Line of the step in the procedure.
         line: usize,
@@ -140,10 +142,10 @@ pub enum RunError {
     Simulator(#[source] crate::sim::SimError),
     /// The journal could not be written: the run stops, since unrecorded data is no evidence.
     #[error(transparent)]
-    Journal(#[from] JournalError),
+    Journal(Box<JournalError>),
     /// The record could not be built or written.
     #[error(transparent)]
-    Record(#[from] RecordError),
+    Record(Box<RecordError>),
     /// The report could not be rendered.
     #[error("cannot write the report")]
     Report(#[source] crate::report::ReportError),
@@ -156,4 +158,16 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<JournalError> for RunError {
+    fn from(e: JournalError) -> RunError {
+        RunError::Journal(Box::new(e))
+    }
+}
+
+impl From<RecordError> for RunError {
+    fn from(e: RecordError) -> RunError {
+        RunError::Record(Box::new(e))
+    }
 }

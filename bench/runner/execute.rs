@@ -83,7 +83,9 @@ impl Executor<'_> {
 
     fn check_abort(&self) -> Result<(), RunError> {
         if self.abort.load(Ordering::SeqCst) {
-            return Err(RunError::Aborted { reason: "stop requested".into() });
+            return Err(RunError::Aborted {
+                reason: "stop requested".into(),
+            });
         }
         Ok(())
     }
@@ -104,27 +106,48 @@ impl Executor<'_> {
                 self.sleep(self.real(&duration));
                 Ok(())
             }
-            StepKind::WaitBreaths { role, count, timeout } => {
+            StepKind::WaitBreaths {
+                role,
+                count,
+                timeout,
+            } => {
                 let n = self.count(count, frame, line)?;
                 let deadline = Instant::now() + self.real(&self.quantity(timeout, frame, line)?);
                 for i in 0..n {
-                    self.await_breath(role, deadline, &format!("waiting for breath {} of {n}", i + 1))?;
-                    self.observer.progress(&format!("settling: breath {} of {n}", i + 1));
+                    self.await_breath(
+                        role,
+                        deadline,
+                        &format!("waiting for breath {} of {n}", i + 1),
+                    )?;
+                    self.observer
+                        .progress(&format!("settling: breath {} of {n}", i + 1));
                 }
                 Ok(())
             }
-            StepKind::WaitUntil { condition, reads, every, timeout } => {
-                self.wait_until(condition, reads, every, timeout, frame, line)
-            }
+            StepKind::WaitUntil {
+                condition,
+                reads,
+                every,
+                timeout,
+            } => self.wait_until(condition, reads, every, timeout, frame, line),
             StepKind::Prompt { message } => self.confirm(message),
-            StepKind::Entry { message, id, unit, default } => {
+            StepKind::Entry {
+                message,
+                id,
+                unit,
+                default,
+            } => {
                 let value = self.enter(message, unit, default.as_ref())?;
                 frame.values.insert(id.clone(), value);
                 Ok(())
             }
-            StepKind::Measure { id, role, quantity, count, timeout } => {
-                self.measure(id, role, quantity, count, timeout, frame, line)
-            }
+            StepKind::Measure {
+                id,
+                role,
+                quantity,
+                count,
+                timeout,
+            } => self.measure(id, role, quantity, count, timeout, frame, line),
             StepKind::Sweep(sweep) => self.sweep(sweep, frame),
             StepKind::Check(check) => self.check(check, frame, line),
             StepKind::Repeat(repeat) => self.repeat(repeat, frame, line),
@@ -132,42 +155,77 @@ impl Executor<'_> {
     }
 
     fn instrument(&mut self, role: &str) -> Result<&mut super::bench::Instrument, RunError> {
-        self.bench.instruments.get_mut(role).ok_or_else(|| RunError::RoleNotProvided {
-            role: role.to_string(),
-            reason: "no instrument is open for it".into(),
-        })
+        self.bench
+            .instruments
+            .get_mut(role)
+            .ok_or_else(|| RunError::RoleNotProvided {
+                role: role.to_string(),
+                reason: "no instrument is open for it".into(),
+            })
     }
 
     /// Wraps a driver error with the instrument and what qbench was doing.
-    fn instrument_error(&self, role: &str, action: String) -> impl FnOnce(DriverError) -> RunError + use<> {
-        let driver = self.bench.instruments.get(role).map(|i| i.config.driver.clone()).unwrap_or_default();
+    fn instrument_error(
+        &self,
+        role: &str,
+        action: String,
+    ) -> impl FnOnce(DriverError) -> RunError + use<> {
+        let driver = self
+            .bench
+            .instruments
+            .get(role)
+            .map(|i| i.config.driver.clone())
+            .unwrap_or_default();
         let role = role.to_string();
-        move |source| RunError::Instrument { role, driver, action, source }
+        move |source| RunError::Instrument {
+            role,
+            driver,
+            action,
+            source: Box::new(source),
+        }
     }
 
     fn confirm(&mut self, message: &str) -> Result<(), RunError> {
-        let (answer, automatic) = self
-            .operator
-            .confirm(message)
-            .map_err(|reason| RunError::PromptDeclined { message: format!("{message} ({reason})") })?;
-        self.emit(RunEvent::Prompt(PromptAnswer { message: message.to_string(), answer, automatic, value: None }))
+        let (answer, automatic) =
+            self.operator
+                .confirm(message)
+                .map_err(|reason| RunError::PromptDeclined {
+                    message: format!("{message} ({reason})"),
+                })?;
+        self.emit(RunEvent::Prompt(PromptAnswer {
+            message: message.to_string(),
+            answer,
+            automatic,
+            value: None,
+        }))
     }
 
-    fn enter(&mut self, message: &str, unit: &Unit, default: Option<&Quantity>) -> Result<Quantity, RunError> {
+    fn enter(
+        &mut self,
+        message: &str,
+        unit: &Unit,
+        default: Option<&Quantity>,
+    ) -> Result<Quantity, RunError> {
         let default_text = default.map(ToString::to_string);
         let question = format!("{message} [{unit}]");
         let (answer, automatic) = self
             .operator
             .enter(&question, default_text.as_deref())
-            .map_err(|reason| RunError::PromptDeclined { message: format!("{message} ({reason})") })?;
-        let mut value = parse_quantity(&answer)
-            .map_err(|e| RunError::PromptDeclined { message: format!("{message}: `{answer}`: {e}") })?;
+            .map_err(|reason| RunError::PromptDeclined {
+                message: format!("{message} ({reason})"),
+            })?;
+        let mut value = parse_quantity(&answer).map_err(|e| RunError::PromptDeclined {
+            message: format!("{message}: `{answer}`: {e}"),
+        })?;
         if value.unit.symbol().is_empty() {
             value = Quantity::new(value.value, unit.clone());
         }
         if value.dimension() != unit.dimension() {
             return Err(RunError::PromptDeclined {
-                message: format!("{message}: `{answer}` is not a {}", unit.dimension().describe()),
+                message: format!(
+                    "{message}: `{answer}` is not a {}",
+                    unit.dimension().describe()
+                ),
             });
         }
         self.emit(RunEvent::Prompt(PromptAnswer {
@@ -187,7 +245,9 @@ impl Executor<'_> {
         let readback = match &mut instrument.handle {
             Handle::Driver(driver) => {
                 let result = driver.set(setting, value);
-                Some(result.map_err(self.instrument_error(role, format!("setting `{setting}` to {value}")))?)
+                Some(result.map_err(
+                    self.instrument_error(role, format!("setting `{setting}` to {value}")),
+                )?)
             }
             Handle::Manual => {
                 self.confirm(&format!("Set the {setting} of the {role} to {value}."))?;
@@ -210,7 +270,12 @@ impl Executor<'_> {
             }
             Handle::Manual => self.confirm(&format!("Perform `{action}` on the {role}."))?,
         }
-        self.emit(RunEvent::Command { role: role.to_string(), command: action.to_string(), value: None, readback: None })
+        self.emit(RunEvent::Command {
+            role: role.to_string(),
+            command: action.to_string(),
+            value: None,
+            readback: None,
+        })
     }
 
     /// Reads one quantity: from the driver, or entered by the operator for a manual instrument.
@@ -236,7 +301,9 @@ impl Executor<'_> {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let wrap = self.instrument_error(role, doing.to_string());
         match &mut self.instrument(role)?.handle {
-            Handle::Driver(driver) => driver.await_event(DeviceEvent::Breath, remaining).map_err(wrap),
+            Handle::Driver(driver) => driver
+                .await_event(DeviceEvent::Breath, remaining)
+                .map_err(wrap),
             Handle::Manual => Err(RunError::RoleNotProvided {
                 role: role.to_string(),
                 reason: "an instrument operated by hand cannot signal breaths".into(),
@@ -261,7 +328,8 @@ impl Executor<'_> {
             self.check_abort()?;
             let mut values = BTreeMap::new();
             for (name, role, quantity) in reads {
-                let value = self.read(role, quantity, &format!("waiting until {}", condition.text))?;
+                let value =
+                    self.read(role, quantity, &format!("waiting until {}", condition.text))?;
                 scope.values.insert(name.clone(), value.clone());
                 values.insert(name.clone(), value);
             }
@@ -269,16 +337,29 @@ impl Executor<'_> {
             let held = match condition.expr.eval(&scope) {
                 Ok(Value::Bool(b)) => b,
                 Ok(_) => false,
-                Err(e) => return Err(RunError::Evaluation { line, message: format!("`{}`: {e}", condition.text) }),
+                Err(e) => {
+                    return Err(RunError::Evaluation {
+                        line,
+                        message: format!("`{}`: {e}", condition.text),
+                    });
+                }
             };
             let timed_out = Instant::now() >= deadline;
             if held || timed_out {
                 let text = condition.text.clone();
-                self.emit(RunEvent::WaitEnded { condition: text.clone(), polls, values, satisfied: held })?;
+                self.emit(RunEvent::WaitEnded {
+                    condition: text.clone(),
+                    polls,
+                    values,
+                    satisfied: held,
+                })?;
                 if held {
                     return Ok(());
                 }
-                return Err(RunError::WaitTimedOut { line, condition: text });
+                return Err(RunError::WaitTimedOut {
+                    line,
+                    condition: text,
+                });
             }
             self.sleep(interval.min(deadline.saturating_duration_since(Instant::now())));
         }
@@ -312,11 +393,19 @@ impl Executor<'_> {
             if per_breath {
                 self.await_breath(role, deadline, &format!("waiting for {doing}"))?;
             } else if Instant::now() > deadline {
-                return Err(RunError::MeasurementTimedOut { line, measurement: id.to_string(), taken: i, wanted: n });
+                return Err(RunError::MeasurementTimedOut {
+                    line,
+                    measurement: id.to_string(),
+                    taken: i,
+                    wanted: n,
+                });
             }
             let sample = self.read(role, quantity, &doing)?;
             let unit = unit.get_or_insert_with(|| sample.unit.clone());
-            let value = sample.to_unit(unit).map_err(|e| RunError::Evaluation { line, message: e.to_string() })?;
+            let value = sample.to_unit(unit).map_err(|e| RunError::Evaluation {
+                line,
+                message: e.to_string(),
+            })?;
             values.push(value.value);
             self.emit(RunEvent::Sample {
                 measurement: id.to_string(),
@@ -326,9 +415,15 @@ impl Executor<'_> {
                 index: i,
                 value: sample,
             })?;
-            self.observer.progress(&format!("{id}: {doing}: {} {}", fmt(value.value), value.unit));
+            self.observer.progress(&format!(
+                "{id}: {doing}: {} {}",
+                fmt(value.value),
+                value.unit
+            ));
         }
-        frame.measurements.insert(id.to_string(), (values, unit.unwrap_or_else(Unit::one)));
+        frame
+            .measurements
+            .insert(id.to_string(), (values, unit.unwrap_or_else(Unit::one)));
         Ok(())
     }
 
@@ -343,7 +438,12 @@ impl Executor<'_> {
                 inner.values.insert(name.clone(), value.clone());
                 bindings.insert(name.clone(), value.clone());
             }
-            self.emit(RunEvent::SetPoint { sweep: sweep.name.clone(), index, label: label.clone(), bindings })?;
+            self.emit(RunEvent::SetPoint {
+                sweep: sweep.name.clone(),
+                index,
+                label: label.clone(),
+                bindings,
+            })?;
             self.run_steps(&sweep.steps, &mut inner)?;
         }
         Ok(())
@@ -355,27 +455,54 @@ impl Executor<'_> {
         let attempts = self.count(&repeat.attempts, frame, line)?;
         let before = self.verdict;
         for attempt in 1..=attempts {
-            self.emit(RunEvent::AttemptStarted { group: repeat.name.clone(), attempt, of: attempts })?;
+            self.emit(RunEvent::AttemptStarted {
+                group: repeat.name.clone(),
+                attempt,
+                of: attempts,
+            })?;
             self.verdict = Verdict::Pass;
             let mut inner = frame.clone();
             inner.attempt = Some(attempt);
             let result = self.run_steps(&repeat.steps, &mut inner);
             let errored = matches!(&result, Err(e) if !matches!(e, RunError::Aborted { .. } | RunError::Journal(_)));
-            let outcome = if result.is_err() { Verdict::Error } else { self.verdict };
+            let outcome = if result.is_err() {
+                Verdict::Error
+            } else {
+                self.verdict
+            };
             let retry = attempt < attempts
-                && ((outcome == Verdict::Fail && repeat.retry_on_fail) || (errored && repeat.retry_on_error));
+                && ((outcome == Verdict::Fail && repeat.retry_on_fail)
+                    || (errored && repeat.retry_on_error));
             if let (Err(e), true) = (&result, retry) {
-                self.emit(RunEvent::Error { role: error_role(e), message: super::error_chain(e) })?;
+                self.emit(RunEvent::Error {
+                    role: error_role(e),
+                    message: super::error_chain(e),
+                })?;
             }
-            self.emit(RunEvent::AttemptEnded { group: repeat.name.clone(), attempt, outcome, retried: retry })?;
+            self.emit(RunEvent::AttemptEnded {
+                group: repeat.name.clone(),
+                attempt,
+                outcome,
+                retried: retry,
+            })?;
             if retry {
                 continue;
             }
-            self.verdict = before.combine(if outcome == Verdict::Error { Verdict::Pass } else { outcome });
+            self.verdict = before.combine(if outcome == Verdict::Error {
+                Verdict::Pass
+            } else {
+                outcome
+            });
             result?;
-            *frame = Frame { attempt: frame.attempt, ..inner };
+            *frame = Frame {
+                attempt: frame.attempt,
+                ..inner
+            };
             if outcome == Verdict::Fail && repeat.stop_when_exhausted {
-                return Err(RunError::StoppedAfterFailure { group: repeat.name.clone(), attempts: attempt });
+                return Err(RunError::StoppedAfterFailure {
+                    group: repeat.name.clone(),
+                    attempts: attempt,
+                });
             }
             return Ok(());
         }
@@ -383,7 +510,11 @@ impl Executor<'_> {
     }
 
     fn check(&mut self, check: &Check, frame: &Frame, line: usize) -> Result<(), RunError> {
-        let samples = frame.measurements.get(&check.measurement).map(|(v, _)| v.len()).unwrap_or(0);
+        let samples = frame
+            .measurements
+            .get(&check.measurement)
+            .map(|(v, _)| v.len())
+            .unwrap_or(0);
         let mut outcome = CheckOutcome {
             id: check.id.clone(),
             title: check.title.clone(),
@@ -407,14 +538,23 @@ impl Executor<'_> {
                     outcome.applicable = false;
                     outcome.note = Some(format!("not applicable: `{}` does not hold", when.text));
                 }
-                Err(e) => return Err(RunError::Evaluation { line, message: format!("`{}`: {e}", when.text) }),
+                Err(e) => {
+                    return Err(RunError::Evaluation {
+                        line,
+                        message: format!("`{}`: {e}", when.text),
+                    });
+                }
             }
         }
         let (values, unit) = if check.each {
-            frame.measurements.get(&check.measurement).cloned().ok_or_else(|| RunError::Evaluation {
-                line,
-                message: format!("measurement `{}` was not taken", check.measurement),
-            })?
+            frame
+                .measurements
+                .get(&check.measurement)
+                .cloned()
+                .ok_or_else(|| RunError::Evaluation {
+                    line,
+                    message: format!("measurement `{}` was not taken", check.measurement),
+                })?
         } else {
             let value = self.quantity(&check.value, frame, line)?;
             (vec![value.value], value.unit)
@@ -427,10 +567,17 @@ impl Executor<'_> {
             let above = limit.high.map_or(f64::INFINITY, |h| h - v);
             below.min(above)
         };
-        let worst = values.iter().copied().min_by(|a, b| margin(*a).total_cmp(&margin(*b)));
+        let worst = values
+            .iter()
+            .copied()
+            .min_by(|a, b| margin(*a).total_cmp(&margin(*b)));
         let outside = values.iter().filter(|v| margin(**v) < 0.0).count();
         if outcome.applicable {
-            outcome.verdict = if outside == 0 { Verdict::Pass } else { Verdict::Fail };
+            outcome.verdict = if outside == 0 {
+                Verdict::Pass
+            } else {
+                Verdict::Fail
+            };
             self.verdict = self.verdict.combine(outcome.verdict);
             if outside > 0 {
                 outcome.note = Some(if check.each {
@@ -451,10 +598,21 @@ impl Executor<'_> {
     }
 
     /// Evaluates a check's limit in `unit`.
-    fn limit(&self, check: &Check, frame: &Frame, unit: &Unit, line: usize) -> Result<EvaluatedLimit, RunError> {
+    fn limit(
+        &self,
+        check: &Check,
+        frame: &Frame,
+        unit: &Unit,
+        line: usize,
+    ) -> Result<EvaluatedLimit, RunError> {
         let in_unit = |f: &Formula| -> Result<f64, RunError> {
             let q = self.quantity(f, frame, line)?;
-            q.to_unit(unit).map(|q| q.value).map_err(|e| RunError::Evaluation { line, message: e.to_string() })
+            q.to_unit(unit)
+                .map(|q| q.value)
+                .map_err(|e| RunError::Evaluation {
+                    line,
+                    message: e.to_string(),
+                })
         };
         let mut limit = EvaluatedLimit::default();
         let mut description = Vec::new();
@@ -464,7 +622,13 @@ impl Executor<'_> {
             limit.low = Some(t - w);
             limit.high = Some(t + w);
             limit.target = Some(t);
-            description.push(format!("{} ± ({}) = {} ± {} {unit}", target.text, tolerance.text, fmt(t), fmt(w)));
+            description.push(format!(
+                "{} ± ({}) = {} ± {} {unit}",
+                target.text,
+                tolerance.text,
+                fmt(t),
+                fmt(w)
+            ));
         }
         if let Some(min) = &check.min {
             let m = in_unit(min)?;
@@ -483,11 +647,16 @@ impl Executor<'_> {
         Ok(limit)
     }
 
-    fn quantity(&self, formula: &Formula, frame: &Frame, line: usize) -> Result<Quantity, RunError> {
-        let value = formula
-            .expr
-            .eval(frame)
-            .map_err(|e| RunError::Evaluation { line, message: format!("`{}`: {e}", formula.text) })?;
+    fn quantity(
+        &self,
+        formula: &Formula,
+        frame: &Frame,
+        line: usize,
+    ) -> Result<Quantity, RunError> {
+        let value = formula.expr.eval(frame).map_err(|e| RunError::Evaluation {
+            line,
+            message: format!("`{}`: {e}", formula.text),
+        })?;
         value.to_quantity().ok_or_else(|| RunError::Evaluation {
             line,
             message: format!("`{}` is a condition where a number is needed", formula.text),
@@ -500,7 +669,10 @@ impl Executor<'_> {
         if !(1.0..=1e7).contains(&n) || n.fract() != 0.0 {
             return Err(RunError::Evaluation {
                 line,
-                message: format!("`{}` = {n} is not a whole number between 1 and 10^7", formula.text),
+                message: format!(
+                    "`{}` = {n} is not a whole number between 1 and 10^7",
+                    formula.text
+                ),
             });
         }
         Ok(n as usize)
@@ -562,7 +734,9 @@ fn check_limit(
     let si = value.si_value();
     if let Some(min) = min {
         if min.dimension() != value.dimension() {
-            return Err(refuse(format!("the fixture's limit {min} has another dimension")));
+            return Err(refuse(format!(
+                "the fixture's limit {min} has another dimension"
+            )));
         }
         if si < min.si_value() {
             return Err(refuse(format!("below the fixture's minimum {min}")));
@@ -570,7 +744,9 @@ fn check_limit(
     }
     if let Some(max) = max {
         if max.dimension() != value.dimension() {
-            return Err(refuse(format!("the fixture's limit {max} has another dimension")));
+            return Err(refuse(format!(
+                "the fixture's limit {max} has another dimension"
+            )));
         }
         if si > max.si_value() {
             return Err(refuse(format!("above the fixture's maximum {max}")));
@@ -586,7 +762,11 @@ pub fn fmt(x: f64) -> String {
     }
     let digits = (6 - 1 - x.abs().log10().floor() as i32).clamp(0, 12) as usize;
     let s = format!("{x:.digits$}");
-    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
 }
 
 #[cfg(test)]

@@ -341,16 +341,28 @@ fn announce_instruments(
     for info in ready {
         let role = info.role.clone();
         ex.emit(RunEvent::InstrumentReady(Box::new(info)))?;
-        let driver = ex.bench.instruments.get(&role).map(|i| i.config.driver.clone()).unwrap_or_default();
-        if let Some(bench::Instrument { handle: bench::Handle::Driver(d), .. }) = ex.bench.instruments.get_mut(&role) {
+        let driver = ex
+            .bench
+            .instruments
+            .get(&role)
+            .map(|i| i.config.driver.clone())
+            .unwrap_or_default();
+        if let Some(bench::Instrument {
+            handle: bench::Handle::Driver(d),
+            ..
+        }) = ex.bench.instruments.get_mut(&role)
+        {
             let conditions = d.conditions().map_err(|source| RunError::Instrument {
                 role: role.clone(),
                 driver,
                 action: "reading its measurement conditions".into(),
-                source,
+                source: Box::new(source),
             })?;
             for condition in conditions {
-                ex.emit(RunEvent::Condition { role: role.clone(), condition })?;
+                ex.emit(RunEvent::Condition {
+                    role: role.clone(),
+                    condition,
+                })?;
             }
         }
     }
@@ -374,7 +386,10 @@ fn tear_down(ex: &mut Executor<'_>, prepared: &Prepared, frame: &mut Frame) {
     let roles: Vec<String> = ex.bench.instruments.keys().cloned().collect();
     for role in roles {
         // An instrument operated by hand has no safe-state command: the operator owns it.
-        let Some(bench::Instrument { handle: bench::Handle::Driver(driver), .. }) = ex.bench.instruments.get_mut(&role)
+        let Some(bench::Instrument {
+            handle: bench::Handle::Driver(driver),
+            ..
+        }) = ex.bench.instruments.get_mut(&role)
         else {
             continue;
         };
@@ -390,7 +405,10 @@ fn tear_down(ex: &mut Executor<'_>, prepared: &Prepared, frame: &mut Frame) {
 }
 
 fn record_error(journal: &mut JournalWriter, observer: &mut dyn Observer, error: &RunError) {
-    if let Ok(entry) = journal.append(RunEvent::Error { role: execute::error_role(error), message: error_chain(error) }) {
+    if let Ok(entry) = journal.append(RunEvent::Error {
+        role: execute::error_role(error),
+        message: error_chain(error),
+    }) {
         observer.entry(entry);
     }
 }

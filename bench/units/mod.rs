@@ -78,6 +78,7 @@ impl std::ops::Mul for Dimension {
     type Output = Dimension;
 
     /// The dimension of a product: exponents add.
+    #[allow(clippy::suspicious_arithmetic_impl)]
     fn mul(self, other: Dimension) -> Dimension {
         let mut out = self.0;
         for (o, b) in out.iter_mut().zip(other.0) {
