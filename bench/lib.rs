@@ -8,6 +8,7 @@
 //! - `link`: byte streams to instruments (serial, pseudo-terminals), with a timeout on every read.
 //! - `driver`: one instrument's protocol over a link, exposed as typed capabilities.
 //! - `analysis`: statistics, uncertainty and verdicts; no I/O.
+//! - `report`: a record rendered as HTML (tera templates, SVG plots), CSV and JUnit XML.
 #![warn(missing_docs)]
 
 pub mod analysis;
@@ -16,3 +17,4 @@ pub mod driver;
 pub mod journal;
 pub mod link;
 pub mod record;
+pub mod report;
