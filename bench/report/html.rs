@@ -142,6 +142,24 @@ mod tests {
     }
 
     #[test]
+    fn a_stopped_run_shows_its_verdict_and_end_reason() {
+        use crate::analysis::Verdict;
+        let out = html(&testutil::stopped_record(
+            Verdict::Error,
+            "flow_reference stopped answering",
+        ));
+        assert!(out.contains(r#"<div class="banner error">"#));
+        assert!(out.contains("<strong>End reason:</strong> flow_reference stopped answering"));
+        let out = html(&testutil::stopped_record(
+            Verdict::Aborted,
+            "operator pressed Ctrl-C",
+        ));
+        assert!(out.contains(r#"<div class="banner aborted">"#));
+        assert!(out.contains("ABORTED"));
+        assert!(out.contains("operator pressed Ctrl-C"));
+    }
+
+    #[test]
     fn markup_from_the_record_is_escaped() {
         let out = html(&testutil::hostile_record());
         assert!(

@@ -238,6 +238,17 @@ mod tests {
     }
 
     #[test]
+    fn an_errored_run_is_an_error_with_its_reason() {
+        let record = testutil::stopped_record(Verdict::Error, "flow_reference stopped answering");
+        let xml = render_junit(&record);
+        assert!(xml.contains(r#"errors="1""#), "{xml}");
+        assert!(
+            xml.contains(r#"<error message="the run ended with ERROR: flow_reference stopped answering" type="ERROR"/>"#),
+            "{xml}"
+        );
+    }
+
+    #[test]
     fn text_from_the_record_is_escaped() {
         let xml = render_junit(&testutil::hostile_record());
         assert!(!xml.contains("<script>"), "{xml}");

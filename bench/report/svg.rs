@@ -154,14 +154,16 @@ pub(crate) fn error_plot(
             y_hi = y_hi.max(y);
         }
     }
-    // Leave half a step of room on the x axis so end points are not drawn on the frame.
+    // Leave room on the x axis so end points are not drawn on the frame.
     let x_pad = if x_hi > x_lo {
         (x_hi - x_lo) * 0.05
     } else {
         0.0
     };
     let (x_lo, x_hi, x_ticks) = ticks(x_lo - x_pad, x_hi + x_pad, 6);
-    let (y_lo, y_hi, y_ticks) = ticks(y_lo, y_hi, 5);
+    // And some room above and below, so the extreme point is not drawn on the frame.
+    let y_pad = (y_hi - y_lo) * 0.05;
+    let (y_lo, y_hi, y_ticks) = ticks(y_lo - y_pad, y_hi + y_pad, 5);
     let xs = Scale {
         lo: x_lo,
         hi: x_hi,

@@ -279,6 +279,23 @@ pub(crate) fn interrupted_record() -> Record {
     record_of(events)
 }
 
+/// A run stopped by an instrument error after the first set point, with `verdict` (ERROR or
+/// ABORTED) and a reason.
+pub(crate) fn stopped_record(verdict: Verdict, reason: &str) -> Record {
+    let mut events = vec![header("VT-2026-0004")];
+    events.extend(instruments("SimMed"));
+    events.push(set_point(0, "row 1", "500 mL"));
+    events.push(command("500 mL"));
+    events.extend(samples(0, &[501.0, 502.0]));
+    events.push(check(0, 500.0, &[501.0, 502.0], true));
+    events.push(RunEvent::Error {
+        role: Some("flow_reference".into()),
+        message: "no answer to `VOL?` within 2 s".into(),
+    });
+    events.extend(teardown(verdict, Some(reason)));
+    record_of(events)
+}
+
 /// A failing run whose device, labels and messages carry markup.
 pub(crate) fn hostile_record() -> Record {
     const EVIL: &str = "<script>alert(1)</script>";
