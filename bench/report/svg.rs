@@ -235,33 +235,7 @@ pub(crate) fn error_plot(
     // The points, on top of the bands.
     for p in &points {
         let (x, y) = (xs.at(p.x), ys.at(p.error));
-        let colour = p.kind.colour();
-        match p.kind {
-            PointKind::Pass => {
-                let _ = write!(
-                    out,
-                    r#"<circle cx="{x:.2}" cy="{y:.2}" r="4" fill="{colour}">"#
-                );
-            }
-            PointKind::Fail => {
-                let _ = write!(
-                    out,
-                    r#"<path d="M{x:.2} {:.2}L{:.2} {y:.2}L{x:.2} {:.2}L{:.2} {y:.2}Z" fill="{colour}">"#,
-                    y - 5.5,
-                    x + 5.5,
-                    y + 5.5,
-                    x - 5.5
-                );
-            }
-            PointKind::Error => {
-                let _ = write!(
-                    out,
-                    r#"<rect x="{:.2}" y="{:.2}" width="8" height="8" fill="{colour}">"#,
-                    x - 4.0,
-                    y - 4.0
-                );
-            }
-        }
+        open_mark(&mut out, p.kind, x, y);
         out.push_str("<title>");
         push_escaped_xml(&mut out, &p.label);
         let _ = write!(
@@ -270,11 +244,7 @@ pub(crate) fn error_plot(
             table(p.error),
             p.kind.word()
         );
-        out.push_str(match p.kind {
-            PointKind::Pass => "</circle>",
-            PointKind::Fail => "</path>",
-            PointKind::Error => "</rect>",
-        });
+        close_mark(&mut out, p.kind);
     }
     // Axis labels and legend.
     text(
@@ -293,23 +263,57 @@ pub(crate) fn error_plot(
     out
 }
 
-fn legend(out: &mut String, right: f64, points: &[&PlotPoint]) {
-    let mut entries: Vec<(&str, &str)> = vec![("#90caf9", "limit band")];
-    for kind in [PointKind::Pass, PointKind::Fail, PointKind::Error] {
-        if points.iter().any(|p| p.kind == kind) {
-            entries.push((kind.colour(), kind.word()));
-        }
-    }
-    let mut x = right;
-    for (colour, word) in entries.iter().rev() {
-        let width = 18.0 + 7.0 * word.len() as f64;
-        x -= width;
-        let _ = write!(
+/// Draws the mark of `kind` centred on (`x`, `y`), leaving the element open for a title.
+fn open_mark(out: &mut String, kind: PointKind, x: f64, y: f64) {
+    let colour = kind.colour();
+    let _ = match kind {
+        PointKind::Pass => write!(
             out,
-            r#"<rect x="{x:.2}" y="10" width="10" height="10" fill="{colour}"/>"#
-        );
-        text(out, x + 14.0, 19.0, "start", "", word);
+            r#"<circle cx="{x:.2}" cy="{y:.2}" r="4" fill="{colour}">"#
+        ),
+        PointKind::Fail => write!(
+            out,
+            r#"<path d="M{x:.2} {:.2}L{:.2} {y:.2}L{x:.2} {:.2}L{:.2} {y:.2}Z" fill="{colour}">"#,
+            y - 5.5,
+            x + 5.5,
+            y + 5.5,
+            x - 5.5
+        ),
+        PointKind::Error => write!(
+            out,
+            r#"<rect x="{:.2}" y="{:.2}" width="8" height="8" fill="{colour}">"#,
+            x - 4.0,
+            y - 4.0
+        ),
+    };
+}
+
+fn close_mark(out: &mut String, kind: PointKind) {
+    out.push_str(match kind {
+        PointKind::Pass => "</circle>",
+        PointKind::Fail => "</path>",
+        PointKind::Error => "</rect>",
+    });
+}
+
+fn legend(out: &mut String, right: f64, points: &[&PlotPoint]) {
+    let kinds: Vec<PointKind> = [PointKind::Pass, PointKind::Fail, PointKind::Error]
+        .into_iter()
+        .filter(|k| points.iter().any(|p| p.kind == *k))
+        .collect();
+    let mut x = right;
+    for kind in kinds.iter().rev() {
+        x -= 18.0 + 7.0 * kind.word().len() as f64;
+        open_mark(out, *kind, x + 5.0, 15.0);
+        close_mark(out, *kind);
+        text(out, x + 14.0, 19.0, "start", "", kind.word());
     }
+    x -= 18.0 + 7.0 * "limit band".len() as f64;
+    let _ = write!(
+        out,
+        r##"<rect x="{x:.2}" y="10" width="10" height="10" fill="#90caf9" fill-opacity="0.45" stroke="#1e88e5" stroke-width="0.8"/>"##
+    );
+    text(out, x + 14.0, 19.0, "start", "", "limit band");
 }
 
 #[cfg(test)]
