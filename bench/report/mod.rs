@@ -18,6 +18,13 @@
 //!
 //! This stage reads templates and writes report files; it never touches the journal or the
 //! instruments, and never decides a verdict (it only shows the record's).
+//!
+//! # Tests
+//!
+//! The rendered HTML, CSV and JUnit XML of a small failing run are compared byte for byte
+//! with the snapshots in `bench/report/snapshots/`. After an intended change to a template or
+//! to the formatting, run `QBENCH_UPDATE_SNAPSHOTS=1 cargo test --lib report` to rewrite them,
+//! and review the diff before committing.
 
 mod csv;
 mod error;
