@@ -4,6 +4,8 @@
 /// Helpers: a temporary working directory and a command builder for the real binary.
 mod util;
 
+/// `qbench verify` and `qbench report` on recorded runs.
+mod evidence;
 /// `qbench validate` on shipped and broken files.
 mod validate;
 /// `qbench run` of the ventilator volume-accuracy qualification: pass, fail, instrument loss.

@@ -6,6 +6,7 @@
 
 mod console;
 pub mod exit;
+mod report;
 mod run;
 mod validate;
 mod verify;
@@ -33,6 +34,20 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Render a run's record as a report.
+    Report {
+        /// The run directory.
+        run: PathBuf,
+        /// The format.
+        #[arg(long, value_enum)]
+        format: report::Format,
+        /// Write to this file instead of standard output.
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+        /// A directory of templates overriding the built-in ones.
+        #[arg(long)]
+        templates: Option<PathBuf>,
+    },
     /// Check that a run's journal and record were not altered.
     Verify {
         /// The run directory.
@@ -48,6 +63,18 @@ pub fn execute(cli: Cli) -> i32 {
         Command::Run(args) => run::run(args, &mut stdout),
         Command::Validate { files } => validate::validate(&files, &mut stdout),
         Command::Verify { run } => verify::verify(&run, &mut stdout),
+        Command::Report {
+            run,
+            format,
+            output,
+            templates,
+        } => report::report(
+            &run,
+            format,
+            output.as_ref(),
+            templates.as_deref(),
+            &mut stdout,
+        ),
     };
     match result {
         Ok(code) => code,

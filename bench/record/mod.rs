@@ -88,6 +88,8 @@ pub struct MeasurementRecord {
 /// One raw sample.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SampleRecord {
+    /// 0-based index of the sample within its measurement, as the runner numbered it.
+    pub index: usize,
     /// The journal entry that holds it.
     pub seq: u64,
     /// UTC time stamp.
@@ -234,8 +236,8 @@ impl Record {
                 role,
                 quantity,
                 set_point,
+                index,
                 value,
-                ..
             } => {
                 let key = (measurement.clone(), *set_point);
                 let slot = *open.entry(key).or_insert_with(|| {
@@ -252,14 +254,23 @@ impl Record {
                 let m = &mut self.measurements[slot];
                 // Samples of one measurement share its first sample's unit; a device that
                 // changes units mid-measurement is converted, or noted when it cannot be.
-                let unit = crate::units::parse_unit(&m.unit);
-                let converted = unit.ok().and_then(|u| value.to_unit(&u).ok());
+                // A value already in the measurement's unit is kept bit for bit: the record
+                // holds the raw sample, not a conversion of it.
+                let converted = if value.unit.symbol() == m.unit {
+                    Some(value.value)
+                } else {
+                    let unit = crate::units::parse_unit(&m.unit);
+                    unit.ok()
+                        .and_then(|u| value.to_unit(&u).ok())
+                        .map(|q| q.value)
+                };
                 match converted {
-                    Some(q) => m.samples.push(SampleRecord {
+                    Some(v) => m.samples.push(SampleRecord {
+                        index: *index,
                         seq: entry.seq,
                         utc: entry.utc.clone(),
                         mono_s: entry.mono_s,
-                        value: q.value,
+                        value: v,
                     }),
                     None => note(
                         "error",
