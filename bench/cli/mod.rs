@@ -4,6 +4,7 @@
 //! calls takes its inputs as arguments. `bench/main.rs` parses arguments, calls [`execute`],
 //! and exits with the code it returns ([`exit`] holds the documented codes).
 
+mod catalog;
 mod console;
 pub mod exit;
 mod report;
@@ -34,6 +35,18 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Print the JSON Schema of procedures or fixtures (for editors' YAML extensions).
+    Schema {
+        /// Which schema.
+        #[arg(value_enum)]
+        kind: catalog::SchemaKind,
+    },
+    /// List the procedures under procedures/.
+    List {
+        /// The folder to list.
+        #[arg(long, default_value = "procedures")]
+        dir: PathBuf,
+    },
     /// Render a run's record as a report.
     Report {
         /// The run directory.
@@ -63,6 +76,8 @@ pub fn execute(cli: Cli) -> i32 {
         Command::Run(args) => run::run(args, &mut stdout),
         Command::Validate { files } => validate::validate(&files, &mut stdout),
         Command::Verify { run } => verify::verify(&run, &mut stdout),
+        Command::Schema { kind } => catalog::schema(kind, &mut stdout),
+        Command::List { dir } => catalog::list(&dir, &mut stdout),
         Command::Report {
             run,
             format,

@@ -51,6 +51,27 @@ pub fn validate(files: &[PathBuf], out: &mut dyn Write) -> Result<i32, Failure> 
                     fpath.display()
                 );
             }
+            let defaults = procedure
+                .parameters
+                .iter()
+                .map(|(k, p)| (k.clone(), p.default.clone()))
+                .collect();
+            for v in crate::runner::check_interlocks(procedure, fixture, &defaults) {
+                failed = true;
+                let at = if v.set_point.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (at {})", v.set_point)
+                };
+                let _ = writeln!(
+                    out,
+                    "{}:{}: with fixture {}: {}{at}",
+                    ppath.display(),
+                    v.line,
+                    fpath.display(),
+                    crate::runner::error_chain(&v.error)
+                );
+            }
         }
     }
     if failed {

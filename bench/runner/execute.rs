@@ -718,7 +718,8 @@ pub fn error_role(error: &RunError) -> Option<String> {
     }
 }
 
-fn check_limit(
+/// Refuses `value` for `setting` of `role` when it lies outside `min`..`max`.
+pub fn check_limit(
     role: &str,
     setting: &str,
     value: &Quantity,

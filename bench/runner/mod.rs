@@ -21,11 +21,13 @@ mod bench;
 mod console;
 mod error;
 mod execute;
+mod interlock;
 
 pub use bench::check_roles;
 pub use console::{AssumeYes, Observer, Operator, Silent};
 pub use error::RunError;
 pub use execute::fmt as format_number;
+pub use interlock::{Violation, check_interlocks};
 
 use crate::analysis::Verdict;
 use crate::fixture::{Fixture, load_fixture};
@@ -125,6 +127,24 @@ pub fn prepare(request: RunRequest) -> Result<Prepared, PrepareError> {
     let (fixture, fixture_text) = load_fixture(&request.fixture)?;
     let parameters = apply_overrides(&procedure, &request.overrides)?;
     bench::check_roles(&procedure, &fixture)?;
+    // Nothing moves when any command the procedure would send exceeds a safety limit.
+    if let Some(v) = check_interlocks(&procedure, &fixture, &parameters)
+        .into_iter()
+        .next()
+    {
+        return Err(PrepareError::Run(RunError::Evaluation {
+            line: v.line,
+            message: format!(
+                "{}{}",
+                crate::runner::error_chain(&v.error),
+                if v.set_point.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (at {})", v.set_point)
+                }
+            ),
+        }));
+    }
     Ok(Prepared {
         request,
         procedure,
