@@ -6,6 +6,8 @@ mod util;
 
 /// `qbench verify` and `qbench report` on recorded runs.
 mod evidence;
+/// Every construct of the procedure language, run on the simulated bench.
+mod language;
 /// `qbench validate` on shipped and broken files.
 mod validate;
 /// `qbench run` of the ventilator volume-accuracy qualification: pass, fail, instrument loss.

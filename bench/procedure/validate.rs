@@ -242,9 +242,11 @@ impl Validator {
                 ),
             }
         }
-        let setup = self.steps(&raw.setup, &mut scope.clone());
+        // What setup binds (entries, measurements) is visible to the steps and the teardown;
+        // what the steps bind is not visible to the teardown, which also runs when they fail.
+        let setup = self.steps(&raw.setup, &mut scope);
         let steps = self.steps(&raw.steps, &mut scope.clone());
-        let teardown = self.steps(&raw.teardown, &mut scope.clone());
+        let teardown = self.steps(&raw.teardown, &mut scope);
         for (name, used) in std::mem::take(&mut self.used) {
             if let Some(role) = roles.get_mut(&name) {
                 for capability in used {

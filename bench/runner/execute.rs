@@ -327,23 +327,36 @@ impl Executor<'_> {
         loop {
             self.check_abort()?;
             let mut values = BTreeMap::new();
+            let mut all_defined = true;
             for (name, role, quantity) in reads {
-                let value =
-                    self.read(role, quantity, &format!("waiting until {}", condition.text))?;
-                scope.values.insert(name.clone(), value.clone());
-                values.insert(name.clone(), value);
+                match self.read(role, quantity, &format!("waiting until {}", condition.text)) {
+                    Ok(value) => {
+                        scope.values.insert(name.clone(), value.clone());
+                        values.insert(name.clone(), value);
+                    }
+                    // A value the instrument does not have yet (no breath measured so far)
+                    // means the condition cannot hold yet; any other error ends the wait.
+                    Err(RunError::Instrument { source, .. })
+                        if matches!(
+                            source.kind,
+                            crate::driver::DriverErrorKind::NotDefined { .. }
+                        ) =>
+                    {
+                        all_defined = false;
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             polls += 1;
-            let held = match condition.expr.eval(&scope) {
-                Ok(Value::Bool(b)) => b,
-                Ok(_) => false,
-                Err(e) => {
-                    return Err(RunError::Evaluation {
-                        line,
-                        message: format!("`{}`: {e}", condition.text),
-                    });
-                }
-            };
+            let held = all_defined
+                && match condition.expr.eval(&scope) {
+                    Ok(Value::Bool(b)) => b,
+                    Ok(_) => false,
+                    Err(e) => {
+                        let message = format!("`{}`: {e}", condition.text);
+                        return Err(RunError::Evaluation { line, message });
+                    }
+                };
             let timed_out = Instant::now() >= deadline;
             if held || timed_out {
                 let text = condition.text.clone();
