@@ -11,4 +11,5 @@
 #![warn(missing_docs)]
 
 pub mod analysis;
+pub mod cli;
 pub mod units;

@@ -1,0 +1,3 @@
+//! Command-line glue: argument types and the code behind each subcommand.
+
+pub mod analyze;
