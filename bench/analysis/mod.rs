@@ -11,13 +11,15 @@
 //!   a [`Limit`] to a [`Decision`] and then a [`Verdict`].
 //! - [`table`]: CSV text to numeric columns, for offline analysis (the caller reads the file).
 //!
-//! Validated against the NIST Statistical Reference Datasets kept in `tests/data/nist/` (see
-//! the tests at the end of this file).
+//! Validated against the NIST Statistical Reference Datasets kept in `tests/data/nist/` (the
+//! test-only module `nist`).
 
 pub mod accuracy;
 pub mod decision;
 mod error;
 pub mod fit;
+#[cfg(test)]
+mod nist;
 pub mod stats;
 mod student;
 pub mod table;
