@@ -2,7 +2,9 @@
 //!
 //! This is the only place the analysis commands touch the outside world: it reads the file,
 //! hands the text to [`Table`], the numbers to [`Summary`] or [`LinearFit`], and writes either
-//! a small aligned table for a person or one JSON object on one line for a program.
+//! a small aligned table for a person (values rounded to 12 significant digits, so that
+//! 1.9899999999999998 reads 1.99) or one JSON object on one line for a program (every digit:
+//! serde_json writes the shortest text that reads back to the same f64).
 
 use crate::analysis::{AnalysisError, Column, LinearFit, Summary, Table};
 use serde::Serialize;
@@ -130,6 +132,36 @@ fn write_lines(out: &mut dyn Write, title: &str, lines: &[Line]) -> Result<(), A
         .map_err(|source| AnalysisError::Write { source })
 }
 
+/// `value` rounded to 12 significant digits, without trailing zeros; an exponent outside
+/// 1e-5 ..= 1e15.
+fn human(value: f64) -> String {
+    const DIGITS: i32 = 12;
+    if value == 0.0 || !value.is_finite() {
+        return value.to_string();
+    }
+    let magnitude = value.abs().log10().floor() as i32;
+    if (-5..15).contains(&magnitude) {
+        let decimals = (DIGITS - 1 - magnitude).max(0) as usize;
+        let text = format!("{value:.decimals$}");
+        if text.contains('.') {
+            text.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            text
+        }
+    } else {
+        let text = format!("{value:.11e}");
+        match text.split_once('e') {
+            Some((mantissa, exponent)) if mantissa.contains('.') => {
+                format!(
+                    "{}e{exponent}",
+                    mantissa.trim_end_matches('0').trim_end_matches('.')
+                )
+            }
+            _ => text,
+        }
+    }
+}
+
 fn unit_of(c: &Column) -> String {
     c.unit
         .as_ref()
@@ -164,29 +196,29 @@ fn write_fit(
     let (yu, su) = (unit_of(y), slope_unit(x, y));
     let lines: Vec<Line> = vec![
         ("points", fit.n.to_string(), String::new()),
-        ("slope", fit.slope.to_string(), su.clone()),
-        ("intercept", fit.intercept.to_string(), yu.clone()),
-        ("slope standard error", fit.slope_std_error.to_string(), su),
+        ("slope", human(fit.slope), su.clone()),
+        ("intercept", human(fit.intercept), yu.clone()),
+        ("slope standard error", human(fit.slope_std_error), su),
         (
             "intercept standard error",
-            fit.intercept_std_error.to_string(),
+            human(fit.intercept_std_error),
             yu.clone(),
         ),
         (
             "residual standard deviation",
-            fit.residual_std_dev.to_string(),
+            human(fit.residual_std_dev),
             yu.clone(),
         ),
-        ("R²", fit.r_squared.to_string(), String::new()),
+        ("R²", human(fit.r_squared), String::new()),
         (
             "max deviation from linearity",
-            lin.max_abs_deviation.to_string(),
+            human(lin.max_abs_deviation),
             yu,
         ),
         (
             "max relative deviation",
             lin.max_rel_deviation
-                .map_or("n/a".to_string(), |r| format!("{:.6}", r * 100.0)),
+                .map_or("n/a".to_string(), |r| human(r * 100.0)),
             if lin.max_rel_deviation.is_some() {
                 "%".to_string()
             } else {
@@ -212,24 +244,20 @@ fn write_summary(
     let u = unit_of(c);
     let lines: Vec<Line> = vec![
         ("n", s.n.to_string(), String::new()),
-        ("mean", s.mean.to_string(), u.clone()),
-        ("standard deviation", s.std_dev.to_string(), u.clone()),
+        ("mean", human(s.mean), u.clone()),
+        ("standard deviation", human(s.std_dev), u.clone()),
         (
             "coefficient of variation",
-            s.cv.map_or("n/a".to_string(), |cv| format!("{:.6}", cv * 100.0)),
+            s.cv.map_or("n/a".to_string(), |cv| human(cv * 100.0)),
             if s.cv.is_some() {
                 "%".to_string()
             } else {
                 String::new()
             },
         ),
-        ("min", s.min.to_string(), u.clone()),
-        ("max", s.max.to_string(), u.clone()),
-        (
-            "standard error of the mean",
-            s.std_error_of_mean.to_string(),
-            u,
-        ),
+        ("min", human(s.min), u.clone()),
+        ("max", human(s.max), u.clone()),
+        ("standard error of the mean", human(s.std_error_of_mean), u),
     ];
     write_lines(
         out,
@@ -259,6 +287,18 @@ mod tests {
         let x = column("f", Some("L/min"));
         assert_eq!(slope_unit(&x, &y), "mL/(L/min)");
         assert_eq!(slope_unit(&column("x", None), &column("y", None)), "");
+    }
+
+    #[test]
+    fn human_numbers_have_twelve_significant_digits() {
+        assert_eq!(human(1.9899999999999998), "1.99");
+        assert_eq!(human(0.000429796848199937), "0.0004297968482");
+        assert_eq!(human(-177.435), "-177.435");
+        assert_eq!(human(10000000.2), "10000000.2");
+        assert_eq!(human(1e20), "1e20");
+        assert_eq!(human(1.234e-9), "1.234e-9");
+        assert_eq!(human(0.0), "0");
+        assert_eq!(human(500.0), "500");
     }
 
     #[test]
