@@ -94,6 +94,7 @@ fn univariate_summary_statistics() {
         "Michelso.dat",
         "NumAcc1.dat",
         "NumAcc2.dat",
+        "PiDigits.dat",
     ] {
         let set = univariate(name);
         let s = Summary::of(&set.data).unwrap();
