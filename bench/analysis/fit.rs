@@ -193,6 +193,93 @@ impl LinearFit {
     }
 }
 
+/// The result of fitting y = slope·x, a straight line through the origin, to paired data
+/// (a response proportional to its cause, such as air kerma to current-time product).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProportionalFit {
+    /// The number of points.
+    pub n: usize,
+    /// The slope b = Σxᵢyᵢ / Σxᵢ².
+    pub slope: f64,
+    /// The standard error of the slope, s / √Σxᵢ².
+    pub slope_std_error: f64,
+    /// The residual standard deviation s = √(Σrᵢ² / (n − 1)).
+    pub residual_std_dev: f64,
+    /// The uncentred coefficient of determination 1 − Σrᵢ² / Σyᵢ², the usual (and NIST's)
+    /// figure for a model without intercept; 1 when every y is zero.
+    pub r_squared: f64,
+    /// The x values, in input order.
+    pub x: Vec<f64>,
+    /// The residuals yᵢ − b·xᵢ, in input order.
+    pub residuals: Vec<f64>,
+}
+
+impl ProportionalFit {
+    /// Fits y = b·x to `x` and `y`: at least two points, finite values, not every x zero.
+    pub fn new(x: &[f64], y: &[f64]) -> Result<ProportionalFit, AnalysisError> {
+        if x.len() != y.len() {
+            return Err(AnalysisError::LengthMismatch {
+                x_len: x.len(),
+                y_len: y.len(),
+            });
+        }
+        check_finite("a proportional fit's x", x)?;
+        check_finite("a proportional fit's y", y)?;
+        let n = x.len();
+        if n < 2 {
+            return Err(AnalysisError::TooFewPoints {
+                what: "a proportional fit",
+                needed: 2,
+                got: n,
+            });
+        }
+        let (mut sxx, mut sxy, mut syy) = (
+            CompensatedSum::default(),
+            CompensatedSum::default(),
+            CompensatedSum::default(),
+        );
+        for (&xi, &yi) in x.iter().zip(y) {
+            sxx.add(xi * xi);
+            sxy.add(xi * yi);
+            syy.add(yi * yi);
+        }
+        let (sxx, sxy, syy) = (sxx.total(), sxy.total(), syy.total());
+        if sxx <= 0.0 {
+            return Err(AnalysisError::invalid(
+                "data for a proportional fit",
+                "every x value is zero: the slope is undefined",
+            ));
+        }
+        let slope = sxy / sxx;
+        let residuals: Vec<f64> = x.iter().zip(y).map(|(&xi, &yi)| yi - slope * xi).collect();
+        let mut sse = CompensatedSum::default();
+        for r in &residuals {
+            sse.add(r * r);
+        }
+        let sse = sse.total();
+        let residual_std_dev = (sse / (n - 1) as f64).sqrt();
+        if !(slope.is_finite() && residual_std_dev.is_finite() && sxx.is_finite()) {
+            return Err(AnalysisError::invalid(
+                "data for a proportional fit",
+                "the values are too large to fit without overflow",
+            ));
+        }
+        Ok(ProportionalFit {
+            n,
+            slope,
+            slope_std_error: residual_std_dev / sxx.sqrt(),
+            residual_std_dev,
+            r_squared: if syy > 0.0 {
+                (1.0 - sse / syy).clamp(0.0, 1.0)
+            } else {
+                1.0
+            },
+            x: x.to_vec(),
+            residuals,
+        })
+    }
+}
+
 /// The coefficient of linearity of two adjacent outputs, |x₁ − x₂| / (x₁ + x₂), as a ratio.
 ///
 /// Used for X-ray tube output (air kerma per mAs) between adjacent current or current-time
@@ -273,6 +360,21 @@ mod tests {
     fn constant_y_gives_a_flat_line() {
         let fit = LinearFit::new(&[1.0, 2.0, 3.0], &[4.0, 4.0, 4.0]).unwrap();
         assert_eq!((fit.slope, fit.intercept, fit.r_squared), (0.0, 4.0, 1.0));
+    }
+
+    #[test]
+    fn hand_computed_proportional_fit() {
+        // x = 1, 2, 3; y = 2, 4, 7: Σxy = 31, Σx² = 14, b = 31/14; residuals
+        // 2 − 31/14, 4 − 62/14, 7 − 93/14 = −3/14, −6/14, 5/14; SSE = 70/196.
+        let fit = ProportionalFit::new(&[1.0, 2.0, 3.0], &[2.0, 4.0, 7.0]).unwrap();
+        assert!((fit.slope - 31.0 / 14.0).abs() < 1e-15);
+        let s = (70.0f64 / 196.0 / 2.0).sqrt();
+        assert!((fit.residual_std_dev - s).abs() < 1e-15);
+        assert!((fit.slope_std_error - s / 14f64.sqrt()).abs() < 1e-15);
+        assert!((fit.r_squared - (1.0 - 70.0 / 196.0 / 69.0)).abs() < 1e-15);
+        assert!((fit.residuals[1] + 6.0 / 14.0).abs() < 1e-15);
+        assert!(ProportionalFit::new(&[0.0, 0.0], &[1.0, 2.0]).is_err());
+        assert!(ProportionalFit::new(&[1.0], &[1.0]).is_err());
     }
 
     #[test]

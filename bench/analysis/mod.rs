@@ -3,8 +3,8 @@
 //! This stage does no I/O: it is handed numbers and returns numbers and verdicts.
 //!
 //! - [`stats`]: [`Summary`] (mean, standard deviation, CV, extremes) and percentiles.
-//! - [`fit`]: [`LinearFit`] by ordinary least squares, deviation from linearity, and the
-//!   coefficient of linearity of X-ray output.
+//! - [`fit`]: [`LinearFit`] by ordinary least squares (and [`ProportionalFit`] through the
+//!   origin), deviation from linearity, and the coefficient of linearity of X-ray output.
 //! - [`uncertainty`]: GUM [`Contribution`]s and the evaluated [`UncertaintyBudget`];
 //!   [`accuracy`] parses the instrument [`AccuracySpec`]s that type-B contributions come from.
 //! - [`decision`]: ILAC-G8 decision rules, from a measured value, its expanded uncertainty and
@@ -32,7 +32,7 @@ pub use decision::{
     decide_quantity,
 };
 pub use error::AnalysisError;
-pub use fit::{LinearFit, Linearity, coefficient_of_linearity};
+pub use fit::{LinearFit, Linearity, ProportionalFit, coefficient_of_linearity};
 pub use stats::{Summary, mean, median, percentile, percentiles};
 pub use student::coverage_factor;
 pub use table::{Column, Table};

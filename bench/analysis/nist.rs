@@ -10,7 +10,7 @@
 //! two, the test checks instead that qbench reproduces the exact standard deviation of the
 //! stored doubles to 12 digits, and the certified value to the digits the inputs allow.
 
-use super::fit::LinearFit;
+use super::fit::{LinearFit, ProportionalFit};
 use super::stats::Summary;
 use std::path::PathBuf;
 
@@ -162,61 +162,117 @@ fn numacc3_and_numacc4_reach_the_limit_of_their_binary64_inputs() {
     }
 }
 
-#[test]
-fn norris_linear_regression() {
-    let text = data_file("Norris.dat");
-    let row = |label: &str| -> Vec<f64> {
-        let line = text
+/// A regression data set: the certified rows (`B0`, `B1`), residual standard deviation and
+/// R², and the (x, y) data.
+struct Regression {
+    text: String,
+    residual_sd: f64,
+    r_squared: f64,
+    x: Vec<f64>,
+    y: Vec<f64>,
+}
+
+impl Regression {
+    fn load(name: &str) -> Regression {
+        let text = data_file(name);
+        let residual_sd = text
+            .lines()
+            .filter(|l| l.trim_start().starts_with("Standard Deviation"))
+            .find_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("{name}: no residual standard deviation"));
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        let data = text
+            .lines()
+            .skip_while(|l| l.split_whitespace().collect::<Vec<_>>() != ["Data:", "y", "x"])
+            .skip(1);
+        for line in data {
+            let v: Vec<f64> = line
+                .split_whitespace()
+                .map(|t| t.parse().unwrap())
+                .collect();
+            if let [yi, xi] = v[..] {
+                y.push(yi);
+                x.push(xi);
+            }
+        }
+        let mut set = Regression {
+            text,
+            residual_sd,
+            r_squared: 0.0,
+            x,
+            y,
+        };
+        set.r_squared = set.row("R-Squared")[0];
+        set
+    }
+
+    /// The numbers after `label` on the line that starts with it.
+    fn row(&self, label: &str) -> Vec<f64> {
+        let line = self
+            .text
             .lines()
             .find(|l| l.split_whitespace().next() == Some(label))
-            .unwrap_or_else(|| panic!("Norris: no `{label}` line"));
+            .unwrap_or_else(|| panic!("no `{label}` line"));
         line.split_whitespace()
             .skip(1)
             .map(|t| t.parse().unwrap())
             .collect()
-    };
-    let (b0, b1) = (row("B0"), row("B1"));
-    let residual_sd = text
-        .lines()
-        .filter(|l| l.trim_start().starts_with("Standard Deviation"))
-        .find_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
-        .unwrap_or_else(|| panic!("Norris: no residual standard deviation"));
-    let r_squared = row("R-Squared")[0];
-    let (mut x, mut y) = (Vec::new(), Vec::new());
-    for line in text
-        .lines()
-        .skip_while(|l| l.split_whitespace().collect::<Vec<_>>() != ["Data:", "y", "x"])
-        .skip(1)
-    {
-        let v: Vec<f64> = line
-            .split_whitespace()
-            .map(|t| t.parse().unwrap())
-            .collect();
-        if let [yi, xi] = v[..] {
-            y.push(yi);
-            x.push(xi);
-        }
     }
-    assert_eq!(x.len(), 36);
-    let fit = LinearFit::new(&x, &y).unwrap();
-    let checks = [
-        ("intercept", fit.intercept, b0[0]),
-        ("intercept standard error", fit.intercept_std_error, b0[1]),
-        ("slope", fit.slope, b1[0]),
-        ("slope standard error", fit.slope_std_error, b1[1]),
-        (
-            "residual standard deviation",
-            fit.residual_std_dev,
-            residual_sd,
-        ),
-        ("R²", fit.r_squared, r_squared),
-    ];
-    for (what, computed, certified) in checks {
+}
+
+fn check_all(name: &str, checks: &[(&str, f64, f64)]) {
+    for &(what, computed, certified) in checks {
         let digits = lre(computed, certified);
-        eprintln!("Norris {what}: LRE {digits:.1}");
+        eprintln!("{name} {what}: LRE {digits:.1}");
         assert!(
             digits >= REQUIRED_LRE,
-            "Norris {what}: {computed} vs {certified}, LRE {digits:.1}"
+            "{name} {what}: {computed} vs {certified}, LRE {digits:.1}"
+        );
+    }
+}
+
+#[test]
+fn norris_linear_regression() {
+    let set = Regression::load("Norris.dat");
+    assert_eq!(set.x.len(), 36);
+    let (b0, b1) = (set.row("B0"), set.row("B1"));
+    let fit = LinearFit::new(&set.x, &set.y).unwrap();
+    check_all(
+        "Norris",
+        &[
+            ("intercept", fit.intercept, b0[0]),
+            ("intercept standard error", fit.intercept_std_error, b0[1]),
+            ("slope", fit.slope, b1[0]),
+            ("slope standard error", fit.slope_std_error, b1[1]),
+            (
+                "residual standard deviation",
+                fit.residual_std_dev,
+                set.residual_sd,
+            ),
+            ("R²", fit.r_squared, set.r_squared),
+        ],
+    );
+}
+
+#[test]
+fn noint_regressions_through_the_origin() {
+    for (name, n) in [("NoInt1.dat", 11), ("NoInt2.dat", 3)] {
+        let set = Regression::load(name);
+        assert_eq!(set.x.len(), n, "{name}");
+        let b1 = set.row("B1");
+        let fit = ProportionalFit::new(&set.x, &set.y).unwrap();
+        check_all(
+            name,
+            &[
+                ("slope", fit.slope, b1[0]),
+                ("slope standard error", fit.slope_std_error, b1[1]),
+                (
+                    "residual standard deviation",
+                    fit.residual_std_dev,
+                    set.residual_sd,
+                ),
+                ("R²", fit.r_squared, set.r_squared),
+            ],
         );
     }
 }
