@@ -23,8 +23,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Limit {
     /// The lower tolerance limit, if any.
+    #[serde(with = "super::float_serde::option_float", default)]
     pub low: Option<f64>,
     /// The upper tolerance limit, if any.
+    #[serde(with = "super::float_serde::option_float", default)]
     pub high: Option<f64>,
     /// The unit of both limits.
     pub unit: Unit,
@@ -236,8 +238,10 @@ pub enum ConditionalPolicy {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AcceptanceZone {
     /// The lower acceptance limit.
+    #[serde(with = "super::float_serde::option_float", default)]
     pub low: Option<f64>,
     /// The upper acceptance limit.
+    #[serde(with = "super::float_serde::option_float", default)]
     pub high: Option<f64>,
 }
 
@@ -257,14 +261,17 @@ impl AcceptanceZone {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
     /// The measured value, in the limit's unit.
+    #[serde(with = "super::float_serde::float")]
     pub measured: f64,
     /// The expanded uncertainty U of the measured value, in the limit's unit.
+    #[serde(with = "super::float_serde::float")]
     pub expanded_uncertainty: f64,
     /// The tolerance.
     pub limit: Limit,
     /// The rule applied.
     pub rule: DecisionRule,
-    /// The guard band width w (0 for simple acceptance).
+    /// The guard band width w (0 for simple acceptance; infinite when U is not usable).
+    #[serde(with = "super::float_serde::float")]
     pub guard_band: f64,
     /// The acceptance zone: the tolerance narrowed by w.
     pub acceptance_zone: AcceptanceZone,
@@ -556,6 +563,14 @@ mod tests {
         assert!(json.contains("\"unit\":\"mL\""), "{json}");
         let back: Decision = serde_json::from_str(&json).unwrap();
         assert_eq!(back, d);
+        // A broken U gives an infinite guard band and an empty zone, which must read back as
+        // empty, not as unbounded.
+        let d = decide(100.0, f64::NAN, &limit, &GUARDED);
+        let json = serde_json::to_string(&d).unwrap();
+        let back: Decision = serde_json::from_str(&json).unwrap();
+        assert!(back.acceptance_zone.is_empty(), "{json}");
+        assert_eq!(back.outcome, Outcome::Fail);
+        assert!(back.expanded_uncertainty.is_nan() && back.guard_band.is_infinite());
         let rule: DecisionRule = serde_json::from_str(r#"{"rule":"guarded"}"#).unwrap();
         assert_eq!(rule, GUARDED);
         let rule: DecisionRule =

@@ -93,7 +93,10 @@ impl LinearFit {
             syy.add(dy * dy);
         }
         let (sxx, sxy, syy) = (sxx.total(), sxy.total(), syy.total());
-        if sxx <= 0.0 || !sxx.is_finite() {
+        if !(sxx.is_finite() && sxy.is_finite() && syy.is_finite()) {
+            return Err(too_large("a linear fit"));
+        }
+        if sxx <= 0.0 {
             return Err(AnalysisError::ConstantX { value: x_mean });
         }
         let slope = sxy / sxx;
@@ -119,10 +122,7 @@ impl LinearFit {
             1.0
         };
         if !(slope.is_finite() && intercept.is_finite() && residual_std_dev.is_finite()) {
-            return Err(AnalysisError::invalid(
-                "data for a linear fit",
-                "the values are too large to fit without overflow",
-            ));
+            return Err(too_large("a linear fit"));
         }
         Ok(LinearFit {
             n,
@@ -179,7 +179,7 @@ impl LinearFit {
             let fitted = self.predict(xi);
             if fitted != 0.0 {
                 let rel = r.abs() / fitted.abs();
-                if max_rel.is_none_or(|(m, _)| rel > m) {
+                if rel.is_finite() && max_rel.is_none_or(|(m, _)| rel > m) {
                     max_rel = Some((rel, xi));
                 }
             }
@@ -259,10 +259,7 @@ impl ProportionalFit {
         let sse = sse.total();
         let residual_std_dev = (sse / (n - 1) as f64).sqrt();
         if !(slope.is_finite() && residual_std_dev.is_finite() && sxx.is_finite()) {
-            return Err(AnalysisError::invalid(
-                "data for a proportional fit",
-                "the values are too large to fit without overflow",
-            ));
+            return Err(too_large("a proportional fit"));
         }
         Ok(ProportionalFit {
             n,
@@ -278,6 +275,13 @@ impl ProportionalFit {
             residuals,
         })
     }
+}
+
+fn too_large(what: &'static str) -> AnalysisError {
+    AnalysisError::invalid(
+        "data",
+        format!("the values are too large for {what} without overflow"),
+    )
 }
 
 /// The coefficient of linearity of two adjacent outputs, |x₁ − x₂| / (x₁ + x₂), as a ratio.
@@ -354,6 +358,8 @@ mod tests {
             Err(AnalysisError::LengthMismatch { .. })
         ));
         assert!(LinearFit::new(&[1.0, 2.0, f64::NAN], &[1.0, 2.0, 3.0]).is_err());
+        let huge = LinearFit::new(&[-1e300, 0.0, 1e300], &[1.0, 2.0, 3.0]).unwrap_err();
+        assert!(huge.to_string().contains("too large"), "{huge}");
     }
 
     #[test]

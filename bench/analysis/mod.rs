@@ -18,6 +18,7 @@ pub mod accuracy;
 pub mod decision;
 mod error;
 pub mod fit;
+mod float_serde;
 #[cfg(test)]
 mod nist;
 pub mod stats;

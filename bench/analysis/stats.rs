@@ -68,7 +68,7 @@ pub struct Summary {
     /// The sample standard deviation, with denominator n − 1.
     pub std_dev: f64,
     /// The coefficient of variation, `std_dev / |mean|`, as a ratio (0.01 is 1 %); `None` when
-    /// the mean is zero.
+    /// the mean is zero (or so close to it that the ratio overflows).
     pub cv: Option<f64>,
     /// The smallest value.
     pub min: f64,
@@ -97,11 +97,17 @@ impl Summary {
             min = min.min(v);
             max = max.max(v);
         }
+        if !(mean.is_finite() && std_dev.is_finite()) {
+            return Err(AnalysisError::invalid(
+                "data for a summary",
+                "the values are too large to summarise without overflow",
+            ));
+        }
         Ok(Summary {
             n,
             mean,
             std_dev,
-            cv: (mean != 0.0).then(|| std_dev / mean.abs()),
+            cv: Some(std_dev / mean.abs()).filter(|cv| cv.is_finite()),
             min,
             max,
             std_error_of_mean: std_dev / (n as f64).sqrt(),
@@ -130,7 +136,10 @@ pub(crate) fn sum_of_squared_deviations(values: &[f64], mean: f64) -> f64 {
         plain.add(d);
     }
     let correction = plain.total();
-    (squares.total() - correction * correction / n).max(0.0)
+    let sum = squares.total() - correction * correction / n;
+    // Rounding can leave a tiny negative sum for constant data; `max` is not used because
+    // it would turn the NaN of an overflow into 0.
+    if sum < 0.0 { 0.0 } else { sum }
 }
 
 /// The `p`-th percentile (0 ≤ p ≤ 100) of finite `values`.
@@ -204,6 +213,7 @@ mod tests {
             Err(AnalysisError::NonFinite { index: 2, .. })
         ));
         assert!(mean(&[f64::NAN]).is_err());
+        assert!(Summary::of(&[1e308, -1e308]).is_err());
     }
 
     #[test]

@@ -48,6 +48,8 @@ fn split_header(header: &str) -> (&str, Option<&str>) {
 impl Table {
     /// Parses CSV `text` with a header row.
     pub fn parse(text: &str) -> Result<Table, AnalysisError> {
+        // Spreadsheets often start UTF-8 files with a byte-order mark.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let first_line = text
             .lines()
             .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
@@ -259,6 +261,12 @@ mod tests {
             Table::parse("# only a comment\n"),
             Err(AnalysisError::NoHeader)
         ));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_header() {
+        let t = Table::parse("\u{feff}x,y\n1,2\n").unwrap();
+        assert_eq!(t.headers()[0], "x");
     }
 
     #[test]

@@ -79,8 +79,9 @@ pub struct Contribution {
     pub unit: Unit,
     /// The sensitivity coefficient cᵢ = ∂y/∂xᵢ, in output unit per `unit`.
     pub sensitivity: f64,
-    /// The degrees of freedom νᵢ; infinite for a type-B estimate taken as exactly known.
-    #[serde(with = "dof_serde")]
+    /// The degrees of freedom νᵢ; infinite for a type-B estimate taken as exactly known
+    /// (written `"inf"` in JSON).
+    #[serde(with = "super::float_serde::float")]
     pub degrees_of_freedom: f64,
 }
 
@@ -172,6 +173,30 @@ impl Contribution {
         Ok(c)
     }
 
+    /// A type-A contribution evaluated elsewhere: a standard uncertainty with its degrees of
+    /// freedom, such as a pooled standard deviation from earlier runs or the residual
+    /// standard deviation of a fit (ν = points − parameters).
+    pub fn type_a_evaluated(
+        name: impl Into<String>,
+        standard_uncertainty: f64,
+        degrees_of_freedom: f64,
+        unit: Unit,
+    ) -> Result<Contribution, AnalysisError> {
+        let c = Contribution {
+            name: name.into(),
+            kind: EvaluationType::TypeA,
+            distribution: Distribution::Normal { k: 1.0 },
+            value: None,
+            half_width: None,
+            standard_uncertainty,
+            unit,
+            sensitivity: 1.0,
+            degrees_of_freedom,
+        };
+        c.check()?;
+        Ok(c)
+    }
+
     /// This contribution with sensitivity coefficient `c`.
     pub fn with_sensitivity(mut self, c: f64) -> Contribution {
         self.sensitivity = c;
@@ -233,7 +258,7 @@ pub struct UncertaintyBudget {
     /// The combined standard uncertainty u_c, in the output's unit.
     pub combined_standard_uncertainty: f64,
     /// The Welch–Satterthwaite effective degrees of freedom; infinite when every input is.
-    #[serde(with = "dof_serde")]
+    #[serde(with = "super::float_serde::float")]
     pub effective_degrees_of_freedom: f64,
     /// The coverage probability p (0.95 for 95 %).
     pub coverage_probability: f64,
@@ -314,54 +339,6 @@ impl UncertaintyBudget {
     }
 }
 
-/// Serializes degrees of freedom: a number when finite, the string `"infinite"` otherwise
-/// (JSON has no infinity). Reads a number, `"infinite"`, `"inf"` or `null` (infinite).
-mod dof_serde {
-    use serde::de::{self, Visitor};
-    use serde::{Deserializer, Serializer};
-    use std::fmt;
-
-    pub fn serialize<S: Serializer>(value: &f64, s: S) -> Result<S::Ok, S::Error> {
-        if value.is_finite() {
-            s.serialize_f64(*value)
-        } else {
-            s.serialize_str("infinite")
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-        struct Dof;
-        impl Visitor<'_> for Dof {
-            type Value = f64;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a number of degrees of freedom or \"infinite\"")
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
-                Ok(v)
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<f64, E> {
-                Ok(v as f64)
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
-                Ok(v as f64)
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<f64, E> {
-                match v {
-                    "infinite" | "inf" | "∞" => Ok(f64::INFINITY),
-                    other => Err(E::invalid_value(de::Unexpected::Str(other), &self)),
-                }
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<f64, E> {
-                Ok(f64::INFINITY)
-            }
-            fn visit_none<E: de::Error>(self) -> Result<f64, E> {
-                Ok(f64::INFINITY)
-            }
-        }
-        d.deserialize_any(Dof)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,6 +380,13 @@ mod tests {
         assert_eq!(c.value, Some(11.5));
         assert_eq!(c.kind, EvaluationType::TypeA);
         assert!(Contribution::type_a("one", &[1.0], unit("mL")).is_err());
+        let pooled = Contribution::type_a_evaluated("pooled", 0.2, 12.0, unit("mL")).unwrap();
+        assert_eq!(
+            (pooled.standard_uncertainty, pooled.degrees_of_freedom),
+            (0.2, 12.0)
+        );
+        assert!(Contribution::type_a_evaluated("bad", -0.2, 12.0, unit("mL")).is_err());
+        assert!(Contribution::type_a_evaluated("bad", 0.2, 0.0, unit("mL")).is_err());
     }
 
     #[test]
@@ -534,10 +518,7 @@ mod tests {
         ])
         .unwrap();
         let json = serde_json::to_string(&budget).unwrap();
-        assert!(
-            json.contains("\"degrees_of_freedom\":\"infinite\""),
-            "{json}"
-        );
+        assert!(json.contains("\"degrees_of_freedom\":\"inf\""), "{json}");
         assert!(json.contains("\"shape\":\"rectangular\""), "{json}");
         assert!(json.contains("\"kind\":\"type_a\""), "{json}");
         let back: UncertaintyBudget = serde_json::from_str(&json).unwrap();

@@ -279,6 +279,48 @@ mod tests {
         }
     }
 
+    /// The subcommands parse as documented in design.md.
+    #[test]
+    fn command_line_shape() {
+        use clap::Parser;
+        #[derive(Debug, Parser)]
+        struct Analyze {
+            #[command(subcommand)]
+            command: AnalyzeCommand,
+        }
+        let a = Analyze::try_parse_from([
+            "analyze",
+            "linear-fit",
+            "d.csv",
+            "--x",
+            "mAs",
+            "--y",
+            "kerma",
+            "--json",
+        ])
+        .unwrap();
+        assert_eq!(
+            a.command,
+            AnalyzeCommand::LinearFit {
+                csv: "d.csv".into(),
+                x: "mAs".into(),
+                y: "kerma".into(),
+                json: true
+            }
+        );
+        let a = Analyze::try_parse_from(["analyze", "summary", "d.csv", "--column", "volume [mL]"])
+            .unwrap();
+        assert_eq!(
+            a.command,
+            AnalyzeCommand::Summary {
+                csv: "d.csv".into(),
+                column: "volume [mL]".into(),
+                json: false
+            }
+        );
+        assert!(Analyze::try_parse_from(["analyze", "linear-fit", "d.csv", "--x", "a"]).is_err());
+    }
+
     #[test]
     fn slope_units_read_as_y_per_x() {
         let x = column("t", Some("s"));
