@@ -34,7 +34,8 @@ pub struct AccuracySpec {
 
 impl AccuracySpec {
     /// The half-width of the limits of error at `reading`, in the reading's unit:
-    /// p/100 · |reading| + a (the absolute term converted to the reading's unit).
+    /// p/100 · |reading| + a (the absolute term converted to the reading's unit; an absolute
+    /// term written without a unit is taken to be in the reading's unit).
     pub fn half_width(&self, reading: &Quantity) -> Result<Quantity, AnalysisError> {
         if !reading.value.is_finite() {
             return Err(AnalysisError::invalid(

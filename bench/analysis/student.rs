@@ -20,7 +20,7 @@ pub fn coverage_factor(p: f64, dof: f64) -> Result<f64, AnalysisError> {
             format!("{p} is not strictly between 0 and 1"),
         ));
     }
-    if dof.is_nan() || dof < 1.0 {
+    if dof.is_nan() || dof * (1.0 + 1e-12) < 1.0 {
         return Err(AnalysisError::invalid(
             "degrees of freedom",
             format!("{dof} is below 1; a coverage factor needs at least one degree of freedom"),
@@ -30,7 +30,9 @@ pub fn coverage_factor(p: f64, dof: f64) -> Result<f64, AnalysisError> {
     let k = if dof >= NORMAL_ABOVE {
         Normal::standard().inverse_cdf(quantile)
     } else {
-        let t = StudentsT::new(0.0, 1.0, dof.floor())
+        // Welch–Satterthwaite can land a hair below an integer it equals exactly (one
+        // type-A input alone gives ν_eff = ν up to rounding); allow for that before truncating.
+        let t = StudentsT::new(0.0, 1.0, (dof * (1.0 + 1e-12)).floor())
             .map_err(|e| AnalysisError::invalid("degrees of freedom", e.to_string()))?;
         t.inverse_cdf(quantile)
     };

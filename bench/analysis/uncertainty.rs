@@ -488,6 +488,20 @@ mod tests {
         assert_eq!(shares, vec![60.0, 9.0, 24.0, 4.0, 4.0]);
     }
 
+    /// One type-A input alone: ν_eff is its ν, and k = t₀.₉₇₅(4) = 2.776445105.
+    #[test]
+    fn a_single_type_a_input_keeps_its_degrees_of_freedom() {
+        let c = Contribution::type_a("r", &[10.1, 10.3, 9.9, 10.0, 10.2], unit("mL")).unwrap();
+        let budget = UncertaintyBudget::evaluate(vec![c.clone()]).unwrap();
+        assert!(close(budget.effective_degrees_of_freedom, 4.0, 1e-14));
+        assert!((budget.coverage_factor - 2.776_445_105).abs() < 1e-8);
+        assert!(close(
+            budget.combined_standard_uncertainty,
+            c.standard_uncertainty,
+            1e-15
+        ));
+    }
+
     #[test]
     fn refuses_bad_budgets() {
         assert!(UncertaintyBudget::evaluate(vec![]).is_err());
