@@ -8,6 +8,8 @@ mod util;
 mod evidence;
 /// Every construct of the procedure language, run on the simulated bench.
 mod language;
+/// `qbench analyze` on good and bad CSV files.
+mod analyze;
 /// `qbench validate` on shipped and broken files.
 mod validate;
 /// `qbench run` of the ventilator volume-accuracy qualification: pass, fail, instrument loss.

@@ -4,6 +4,7 @@
 //! calls takes its inputs as arguments. `bench/main.rs` parses arguments, calls [`execute`],
 //! and exits with the code it returns ([`exit`] holds the documented codes).
 
+pub mod analyze;
 mod catalog;
 mod console;
 pub mod exit;
@@ -29,6 +30,12 @@ pub struct Cli {
 pub enum Command {
     /// Run a qualification procedure on a bench.
     Run(run::RunArgs),
+    /// Re-analyse exported data: summary statistics or a linear fit of CSV columns.
+    Analyze {
+        /// The analysis.
+        #[command(subcommand)]
+        command: analyze::AnalyzeCommand,
+    },
     /// Check procedures and fixtures without touching hardware.
     Validate {
         /// Procedure and fixture files; procedures are also checked against the fixtures given.
@@ -74,6 +81,9 @@ pub fn execute(cli: Cli) -> i32 {
     let mut stderr = std::io::stderr();
     let result = match cli.command {
         Command::Run(args) => run::run(args, &mut stdout),
+        Command::Analyze { command } => analyze::run(&command, &mut stdout)
+            .map(|()| exit::PASS)
+            .map_err(|e| Failure::new(&e, exit::INVALID)),
         Command::Validate { files } => validate::validate(&files, &mut stdout),
         Command::Verify { run } => verify::verify(&run, &mut stdout),
         Command::Schema { kind } => catalog::schema(kind, &mut stdout),
