@@ -205,7 +205,7 @@ fn a_manual_test_lung_turns_commands_into_recorded_instructions() {
         "--out",
         "run",
         "--set",
-        "measured_breaths=2",
+        "measured_breaths=5",
         "--set",
         "settle_breaths=1",
     ]);

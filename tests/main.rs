@@ -4,12 +4,14 @@
 /// Helpers: a temporary working directory and a command builder for the real binary.
 mod util;
 
+/// `qbench analyze` on good and bad CSV files.
+mod analyze;
 /// `qbench verify` and `qbench report` on recorded runs.
 mod evidence;
 /// Every construct of the procedure language, run on the simulated bench.
 mod language;
-/// `qbench analyze` on good and bad CSV files.
-mod analyze;
+/// Uncertainty budgets and decision rules in real runs.
+mod metrology;
 /// `qbench validate` on shipped and broken files.
 mod validate;
 /// `qbench run` of the ventilator volume-accuracy qualification: pass, fail, instrument loss.

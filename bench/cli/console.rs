@@ -63,25 +63,7 @@ impl Observer for ConsoleObserver<'_> {
                     if p.automatic { " (--yes)" } else { "" }
                 )
             }
-            RunEvent::Check(c) => match (&c.value, &c.limit, c.applicable) {
-                (Some(v), Some(l), true) => format!(
-                    "  check {}: {}({}) = {} {} within [{}, {}] {} → {}",
-                    c.id,
-                    c.statistic,
-                    c.measurement,
-                    format_number(v.value),
-                    v.unit,
-                    l.low.map(format_number).unwrap_or_else(|| "-∞".into()),
-                    l.high.map(format_number).unwrap_or_else(|| "+∞".into()),
-                    l.unit,
-                    c.verdict
-                ),
-                _ => format!(
-                    "  check {}: {}",
-                    c.id,
-                    c.note.clone().unwrap_or_else(|| "not applicable".into())
-                ),
-            },
+            RunEvent::Check(c) => check_line(c),
             RunEvent::Error { role, message } => match role {
                 Some(r) => format!("ERROR ({r}): {message}"),
                 None => format!("ERROR: {message}"),
@@ -129,6 +111,56 @@ impl Observer for ConsoleObserver<'_> {
     fn progress(&mut self, message: &str) {
         let _ = writeln!(self.out, "    {message}");
     }
+}
+
+/// One console line for a check: value, expanded uncertainty, tolerance, acceptance zone,
+/// verdict.
+fn check_line(c: &crate::journal::CheckOutcome) -> String {
+    let (Some(v), Some(l), true) = (&c.value, &c.limit, c.applicable) else {
+        return format!(
+            "  check {}: {}",
+            c.id,
+            c.note.clone().unwrap_or_else(|| "not applicable".into())
+        );
+    };
+    let bound = |b: Option<f64>, inf: &str| b.map(format_number).unwrap_or_else(|| inf.into());
+    let what = if c.statistic == "each" {
+        format!("worst of {} samples of {}", c.samples, c.measurement)
+    } else if c.statistic.is_empty() {
+        "value".to_string()
+    } else {
+        format!("{}({})", c.statistic, c.measurement)
+    };
+    let u = c
+        .uncertainty
+        .as_ref()
+        .map(|b| {
+            format!(
+                " ± {} (U, k = {})",
+                format_number(b.expanded_uncertainty),
+                format_number(b.coverage_factor)
+            )
+        })
+        .unwrap_or_default();
+    let zone = match &c.decision {
+        Some(d) if d.guard_band > 0.0 => format!(
+            ", accepted in [{}, {}] ({})",
+            bound(d.acceptance_zone.low, "-∞"),
+            bound(d.acceptance_zone.high, "+∞"),
+            d.outcome.as_str()
+        ),
+        _ => String::new(),
+    };
+    format!(
+        "  check {}: {what} = {} {}{u}, tolerance [{}, {}] {}{zone} → {}",
+        c.id,
+        format_number(v.value),
+        v.unit,
+        bound(l.low, "-∞"),
+        bound(l.high, "+∞"),
+        l.unit,
+        c.verdict
+    )
 }
 
 /// Asks the operator on the terminal; end of input counts as a refusal.

@@ -267,4 +267,10 @@ pub struct CheckOutcome {
     /// record is folded from the journal.
     #[serde(default)]
     pub superseded: bool,
+    /// The uncertainty budget of the value (GUM), when any contribution is known.
+    #[serde(default)]
+    pub uncertainty: Option<crate::analysis::UncertaintyBudget>,
+    /// How conformity was decided (ILAC-G8): rule, guard band, acceptance zone, outcome.
+    #[serde(default)]
+    pub decision: Option<crate::analysis::Decision>,
 }

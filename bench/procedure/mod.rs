@@ -233,6 +233,45 @@ pub struct Check {
     pub statistic: String,
     /// Whether every sample is checked instead of one value.
     pub each: bool,
+    /// How conformity is decided.
+    pub decision: DecisionSpec,
+    /// Coverage probability of the expanded uncertainty (0.95 by default).
+    pub coverage: f64,
+    /// Contributions the procedure declares.
+    pub contributions: Vec<DeclaredContribution>,
+}
+
+/// The decision rule of a check, as the procedure states it.
+#[derive(Clone, Debug)]
+pub struct DecisionSpec {
+    /// Simple, guarded or non-binary.
+    pub rule: RuleKind,
+    /// Guard band width; `U` in it is the expanded uncertainty. `None`: w = U.
+    pub guard: Option<Formula>,
+    /// How conditional outcomes count towards the verdict.
+    pub conditional: crate::analysis::ConditionalPolicy,
+}
+
+/// The ILAC-G8 decision rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleKind {
+    /// Simple acceptance.
+    Simple,
+    /// Guarded acceptance.
+    Guarded,
+    /// Pass, conditional pass, conditional fail, fail.
+    NonBinary,
+}
+
+/// An uncertainty contribution declared by the procedure.
+#[derive(Clone, Debug)]
+pub struct DeclaredContribution {
+    /// What the input is.
+    pub name: String,
+    /// Its half-width (or expanded uncertainty for a normal distribution).
+    pub half_width: Formula,
+    /// The distribution assumed.
+    pub distribution: crate::analysis::Distribution,
 }
 
 impl Procedure {

@@ -84,15 +84,15 @@ pub enum RawStep {
     /// Perform an action on an instrument.
     Action(RawAction),
     /// Wait for a duration or a number of device events.
-    Wait(RawWait),
+    Wait(Box<RawWait>),
     /// Ask the operator.
-    Prompt(RawPrompt),
+    Prompt(Box<RawPrompt>),
     /// Take samples of a quantity.
-    Measure(RawMeasure),
+    Measure(Box<RawMeasure>),
     /// Repeat steps over set points.
-    Sweep(RawSweep),
+    Sweep(Box<RawSweep>),
     /// Decide whether a value meets a limit.
-    Check(RawCheck),
+    Check(Box<RawCheck>),
     /// Run a group of steps again when it fails, keeping every attempt.
     Repeat(RawRepeat),
 }
@@ -291,4 +291,52 @@ pub struct RawCheck {
     /// Check every sample of the measurement named by `value` instead of a statistic.
     #[serde(default)]
     pub each: bool,
+    /// How conformity is decided (ILAC-G8); simple acceptance when absent.
+    #[serde(default)]
+    pub decision: Option<Spanned<RawDecision>>,
+    /// Uncertainty contributions beyond repeatability and the reference's accuracy.
+    #[serde(default)]
+    pub uncertainty: Option<RawUncertainty>,
+}
+
+/// `decision:` of a check.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDecision {
+    /// `simple`, `guarded` or `non_binary`.
+    pub rule: Text,
+    /// Guard band width, an expression in which `U` is the expanded uncertainty (default `U`).
+    #[serde(default)]
+    pub guard: Option<Text>,
+    /// How conditional outcomes count: `fail` (default) or `accept_pass`.
+    #[serde(default)]
+    pub conditional: Option<Text>,
+}
+
+/// `uncertainty:` of a check.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUncertainty {
+    /// Coverage probability (default 95 %).
+    #[serde(default)]
+    pub coverage: Option<Text>,
+    /// Contributions the procedure declares (test-lung tolerance, ambient conditions).
+    #[serde(default)]
+    pub contributions: Vec<Spanned<RawContribution>>,
+}
+
+/// One declared uncertainty contribution.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawContribution {
+    /// What the input is.
+    pub name: Text,
+    /// Half-width (or, for `normal`, the expanded uncertainty), in the check value's dimension.
+    pub half_width: Text,
+    /// `rectangular` (default), `triangular`, `u_shaped` or `normal`.
+    #[serde(default)]
+    pub distribution: Option<Text>,
+    /// Coverage factor of a `normal` half-width (default 2).
+    #[serde(default)]
+    pub k: Option<f64>,
 }

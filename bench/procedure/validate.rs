@@ -11,8 +11,10 @@ use super::raw::{
     RawCheck, RawMeasure, RawProcedure, RawPrompt, RawRepeat, RawStep, RawSweep, RawWait, Text,
 };
 use super::{
-    Check, Formula, Parameter, Procedure, Repeat, Role, SampleCount, Step, StepKind, Sweep,
+    Check, DecisionSpec, DeclaredContribution, Formula, Parameter, Procedure, Repeat, Role,
+    RuleKind, SampleCount, Step, StepKind, Sweep,
 };
+use crate::analysis::{ConditionalPolicy, Distribution};
 use crate::driver::{DRIVERS, DriverSpec};
 use crate::units::{ATOMS, Dimension, Quantity, Unit, parse_quantity, parse_unit};
 use serde_saphyr::{Location, Spanned};
@@ -1038,6 +1040,8 @@ impl Validator {
             );
         }
         let when = c.when.as_ref().and_then(|w| self.condition(w, scope));
+        let decision = self.decision(c.decision.as_ref(), scope, dimension);
+        let (coverage, contributions) = self.uncertainty(c.uncertainty.as_ref(), scope, dimension);
         Some(Check {
             id: self.required(&c.id, "a check's id"),
             title: self.required(&c.title, "a check's title"),
@@ -1050,7 +1054,131 @@ impl Validator {
             measurement,
             statistic,
             each: c.each,
+            decision,
+            coverage,
+            contributions,
         })
+    }
+}
+
+impl Validator {
+    /// The decision rule of a check; `U` is visible to the guard-band expression.
+    fn decision(
+        &mut self,
+        raw: Option<&Spanned<super::raw::RawDecision>>,
+        scope: &ValidationScope,
+        dimension: Option<Dimension>,
+    ) -> DecisionSpec {
+        let mut spec = DecisionSpec {
+            rule: RuleKind::Simple,
+            guard: None,
+            conditional: ConditionalPolicy::FailConditional,
+        };
+        let Some(raw) = raw else { return spec };
+        let d = &raw.value;
+        spec.rule = match d.rule.value.as_str() {
+            "simple" => RuleKind::Simple,
+            "guarded" => RuleKind::Guarded,
+            "non_binary" => RuleKind::NonBinary,
+            other => {
+                let hint = did_you_mean(other, ["simple", "guarded", "non_binary"])
+                    .map(|s| format!("\ndid you mean `{s}`?"))
+                    .unwrap_or_else(|| "\nrules: simple, guarded, non_binary".into());
+                self.error(
+                    &d.rule.referenced,
+                    format!("unknown decision rule `{other}`{hint}"),
+                );
+                RuleKind::Simple
+            }
+        };
+        if let Some(guard) = &d.guard {
+            if spec.rule == RuleKind::Simple {
+                self.error(&guard.referenced, "simple acceptance has no guard band");
+            }
+            match dimension {
+                Some(dim) => {
+                    let mut inner = scope.clone();
+                    inner
+                        .values
+                        .insert("U".into(), Quantity::new(1.0, Unit::new("", 1.0, dim)));
+                    spec.guard = self.formula(guard, &inner, dimension, "the guard band");
+                }
+                // The value itself is invalid (reported already): parse the guard band only.
+                None => match expr::parse(&guard.value) {
+                    Ok(expr) => {
+                        spec.guard = Some(Formula {
+                            expr,
+                            text: guard.value.clone(),
+                        })
+                    }
+                    Err(e) => self.expr_error(guard, &e),
+                },
+            }
+        }
+        if let Some(c) = &d.conditional {
+            spec.conditional = match c.value.as_str() {
+                "fail" => ConditionalPolicy::FailConditional,
+                "accept_pass" => ConditionalPolicy::AcceptConditionalPass,
+                other => {
+                    self.error(
+                        &c.referenced,
+                        format!("`{other}` is not a policy\nuse `fail` or `accept_pass`"),
+                    );
+                    ConditionalPolicy::FailConditional
+                }
+            };
+        }
+        spec
+    }
+
+    /// The coverage probability and the declared contributions of a check.
+    fn uncertainty(
+        &mut self,
+        raw: Option<&super::raw::RawUncertainty>,
+        scope: &ValidationScope,
+        dimension: Option<Dimension>,
+    ) -> (f64, Vec<DeclaredContribution>) {
+        let Some(raw) = raw else {
+            return (crate::analysis::DEFAULT_COVERAGE_PROBABILITY, Vec::new());
+        };
+        let mut coverage = crate::analysis::DEFAULT_COVERAGE_PROBABILITY;
+        if let Some(text) = &raw.coverage {
+            match parse_quantity(&text.value) {
+                Ok(q) if q.dimension().is_none() && q.si_value() > 0.0 && q.si_value() < 1.0 => {
+                    coverage = q.si_value()
+                }
+                _ => self.error(
+                    &text.referenced,
+                    "the coverage probability is a percentage between 0 and 100 %, such as `95 %`",
+                ),
+            }
+        }
+        let mut contributions = Vec::new();
+        for c in &raw.contributions {
+            let c = &c.value;
+            let k = c.k.unwrap_or(2.0);
+            let distribution = match c.distribution.as_ref().map(|d| d.value.as_str()) {
+                None | Some("rectangular") => Distribution::Rectangular,
+                Some("triangular") => Distribution::Triangular,
+                Some("u_shaped") => Distribution::UShaped,
+                Some("normal") if k.is_finite() && k > 0.0 => Distribution::Normal { k },
+                Some(other) => {
+                    if let Some(d) = &c.distribution {
+                        self.error(&d.referenced, format!("`{other}` is not a distribution (or its k is not positive)\nuse rectangular, triangular, u_shaped or normal"));
+                    }
+                    continue;
+                }
+            };
+            if let Some(half_width) = self.formula(&c.half_width, scope, dimension, "a half-width")
+            {
+                contributions.push(DeclaredContribution {
+                    name: c.name.value.clone(),
+                    half_width,
+                    distribution,
+                });
+            }
+        }
+        (coverage, contributions)
     }
 }
 

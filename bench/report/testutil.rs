@@ -195,6 +195,8 @@ pub(crate) fn check(set_point: usize, target: f64, values: &[f64], applicable: b
         note,
         attempt: None,
         superseded: false,
+        uncertainty: None,
+        decision: None,
     }))
 }
 

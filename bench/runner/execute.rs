@@ -12,11 +12,14 @@
 use super::RunError;
 use super::bench::{Bench, Handle};
 use super::console::{Observer, Operator};
-use crate::analysis::Verdict;
+use crate::analysis::{
+    Contribution, DecisionRule, GuardBand, Outcome, UncertaintyBudget, Verdict, decide,
+    parse_accuracy,
+};
 use crate::driver::{DeviceEvent, DriverError};
 use crate::journal::{CheckOutcome, JournalSink, LimitRecord, PromptAnswer, RunEvent};
 use crate::procedure::expr::{Scope, Value};
-use crate::procedure::{Check, Formula, Repeat, SampleCount, Step, StepKind, Sweep};
+use crate::procedure::{Check, Formula, Repeat, RuleKind, SampleCount, Step, StepKind, Sweep};
 use crate::units::{Quantity, Unit, parse_quantity};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,6 +36,8 @@ pub struct Frame {
     pub set_point: Option<usize>,
     /// The current `repeat` attempt.
     pub attempt: Option<usize>,
+    /// The role each measurement was read from.
+    pub sources: BTreeMap<String, String>,
 }
 
 impl Scope for Frame {
@@ -437,6 +442,7 @@ impl Executor<'_> {
         frame
             .measurements
             .insert(id.to_string(), (values, unit.unwrap_or_else(Unit::one)));
+        frame.sources.insert(id.to_string(), role.to_string());
         Ok(())
     }
 
@@ -543,6 +549,8 @@ impl Executor<'_> {
             note: None,
             attempt: frame.attempt,
             superseded: false,
+            uncertainty: None,
+            decision: None,
         };
         if let Some(when) = &check.when {
             match when.expr.eval(frame) {
@@ -552,10 +560,8 @@ impl Executor<'_> {
                     outcome.note = Some(format!("not applicable: `{}` does not hold", when.text));
                 }
                 Err(e) => {
-                    return Err(RunError::Evaluation {
-                        line,
-                        message: format!("`{}`: {e}", when.text),
-                    });
+                    let message = format!("`{}`: {e}", when.text);
+                    return Err(RunError::Evaluation { line, message });
                 }
             }
         }
@@ -564,9 +570,9 @@ impl Executor<'_> {
                 .measurements
                 .get(&check.measurement)
                 .cloned()
-                .ok_or_else(|| RunError::Evaluation {
-                    line,
-                    message: format!("measurement `{}` was not taken", check.measurement),
+                .ok_or_else(|| {
+                    let message = format!("measurement `{}` was not taken", check.measurement);
+                    RunError::Evaluation { line, message }
                 })?
         } else {
             let value = self.quantity(&check.value, frame, line)?;
@@ -574,40 +580,182 @@ impl Executor<'_> {
         };
         let limit = self.limit(check, frame, &unit, line)?;
         outcome.target = limit.target.map(|t| Quantity::new(t, unit.clone()));
-        // The value reported is the one nearest to (or farthest beyond) a limit.
-        let margin = |v: f64| {
-            let below = limit.low.map_or(f64::INFINITY, |l| v - l);
-            let above = limit.high.map_or(f64::INFINITY, |h| h - v);
-            below.min(above)
+        let tolerance = crate::analysis::Limit {
+            low: limit.low,
+            high: limit.high,
+            unit: unit.clone(),
         };
-        let worst = values
-            .iter()
-            .copied()
-            .min_by(|a, b| margin(*a).total_cmp(&margin(*b)));
-        let outside = values.iter().filter(|v| margin(**v) < 0.0).count();
+        let mut notes = Vec::new();
+        // One decision per value (one, or every sample); the worst one is reported.
+        let mut worst: Option<(crate::analysis::Decision, Option<UncertaintyBudget>)> = None;
+        let mut failing = 0;
+        for value in &values {
+            let budget = self.budget(check, frame, *value, &unit, line, &mut notes)?;
+            let u = budget.as_ref().map_or(0.0, |b| b.expanded_uncertainty);
+            let rule = self.rule(check, frame, u, &unit, line)?;
+            let decision = decide(*value, u, &tolerance, &rule);
+            if decision.verdict(check.decision.conditional) != Verdict::Pass {
+                failing += 1;
+            }
+            let worse = worst.as_ref().is_none_or(|(w, _)| {
+                (decision.outcome, margin(&decision)) > (w.outcome, margin(w))
+            });
+            if worse {
+                worst = Some((decision, budget));
+            }
+        }
+        let Some((decision, budget)) = worst else {
+            return Err(RunError::Evaluation {
+                line,
+                message: format!("`{}` has no value", check.value.text),
+            });
+        };
         if outcome.applicable {
-            outcome.verdict = if outside == 0 {
+            outcome.verdict = if failing == 0 {
                 Verdict::Pass
             } else {
                 Verdict::Fail
             };
             self.verdict = self.verdict.combine(outcome.verdict);
-            if outside > 0 {
-                outcome.note = Some(if check.each {
-                    format!("{outside} of {} samples outside the limit", values.len())
-                } else {
-                    format!("{} {unit} is outside the limit", fmt(values[0]))
-                });
+            if failing > 0 && check.each {
+                notes.push(format!(
+                    "{failing} of {} samples not accepted",
+                    values.len()
+                ));
+            } else if failing > 0 {
+                notes.push(format!(
+                    "{} {unit} is {} ({})",
+                    fmt(decision.measured),
+                    decision.outcome.as_str(),
+                    if decision.within_tolerance {
+                        "inside the tolerance, within the guard band"
+                    } else {
+                        "outside the tolerance"
+                    }
+                ));
+            } else if decision.outcome == Outcome::ConditionalPass {
+                notes.push(
+                    "conditional pass: within the guard band, accepted as the procedure says"
+                        .into(),
+                );
             }
         }
-        outcome.value = worst.map(|v| Quantity::new(v, unit.clone()));
+        if !notes.is_empty() {
+            let previous = outcome.note.take().into_iter();
+            outcome.note = Some(previous.chain(notes).collect::<Vec<_>>().join("; "));
+        }
+        outcome.value = Some(Quantity::new(decision.measured, unit.clone()));
         outcome.limit = Some(LimitRecord {
             low: limit.low,
             high: limit.high,
             unit: unit.symbol().to_string(),
             description: limit.description,
         });
+        outcome.uncertainty = budget;
+        outcome.decision = Some(decision);
         self.emit(RunEvent::Check(Box::new(outcome)))
+    }
+
+    /// The uncertainty budget of `value`: repeatability (type A, for a mean), the reference
+    /// instrument's accuracy from the fixture (type B, rectangular), and the contributions the
+    /// procedure declares. `None` when nothing is known, which the record then shows.
+    #[allow(clippy::too_many_arguments)]
+    fn budget(
+        &self,
+        check: &Check,
+        frame: &Frame,
+        value: f64,
+        unit: &Unit,
+        line: usize,
+        notes: &mut Vec<String>,
+    ) -> Result<Option<UncertaintyBudget>, RunError> {
+        let mut contributions = Vec::new();
+        let evaluation = |e: crate::analysis::AnalysisError| RunError::Evaluation {
+            line,
+            message: e.to_string(),
+        };
+        let samples = frame.measurements.get(&check.measurement);
+        if let (false, "mean", Some((values, sample_unit))) =
+            (check.each, check.statistic.as_str(), samples)
+            && values.len() >= 2
+        {
+            {
+                let name = format!(
+                    "repeatability of {} (n = {})",
+                    check.measurement,
+                    values.len()
+                );
+                contributions.push(
+                    Contribution::type_a(name, values, sample_unit.clone()).map_err(evaluation)?,
+                );
+            }
+        }
+        let same_dimension = samples.is_some_and(|(_, u)| u.dimension() == unit.dimension());
+        let role = frame.sources.get(&check.measurement);
+        let accuracy = role
+            .and_then(|r| self.bench.instruments.get(r))
+            .and_then(|i| i.config.accuracy.clone());
+        if let (true, Some(role), Some(text)) = (same_dimension, role, accuracy) {
+            let reading = Quantity::new(value, unit.clone());
+            let spec = parse_accuracy(&text);
+            match spec.and_then(|spec| {
+                Contribution::from_accuracy(format!("accuracy of {role}: {text}"), &spec, &reading)
+            }) {
+                Ok(c) => contributions.push(c),
+                Err(e) => notes.push(format!("the accuracy of {role} ({text}) was not used: {e}")),
+            }
+        }
+        for declared in &check.contributions {
+            let half_width = self.quantity(&declared.half_width, frame, line)?;
+            let half_width = half_width.to_unit(unit).map_err(|e| RunError::Evaluation {
+                line,
+                message: e.to_string(),
+            })?;
+            let c = Contribution::type_b(
+                declared.name.clone(),
+                half_width.value.abs(),
+                declared.distribution,
+                unit.clone(),
+            );
+            contributions.push(c.map_err(evaluation)?);
+        }
+        if contributions.is_empty() {
+            return Ok(None);
+        }
+        UncertaintyBudget::evaluate_at(contributions, check.coverage)
+            .map(Some)
+            .map_err(evaluation)
+    }
+
+    /// The decision rule of a check, with its guard band evaluated for expanded uncertainty `u`.
+    fn rule(
+        &self,
+        check: &Check,
+        frame: &Frame,
+        u: f64,
+        unit: &Unit,
+        line: usize,
+    ) -> Result<DecisionRule, RunError> {
+        let guard = match &check.decision.guard {
+            None => GuardBand::ExpandedUncertainty,
+            Some(formula) => {
+                let mut scope = frame.clone();
+                scope
+                    .values
+                    .insert("U".into(), Quantity::new(u, unit.clone()));
+                let w = self.quantity(formula, &scope, line)?;
+                let w = w.to_unit(unit).map_err(|e| RunError::Evaluation {
+                    line,
+                    message: e.to_string(),
+                })?;
+                GuardBand::Absolute(w.value)
+            }
+        };
+        Ok(match check.decision.rule {
+            RuleKind::Simple => DecisionRule::Simple,
+            RuleKind::Guarded => DecisionRule::Guarded { guard },
+            RuleKind::NonBinary => DecisionRule::NonBinary { guard },
+        })
     }
 
     /// Evaluates a check's limit in `unit`.
@@ -707,6 +855,20 @@ impl Executor<'_> {
             std::thread::sleep(left.min(Duration::from_millis(50)));
         }
     }
+}
+
+/// How far a decided value lies inside its acceptance zone (negative: outside); ranks two
+/// decisions of the same outcome.
+fn margin(d: &crate::analysis::Decision) -> f64 {
+    let below = d
+        .acceptance_zone
+        .low
+        .map_or(f64::INFINITY, |l| d.measured - l);
+    let above = d
+        .acceptance_zone
+        .high
+        .map_or(f64::INFINITY, |h| h - d.measured);
+    -below.min(above)
 }
 
 /// A check's limit evaluated in the unit of its value.
