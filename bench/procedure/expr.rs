@@ -377,9 +377,10 @@ fn call(name: &str, args: &[Expr], scope: &dyn Scope) -> Result<Value, ExprError
         return statistic(name, arg, &samples, unit);
     }
     if STATISTICS.contains(&name) && !matches!(name, "min" | "max") {
-        return Err(ExprError::new(format!(
-            "{name}() takes the name of a measurement"
-        )));
+        return Err(ExprError::new(match args {
+            [Expr::Name(arg)] => format!("`{arg}` is not a measurement taken before this point"),
+            _ => format!("{name}() takes the name of a measurement"),
+        }));
     }
     match name {
         "min" | "max" | "abs" => {

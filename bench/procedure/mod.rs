@@ -293,3 +293,6 @@ fn collect_checks(steps: &[Step], out: &mut Vec<String>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -473,22 +473,26 @@ impl Validator {
 
     fn expr_error(&mut self, text: &Text, error: &expr::ExprError) {
         let mut location = Diagnostic::at(&text.referenced, error.message.clone());
+        // Evaluation errors name what is wrong but not where: find an unknown name in the text.
+        let unknown = error
+            .message
+            .strip_prefix("unknown name `")
+            .and_then(|m| m.split('`').next());
+        let offset = error
+            .offset
+            .or_else(|| unknown.and_then(|name| find_word(&text.value, name)));
         // Point into a plain one-line scalar at the offending character.
-        if let Some(offset) = error.offset
+        if let Some(offset) = offset
             && !text.value.contains('\n')
         {
             location.column += text.value[..offset.min(text.value.len())].chars().count();
         }
-        let message = match &error.message {
-            m if m.starts_with("unknown name `") => {
-                let name = m.trim_start_matches("unknown name `").trim_end_matches('`');
-                format!(
-                    "{m}\nit is not a parameter, a set-point column, a measurement taken before, or a unit ({name})"
-                )
-            }
-            m => m.clone(),
-        };
-        location.message = message;
+        if let Some(name) = unknown {
+            location.message = format!(
+                "{}\nit is not a parameter, a set-point column, a measurement taken before, or a unit ({name})",
+                error.message
+            );
+        }
         self.diagnostics.push(location);
     }
 
@@ -1180,6 +1184,16 @@ impl Validator {
         }
         (coverage, contributions)
     }
+}
+
+/// The byte offset of `word` in `text` as a whole word (not inside a longer name).
+fn find_word(text: &str, word: &str) -> Option<usize> {
+    let is_name = |c: char| c.is_alphanumeric() || c == '_';
+    text.match_indices(word).map(|(i, _)| i).find(|&i| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + word.len()..].chars().next();
+        !before.is_some_and(is_name) && !after.is_some_and(is_name)
+    })
 }
 
 fn dedup<'a>(items: &[&'a str]) -> Vec<&'a str> {
