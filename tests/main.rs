@@ -12,6 +12,8 @@ mod evidence;
 mod language;
 /// Uncertainty budgets and decision rules in real runs.
 mod metrology;
+/// Aborts, signals and crashes: teardown always runs and nothing recorded is lost.
+mod survival;
 /// `qbench validate` on shipped and broken files.
 mod validate;
 /// `qbench run` of the ventilator volume-accuracy qualification: pass, fail, instrument loss.

@@ -120,3 +120,82 @@ pub fn run_qbench(dir: &Path, args: &[&str], limit: Duration) -> Output {
         stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
     }
 }
+
+/// A `qbench` process started in the background, its output going to files in `dir`.
+pub struct Background {
+    /// The process.
+    pub child: std::process::Child,
+    out_path: PathBuf,
+    err_path: PathBuf,
+}
+
+impl Dir {
+    /// Starts `qbench` in this directory without waiting for it.
+    pub fn spawn(&self, args: &[&str]) -> Background {
+        let out_path = self.path().join(".bg-stdout");
+        let err_path = self.path().join(".bg-stderr");
+        let child = Command::new(env!("CARGO_BIN_EXE_qbench"))
+            .args(args)
+            .current_dir(self.path())
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out_path).expect("stdout file"))
+            .stderr(std::fs::File::create(&err_path).expect("stderr file"))
+            .spawn()
+            .expect("spawn qbench");
+        Background {
+            child,
+            out_path,
+            err_path,
+        }
+    }
+
+    /// Waits (at most `limit`) until `file` holds at least `lines` lines.
+    pub fn wait_for_lines(&self, file: &str, lines: usize, limit: Duration) -> bool {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            let n = std::fs::read_to_string(self.path().join(file))
+                .map(|t| t.lines().count())
+                .unwrap_or(0);
+            if n >= lines {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+}
+
+impl Background {
+    /// Sends `signal` (a `kill` name such as `INT`, `TERM`, `KILL`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits at most `limit` for the process to end and returns its output.
+    pub fn finish(mut self, limit: Duration) -> Output {
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            if started.elapsed() > limit {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "qbench did not finish within {limit:?}\nstdout:\n{}",
+                    std::fs::read_to_string(&self.out_path).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        Output {
+            code: status.code().unwrap_or(-1),
+            stdout: std::fs::read_to_string(&self.out_path).unwrap_or_default(),
+            stderr: std::fs::read_to_string(&self.err_path).unwrap_or_default(),
+        }
+    }
+}

@@ -163,45 +163,104 @@ fn check_line(c: &crate::journal::CheckOutcome) -> String {
     )
 }
 
-/// Asks the operator on the terminal; end of input counts as a refusal.
-pub struct ConsoleOperator;
+/// Asks the operator on the terminal. Answers are read by a background thread, so a prompt
+/// can give up: after `timeout` (the watchdog: no prompt may hang a run), or as soon as a
+/// stop is requested (Ctrl-C while a prompt is waiting). End of input counts as a refusal.
+pub struct ConsoleOperator {
+    lines: std::sync::mpsc::Receiver<std::io::Result<String>>,
+    stop: crate::runner::StopRequest,
+    timeout: std::time::Duration,
+}
+
+impl ConsoleOperator {
+    /// An operator reading standard input, giving up after `timeout` or on `stop`.
+    pub fn new(stop: crate::runner::StopRequest, timeout: std::time::Duration) -> ConsoleOperator {
+        let (send, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let stdin = std::io::stdin();
+            loop {
+                let mut line = String::new();
+                let read = stdin
+                    .lock()
+                    .read_line(&mut line)
+                    .map(|n| if n == 0 { None } else { Some(line) });
+                let done = !matches!(read, Ok(Some(_)));
+                let sent = match read {
+                    Ok(Some(line)) => send.send(Ok(line)),
+                    Ok(None) => send.send(Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "end of input",
+                    ))),
+                    Err(e) => send.send(Err(e)),
+                };
+                if done || sent.is_err() {
+                    break;
+                }
+            }
+        });
+        ConsoleOperator {
+            lines,
+            stop,
+            timeout,
+        }
+    }
+
+    /// Shows `prompt` and waits for one line.
+    fn ask(&mut self, prompt: &str) -> Result<String, String> {
+        let mut stderr = std::io::stderr();
+        let _ = write!(stderr, "{prompt}");
+        let _ = stderr.flush();
+        let deadline = std::time::Instant::now() + self.timeout;
+        loop {
+            if let Some(reason) = self.stop.reason() {
+                return Err(format!("no answer: {reason}"));
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(format!("no answer within {} s", self.timeout.as_secs()));
+            }
+            match self
+                .lines
+                .recv_timeout(left.min(std::time::Duration::from_millis(100)))
+            {
+                Ok(Ok(line)) => return Ok(line.trim().to_string()),
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Err(
+                        "no operator input (end of input); use --yes for unattended simulated runs"
+                            .into(),
+                    );
+                }
+                Ok(Err(e)) => return Err(format!("cannot read the operator's answer: {e}")),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err("no operator input (end of input)".into());
+                }
+            }
+        }
+    }
+}
 
 impl Operator for ConsoleOperator {
     fn confirm(&mut self, message: &str) -> Result<(String, bool), String> {
-        let mut stderr = std::io::stderr();
-        let _ = write!(
-            stderr,
+        let answer = self.ask(&format!(
             "\n>>> {message}\n>>> Type `yes` when done (anything else aborts): "
-        );
-        let _ = stderr.flush();
-        let mut answer = String::new();
-        match std::io::stdin().lock().read_line(&mut answer) {
-            Ok(0) => Err(
-                "no operator input (end of input); use --yes for unattended simulated runs".into(),
-            ),
-            Ok(_) if matches!(answer.trim().to_ascii_lowercase().as_str(), "yes" | "y") => {
-                Ok((answer.trim().to_string(), false))
-            }
-            Ok(_) => Err(format!("operator answered `{}`", answer.trim())),
-            Err(e) => Err(format!("cannot read the operator's answer: {e}")),
+        ))?;
+        if matches!(answer.to_ascii_lowercase().as_str(), "yes" | "y") {
+            Ok((answer, false))
+        } else {
+            Err(format!("operator answered `{answer}`"))
         }
     }
 
     fn enter(&mut self, question: &str, default: Option<&str>) -> Result<(String, bool), String> {
-        let mut stderr = std::io::stderr();
         let hint = default
             .map(|d| format!(" (Enter for {d})"))
             .unwrap_or_default();
-        let _ = write!(stderr, "\n>>> {question}{hint}: ");
-        let _ = stderr.flush();
-        let mut answer = String::new();
-        match std::io::stdin().lock().read_line(&mut answer) {
-            Ok(0) => Err("no operator input (end of input)".into()),
-            Ok(_) if answer.trim().is_empty() => default
-                .map(|d| (d.to_string(), false))
-                .ok_or_else(|| "no value entered".to_string()),
-            Ok(_) => Ok((answer.trim().to_string(), false)),
-            Err(e) => Err(format!("cannot read the operator's answer: {e}")),
+        let answer = self.ask(&format!("\n>>> {question}{hint}: "))?;
+        match (answer.is_empty(), default) {
+            (false, _) => Ok((answer, false)),
+            (true, Some(d)) => Ok((d.to_string(), false)),
+            (true, None) => Err("no value entered".into()),
         }
     }
 }

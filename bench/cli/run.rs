@@ -3,11 +3,13 @@
 use super::console::{ConsoleObserver, ConsoleOperator};
 use super::{Failure, exit};
 use crate::record::Record;
-use crate::runner::{self, AssumeYes, Operator, PrepareError, RunRequest, format_number};
+use crate::runner::{
+    self, AssumeYes, Operator, PrepareError, RunRequest, SIGINT, SIGTERM, StopRequest,
+    format_number,
+};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 
 /// Arguments of `qbench run`.
 #[derive(Debug, clap::Args)]
@@ -41,6 +43,9 @@ pub struct RunArgs {
     /// A directory of report templates overriding the built-in ones.
     #[arg(long)]
     pub templates: Option<PathBuf>,
+    /// Seconds an operator prompt may wait for its answer before the run stops (watchdog).
+    #[arg(long, default_value_t = 1800)]
+    pub prompt_timeout: u64,
 }
 
 /// Runs `qbench run` and returns the exit code.
@@ -72,14 +77,28 @@ pub fn run(args: RunArgs, out: &mut dyn Write) -> Result<i32, Failure> {
         },
         PrepareError::Run(r) => Failure::new(&r, exit::INVALID),
     })?;
-    let abort = AtomicBool::new(false);
+    // Ctrl-C and SIGTERM ask the runner to stop at a safe point; they no longer kill qbench,
+    // so the teardown and the record are always written.
+    let stop = StopRequest::new();
+    for (signal, number) in [
+        (signal_hook::consts::SIGINT, SIGINT),
+        (signal_hook::consts::SIGTERM, SIGTERM),
+    ] {
+        signal_hook::flag::register_usize(signal, stop.flag(), number).map_err(|e| Failure {
+            message: format!("cannot install the signal handler: {e}"),
+            code: exit::INCOMPLETE,
+        })?;
+    }
     let mut observer = ConsoleObserver::new(out);
     let mut operator: Box<dyn Operator> = if args.yes {
         Box::new(AssumeYes)
     } else {
-        Box::new(ConsoleOperator)
+        Box::new(ConsoleOperator::new(
+            stop.clone(),
+            std::time::Duration::from_secs(args.prompt_timeout),
+        ))
     };
-    let outcome = runner::execute(&prepared, &mut observer, operator.as_mut(), &abort)
+    let outcome = runner::execute(&prepared, &mut observer, operator.as_mut(), &stop)
         .map_err(|e| Failure::new(&e, exit::INCOMPLETE))?;
     print_summary(out, &outcome.record);
     let code = exit::for_verdict(outcome.verdict);

@@ -12,6 +12,7 @@
 use super::RunError;
 use super::bench::{Bench, Handle};
 use super::console::{Observer, Operator};
+use super::stop::StopRequest;
 use crate::analysis::{
     Contribution, DecisionRule, GuardBand, Outcome, UncertaintyBudget, Verdict, decide,
     parse_accuracy,
@@ -22,7 +23,6 @@ use crate::procedure::expr::{Scope, Value};
 use crate::procedure::{Check, Formula, Repeat, RuleKind, SampleCount, Step, StepKind, Sweep};
 use crate::units::{Quantity, Unit, parse_quantity};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Names visible to expressions at one point of the run.
@@ -62,7 +62,9 @@ pub struct Executor<'a> {
     /// Bench time per real time.
     pub time_scale: f64,
     /// Set when the run must stop at the next safe point.
-    pub abort: &'a AtomicBool,
+    pub stop: &'a StopRequest,
+    /// Set during teardown, which stop requests must not cut short.
+    pub tearing_down: bool,
     /// Set points entered so far.
     pub set_points: usize,
     /// The worst counted check verdict so far.
@@ -87,12 +89,10 @@ impl Executor<'_> {
     }
 
     fn check_abort(&self) -> Result<(), RunError> {
-        if self.abort.load(Ordering::SeqCst) {
-            return Err(RunError::Aborted {
-                reason: "stop requested".into(),
-            });
+        match self.stop.reason() {
+            Some(reason) if !self.tearing_down => Err(RunError::Aborted { reason }),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     fn run_step(&mut self, step: &Step, frame: &mut Frame) -> Result<(), RunError> {
@@ -847,7 +847,7 @@ impl Executor<'_> {
     /// Sleeps in short slices so that a stop request is honoured promptly.
     fn sleep(&self, duration: Duration) {
         let end = Instant::now() + duration;
-        while !self.abort.load(Ordering::SeqCst) {
+        while self.check_abort().is_ok() {
             let left = end.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;

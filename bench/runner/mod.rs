@@ -22,12 +22,14 @@ mod console;
 mod error;
 mod execute;
 mod interlock;
+mod stop;
 
 pub use bench::check_roles;
 pub use console::{AssumeYes, Observer, Operator, Silent};
 pub use error::RunError;
 pub use execute::fmt as format_number;
 pub use interlock::{Violation, check_interlocks};
+pub use stop::{SIGINT, SIGTERM, StopRequest};
 
 use crate::analysis::Verdict;
 use crate::fixture::{Fixture, load_fixture};
@@ -41,7 +43,6 @@ use execute::{Executor, Frame};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 
 /// File name of the HTML report inside a run directory.
 pub const REPORT_FILE: &str = "report.html";
@@ -221,7 +222,7 @@ pub fn execute(
     prepared: &Prepared,
     observer: &mut dyn Observer,
     operator: &mut dyn Operator,
-    abort: &AtomicBool,
+    stop: &StopRequest,
 ) -> Result<RunOutcome, RunError> {
     let request = &prepared.request;
     let run_id = new_run_id(&prepared.procedure.id);
@@ -261,7 +262,9 @@ pub fn execute(
     let entry = journal.append(RunEvent::RunStarted(Box::new(header)))?;
     observer.entry(entry);
 
-    let (verdict, error) = run_and_tear_down(prepared, &mut journal, observer, operator, abort);
+    let (verdict, error, simulator_log) =
+        run_and_tear_down(prepared, &mut journal, observer, operator, stop);
+    write_simulator_log(&run_dir, &simulator_log)?;
     let reason = error.as_ref().map(ToString::to_string);
     let entry = journal.append(RunEvent::RunEnded {
         verdict,
@@ -288,6 +291,28 @@ pub fn execute(
     })
 }
 
+/// File name, inside a run directory, of what the simulated devices received.
+pub const SIMULATOR_LOG_FILE: &str = "simulator.log";
+
+/// Writes every request the simulated devices received (`<seconds> <device> <request>`), so
+/// that what reached the devices can be checked independently of the journal.
+fn write_simulator_log(run_dir: &Path, log: &[crate::sim::SimLogLine]) -> Result<(), RunError> {
+    if log.is_empty() {
+        return Ok(());
+    }
+    let mut text = String::with_capacity(log.len() * 32);
+    for line in log {
+        text.push_str(&format!(
+            "{:.6} {} {}\n",
+            line.at.as_secs_f64(),
+            line.device,
+            line.request
+        ));
+    }
+    let path = run_dir.join(SIMULATOR_LOG_FILE);
+    std::fs::write(&path, text).map_err(|source| RunError::RunDirectory { path, source })
+}
+
 /// Opens the bench, runs setup and steps, and always runs teardown. Returns the verdict and
 /// the error that ended the run early, if any.
 fn run_and_tear_down(
@@ -295,8 +320,8 @@ fn run_and_tear_down(
     journal: &mut JournalWriter,
     observer: &mut dyn Observer,
     operator: &mut dyn Operator,
-    abort: &AtomicBool,
-) -> (Verdict, Option<RunError>) {
+    stop: &StopRequest,
+) -> (Verdict, Option<RunError>, Vec<crate::sim::SimLogLine>) {
     let today = chrono::Utc::now().date_naive();
     let opened = bench::open_bench(
         &prepared.procedure,
@@ -308,7 +333,7 @@ fn run_and_tear_down(
         Ok(b) => b,
         Err(e) => {
             record_error(journal, observer, &e);
-            return (Verdict::Error, Some(e));
+            return (Verdict::Error, Some(e), Vec::new());
         }
     };
     let mut ex = Executor {
@@ -317,7 +342,8 @@ fn run_and_tear_down(
         observer,
         operator,
         time_scale: prepared.fixture.time_scale,
-        abort,
+        stop,
+        tearing_down: false,
         set_points: 0,
         verdict: Verdict::Pass,
     };
@@ -333,14 +359,8 @@ fn run_and_tear_down(
         result = ex.run_steps(&prepared.procedure.steps, &mut frame);
     }
     if let Err(e) = &result {
-        let role = match e {
-            RunError::Instrument { role, .. } | RunError::Interlock { role, .. } => {
-                Some(role.clone())
-            }
-            _ => None,
-        };
         let _ = ex.emit(RunEvent::Error {
-            role,
+            role: execute::error_role(e),
             message: error_chain(e),
         });
     }
@@ -351,7 +371,12 @@ fn run_and_tear_down(
         Err(RunError::StoppedAfterFailure { .. }) => Verdict::Fail,
         Err(_) => Verdict::Error,
     };
-    (verdict, result.err())
+    let simulator_log = bench
+        .simulator
+        .as_ref()
+        .map(|s| s.log())
+        .unwrap_or_default();
+    (verdict, result.err(), simulator_log)
 }
 
 fn announce_instruments(
@@ -393,8 +418,7 @@ fn announce_instruments(
 /// brings every instrument to its safe state.
 fn tear_down(ex: &mut Executor<'_>, prepared: &Prepared, frame: &mut Frame) {
     // Teardown must run even after an abort: it is what makes the bench safe.
-    static NEVER: AtomicBool = AtomicBool::new(false);
-    let abort = std::mem::replace(&mut ex.abort, &NEVER);
+    ex.tearing_down = true;
     for step in &prepared.procedure.teardown {
         if let Err(e) = ex.run_steps(std::slice::from_ref(step), frame) {
             let _ = ex.emit(RunEvent::Error {
@@ -421,7 +445,7 @@ fn tear_down(ex: &mut Executor<'_>, prepared: &Prepared, frame: &mut Frame) {
         };
         let _ = ex.emit(event);
     }
-    ex.abort = abort;
+    ex.tearing_down = false;
 }
 
 fn record_error(journal: &mut JournalWriter, observer: &mut dyn Observer, error: &RunError) {

@@ -1,0 +1,120 @@
+//! Runs that survive: Ctrl-C and SIGTERM stop at a safe point, always tear down, and record
+//! ABORTED; nothing measured before is lost.
+
+use crate::util::Dir;
+use qbench::analysis::Verdict;
+use qbench::journal::{RunEvent, read_journal};
+use qbench::record::read_record;
+use std::time::Duration;
+
+const PROCEDURE: &str = "procedures/ventilator-volume-accuracy.yaml";
+
+/// Starts the volume qualification, lets it record `lines` journal entries, sends `signals`,
+/// and checks that teardown reached the ventilator and the run is recorded as ABORTED.
+fn abort_after(lines: usize, signals: &[&str]) {
+    let dir = Dir::new();
+    let run = dir.spawn(&["run", PROCEDURE, "--yes", "--json", "--out", "run"]);
+    assert!(
+        dir.wait_for_lines("run/journal.jsonl", lines, Duration::from_secs(30)),
+        "the run started"
+    );
+    for signal in signals {
+        run.signal(signal);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let out = run.finish(Duration::from_secs(30));
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.json()["verdict"], "ABORTED");
+    let journal =
+        read_journal(&dir.path().join("run/journal.jsonl")).expect("the journal verifies");
+    let events: Vec<&RunEvent> = journal.entries.iter().map(|e| &e.event).collect();
+    let standby = events
+        .iter()
+        .any(|e| matches!(e, RunEvent::Command { role, command, .. } if role == "dut" && command == "standby"));
+    assert!(
+        standby,
+        "the teardown's standby command reached the ventilator"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, RunEvent::SafeState { role, ok: true, .. } if role == "dut"))
+    );
+    let ended = events.iter().find_map(|e| match e {
+        RunEvent::RunEnded { verdict, reason } => {
+            Some((*verdict, reason.clone().unwrap_or_default()))
+        }
+        _ => None,
+    });
+    let (verdict, reason) = ended.expect("run_ended recorded");
+    assert_eq!(verdict, Verdict::Aborted);
+    let signal = if signals[0] == "TERM" {
+        "SIGTERM"
+    } else {
+        "SIGINT"
+    };
+    assert!(
+        reason.contains(signal),
+        "the reason names the signal: {reason}"
+    );
+    let record = read_record(&dir.path().join("run/record.json")).expect("record");
+    let samples = events
+        .iter()
+        .filter(|e| matches!(e, RunEvent::Sample { .. }))
+        .count();
+    assert_eq!(
+        record.sample_count(),
+        samples,
+        "every sample taken before the abort is in the record"
+    );
+    assert!(dir.path().join("run/report.html").exists());
+    // The simulator's own log, independent of the journal, shows the ventilator's last
+    // requests ended in standby.
+    let log = dir.read("run/simulator.log");
+    let ventilator: Vec<&str> = log
+        .lines()
+        .filter(|l| l.split(' ').nth(1) == Some("ventilator"))
+        .collect();
+    let last = ventilator
+        .iter()
+        .rev()
+        .take(3)
+        .any(|l| l.ends_with("STANDBY"));
+    assert!(
+        last,
+        "the ventilator's last requests include STANDBY: {:?}",
+        &ventilator[ventilator.len().saturating_sub(3)..]
+    );
+}
+
+/// Journal lengths at which to interrupt, spread over the run by a seeded generator.
+fn points(seed: u64, count: usize) -> Vec<usize> {
+    let mut state = seed;
+    (0..count)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            12 + (state >> 33) as usize % 500
+        })
+        .collect()
+}
+
+#[test]
+fn ctrl_c_at_random_points_stops_at_a_safe_point_and_tears_down() {
+    for lines in points(7, 4) {
+        abort_after(lines, &["INT"]);
+    }
+}
+
+#[test]
+fn sigterm_at_random_points_stops_at_a_safe_point_and_tears_down() {
+    for lines in points(11, 4) {
+        abort_after(lines, &["TERM"]);
+    }
+}
+
+#[test]
+fn a_second_ctrl_c_does_not_skip_the_teardown() {
+    abort_after(60, &["INT", "INT", "INT"]);
+}
