@@ -76,6 +76,18 @@ impl Observer for ConsoleObserver<'_> {
                 ),
             },
             RunEvent::RunEnded { verdict, .. } => format!("run ended: {verdict}"),
+            RunEvent::RunResumed {
+                interrupted_utc,
+                gap_s,
+                from_set_point,
+                ..
+            } => format!(
+                "run resumed after an interruption at {interrupted_utc} ({gap_s:.0} s); {}",
+                from_set_point.map_or("steps run again from the start".to_string(), |i| format!(
+                    "from set point {}",
+                    i + 1
+                ))
+            ),
             RunEvent::AttemptStarted { group, attempt, of } => {
                 format!("{group}: attempt {attempt} of {of}")
             }

@@ -9,6 +9,7 @@ mod catalog;
 mod console;
 pub mod exit;
 mod report;
+mod resume;
 mod run;
 mod validate;
 mod verify;
@@ -68,6 +69,8 @@ pub enum Command {
         #[arg(long)]
         templates: Option<PathBuf>,
     },
+    /// Continue a run interrupted by a crash, a kill or a power cut.
+    Resume(resume::ResumeArgs),
     /// Check that a run's journal and record were not altered.
     Verify {
         /// The run directory.
@@ -81,6 +84,7 @@ pub fn execute(cli: Cli) -> i32 {
     let mut stderr = std::io::stderr();
     let result = match cli.command {
         Command::Run(args) => run::run(args, &mut stdout),
+        Command::Resume(args) => resume::resume(args, &mut stdout),
         Command::Analyze { command } => analyze::run(&command, &mut stdout)
             .map(|()| exit::PASS)
             .map_err(|e| Failure::new(&e, exit::INVALID)),

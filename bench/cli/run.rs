@@ -100,6 +100,16 @@ pub fn run(args: RunArgs, out: &mut dyn Write) -> Result<i32, Failure> {
     };
     let outcome = runner::execute(&prepared, &mut observer, operator.as_mut(), &stop)
         .map_err(|e| Failure::new(&e, exit::INCOMPLETE))?;
+    finish_output(out, &outcome, args.json)
+}
+
+/// Prints the summary, the paths and the verdict (and the `--json` line), and returns the
+/// exit code of the outcome.
+pub fn finish_output(
+    out: &mut dyn Write,
+    outcome: &runner::RunOutcome,
+    json: bool,
+) -> Result<i32, Failure> {
     print_summary(out, &outcome.record);
     let code = exit::for_verdict(outcome.verdict);
     let _ = writeln!(out, "record: {}", outcome.record_path.display());
@@ -108,7 +118,7 @@ pub fn run(args: RunArgs, out: &mut dyn Write) -> Result<i32, Failure> {
         let _ = writeln!(out, "the run could not complete: {error}");
     }
     let _ = writeln!(out, "verdict: {}", outcome.verdict);
-    if args.json {
+    if json {
         let summary = serde_json::json!({
             "run_id": outcome.run_id,
             "verdict": outcome.verdict,
@@ -158,16 +168,19 @@ fn print_summary(out: &mut dyn Write, record: &Record) {
                 format!("[{low}, {high}] {}", l.unit)
             })
             .unwrap_or_default();
-        let verdict = if c.applicable {
-            c.verdict.to_string()
-        } else {
-            "n/a".into()
+        let verdict = match (c.superseded, c.applicable) {
+            (true, _) => format!("({}, superseded)", c.verdict),
+            (false, true) => c.verdict.to_string(),
+            (false, false) => "n/a".into(),
         };
         let _ = writeln!(
             out,
             "  {:<20} {:<12} {:>12} {:>12} {:>24} {:<8}",
             c.id, label, value, target, limit, verdict
         );
+        if c.superseded {
+            continue; // a retried attempt or an interrupted set point: shown, not counted
+        }
         let tally = per_id.entry(c.id.as_str()).or_default();
         match (c.applicable, c.verdict) {
             (false, _) => tally.2 += 1,

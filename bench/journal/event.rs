@@ -117,6 +117,20 @@ pub enum RunEvent {
         /// Whether the condition held (false: the wait timed out).
         satisfied: bool,
     },
+    /// An interrupted run was resumed (`qbench resume`).
+    RunResumed {
+        /// UTC time of the last entry before the interruption.
+        interrupted_utc: String,
+        /// Seconds between that entry and the resumption (UTC clock).
+        gap_s: f64,
+        /// The set point run again from (complete set points before it are kept); `None`
+        /// when no set point had started: the steps run again from the start.
+        from_set_point: Option<usize>,
+        /// Bytes of a torn last line discarded (a crash in the middle of a write).
+        torn_bytes: usize,
+        /// Who resumed the run.
+        operator: String,
+    },
     /// The run ended.
     RunEnded {
         /// The overall verdict.

@@ -100,6 +100,50 @@ impl JournalWriter {
         })
     }
 
+    /// Reopens an interrupted journal to append to it: checks its chain, cuts a torn last
+    /// line (never data: it was not acknowledged), and continues the chain. Returns the writer,
+    /// the entries read and the number of torn bytes cut.
+    pub fn reopen(path: &Path) -> Result<(JournalWriter, Vec<Entry>, usize), JournalError> {
+        let err = |kind| JournalError {
+            path: path.to_path_buf(),
+            kind,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(JournalErrorKind::Io(e)))?;
+        let read = super::reader::parse_journal(&text).map_err(err)?;
+        let keep = text.rfind('\n').map_or(0, |i| i + 1);
+        let torn = text.len() - keep;
+        let file = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| err(JournalErrorKind::Io(e)))?;
+        file.set_len(keep as u64)
+            .map_err(|e| err(JournalErrorKind::Io(e)))?;
+        file.sync_all().map_err(|e| err(JournalErrorKind::Io(e)))?;
+        drop(file);
+        let file = OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| err(JournalErrorKind::Io(e)))?;
+        let last_mono = read.entries.last().map_or(0.0, |e| e.mono_s);
+        // Monotonic clocks do not survive a restart: time stamps continue from the last one,
+        // and the gap is recorded from the UTC clock in the run_resumed entry.
+        let started = Instant::now()
+            .checked_sub(std::time::Duration::from_secs_f64(last_mono.max(0.0)))
+            .unwrap_or_else(Instant::now);
+        let chain = Chain {
+            next_seq: read.entries.len() as u64,
+            prev: read.head.clone(),
+            started,
+        };
+        let writer = JournalWriter {
+            path: path.to_path_buf(),
+            file,
+            chain,
+            last: None,
+        };
+        Ok((writer, read.entries, torn))
+    }
+
     /// The journal's path.
     pub fn path(&self) -> &Path {
         &self.path

@@ -45,6 +45,9 @@ pub struct Record {
     pub verdict: Option<Verdict>,
     /// Why the run ended early, if it did.
     pub end_reason: Option<String>,
+    /// Interruptions and resumptions, in order.
+    #[serde(default)]
+    pub interruptions: Vec<Interruption>,
     /// UTC time the run started.
     pub started_utc: String,
     /// UTC time of the last entry.
@@ -83,6 +86,25 @@ pub struct MeasurementRecord {
     pub unit: String,
     /// The raw samples.
     pub samples: Vec<SampleRecord>,
+    /// Whether the measurement was interrupted and taken again after a resume (it is kept as
+    /// evidence but does not count).
+    #[serde(default)]
+    pub superseded: bool,
+}
+
+/// An interruption of the run (a crash, a power cut) and its resumption.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Interruption {
+    /// UTC time of the last entry before the interruption.
+    pub interrupted_utc: String,
+    /// UTC time of the resumption.
+    pub resumed_utc: String,
+    /// Seconds between the two.
+    pub gap_s: f64,
+    /// The set point run again from, if any had started.
+    pub from_set_point: Option<usize>,
+    /// Who resumed the run.
+    pub operator: String,
 }
 
 /// One raw sample.
@@ -167,6 +189,7 @@ impl Record {
             events: Vec::new(),
             verdict: None,
             end_reason: None,
+            interruptions: Vec::new(),
             started_utc: started_utc.clone(),
             ended_utc: entries.last().map(|e| e.utc.clone()).unwrap_or_default(),
             journal_entries: entries.len() as u64,
@@ -248,6 +271,7 @@ impl Record {
                         set_point: *set_point,
                         unit: value.unit.symbol().to_string(),
                         samples: Vec::new(),
+                        superseded: false,
                     });
                     self.measurements.len() - 1
                 });
@@ -346,6 +370,50 @@ impl Record {
                     (false, None) => "could not be brought to its safe state".to_string(),
                 };
                 note("safe_state", Some(role), text);
+            }
+            RunEvent::RunResumed {
+                interrupted_utc,
+                gap_s,
+                from_set_point,
+                torn_bytes,
+                operator,
+            } => {
+                // What the interrupted set point (or, before any set point, the whole body)
+                // recorded stays as evidence but no longer counts: it is run again.
+                let redone = |sp: Option<usize>| match from_set_point {
+                    Some(from) => sp.is_some_and(|i| i >= *from),
+                    None => true,
+                };
+                for check in self.checks.iter_mut().filter(|c| redone(c.set_point)) {
+                    check.superseded = true;
+                }
+                for m in self.measurements.iter_mut().filter(|m| redone(m.set_point)) {
+                    m.superseded = true;
+                }
+                folding.open.clear();
+                let again = from_set_point
+                    .map_or("the steps run again from the start".to_string(), |i| {
+                        format!("set point {} and what follows run again", i + 1)
+                    });
+                let torn = if *torn_bytes > 0 {
+                    format!("; a torn entry of {torn_bytes} bytes was discarded")
+                } else {
+                    String::new()
+                };
+                self.interruptions.push(Interruption {
+                    interrupted_utc: interrupted_utc.clone(),
+                    resumed_utc: entry.utc.clone(),
+                    gap_s: *gap_s,
+                    from_set_point: *from_set_point,
+                    operator: operator.clone(),
+                });
+                note(
+                    "interruption",
+                    None,
+                    format!(
+                        "interrupted at {interrupted_utc}, resumed by {operator} after {gap_s:.0} s: {again}{torn}"
+                    ),
+                );
             }
             RunEvent::RunEnded { verdict, reason } => {
                 self.verdict = Some(*verdict);

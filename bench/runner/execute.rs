@@ -65,6 +65,11 @@ pub struct Executor<'a> {
     pub stop: &'a StopRequest,
     /// Set during teardown, which stop requests must not cut short.
     pub tearing_down: bool,
+    /// When resuming an interrupted run: the first set point to run again; earlier set
+    /// points are complete in the journal and are skipped, as are measurements and checks
+    /// outside sweeps before it. Commands, waits and prompts still run, to re-establish the
+    /// bench's state.
+    pub resume_from: Option<usize>,
     /// Set points entered so far.
     pub set_points: usize,
     /// The worst counted check verdict so far.
@@ -97,6 +102,11 @@ impl Executor<'_> {
 
     fn run_step(&mut self, step: &Step, frame: &mut Frame) -> Result<(), RunError> {
         let line = step.line;
+        let before_resume_point = self.resume_from.is_some_and(|r| self.set_points < r);
+        if before_resume_point && matches!(step.kind, StepKind::Measure { .. } | StepKind::Check(_))
+        {
+            return Ok(());
+        }
         match &step.kind {
             StepKind::Set { role, values } => {
                 for (setting, formula) in values {
@@ -450,6 +460,10 @@ impl Executor<'_> {
         for (label, row) in &sweep.rows {
             let index = self.set_points;
             self.set_points += 1;
+            if self.resume_from.is_some_and(|r| index < r) {
+                // Complete before the interruption: its samples and checks are in the journal.
+                continue;
+            }
             let mut inner = frame.clone();
             inner.set_point = Some(index);
             let mut bindings = BTreeMap::new();

@@ -22,6 +22,7 @@ mod console;
 mod error;
 mod execute;
 mod interlock;
+mod resume;
 mod stop;
 
 pub use bench::check_roles;
@@ -29,6 +30,7 @@ pub use console::{AssumeYes, Observer, Operator, Silent};
 pub use error::RunError;
 pub use execute::fmt as format_number;
 pub use interlock::{Violation, check_interlocks};
+pub use resume::{ResumeError, resume};
 pub use stop::{SIGINT, SIGTERM, StopRequest};
 
 use crate::analysis::Verdict;
@@ -261,26 +263,56 @@ pub fn execute(
     };
     let entry = journal.append(RunEvent::RunStarted(Box::new(header)))?;
     observer.entry(entry);
+    let run = Run {
+        prepared,
+        run_id,
+        run_dir,
+        resume_from: None,
+        recorded_identities: Vec::new(),
+    };
+    finish(run, journal, observer, operator, stop)
+}
 
+/// A run ready to drive: its journal open for appending.
+struct Run<'a> {
+    prepared: &'a Prepared,
+    run_id: String,
+    run_dir: PathBuf,
+    /// When resuming: the set point to start again from (earlier ones are complete).
+    resume_from: Option<usize>,
+    /// When resuming: the identity each role gave before the interruption.
+    recorded_identities: Vec<(String, crate::driver::Identity)>,
+}
+
+/// Drives a run to its end: bench, steps, teardown, run end, record, report.
+fn finish(
+    run: Run<'_>,
+    mut journal: JournalWriter,
+    observer: &mut dyn Observer,
+    operator: &mut dyn Operator,
+    stop: &StopRequest,
+) -> Result<RunOutcome, RunError> {
     let (verdict, error, simulator_log) =
-        run_and_tear_down(prepared, &mut journal, observer, operator, stop);
-    write_simulator_log(&run_dir, &simulator_log)?;
+        run_and_tear_down(&run, &mut journal, observer, operator, stop);
+    write_simulator_log(&run.run_dir, &simulator_log)?;
     let reason = error.as_ref().map(ToString::to_string);
     let entry = journal.append(RunEvent::RunEnded {
         verdict,
         reason: reason.clone(),
     })?;
     observer.entry(entry);
+    let journal_path = journal.path().to_path_buf();
     drop(journal);
 
+    let run_dir = run.run_dir;
     let record = record_from_run_dir(&run_dir)?;
     let record_path = run_dir.join(RECORD_FILE);
     write_record(&record, &record_path)?;
     let report = run_dir.join(REPORT_FILE);
-    crate::report::write_html(&record, &report, request.templates.as_deref())
+    crate::report::write_html(&record, &report, run.prepared.request.templates.as_deref())
         .map_err(RunError::Report)?;
     Ok(RunOutcome {
-        run_id,
+        run_id: run.run_id,
         run_dir,
         verdict,
         error: reason,
@@ -295,7 +327,8 @@ pub fn execute(
 pub const SIMULATOR_LOG_FILE: &str = "simulator.log";
 
 /// Writes every request the simulated devices received (`<seconds> <device> <request>`), so
-/// that what reached the devices can be checked independently of the journal.
+/// that what reached the devices can be checked independently of the journal. A resumed run
+/// appends to it.
 fn write_simulator_log(run_dir: &Path, log: &[crate::sim::SimLogLine]) -> Result<(), RunError> {
     if log.is_empty() {
         return Ok(());
@@ -310,18 +343,30 @@ fn write_simulator_log(run_dir: &Path, log: &[crate::sim::SimLogLine]) -> Result
         ));
     }
     let path = run_dir.join(SIMULATOR_LOG_FILE);
-    std::fs::write(&path, text).map_err(|source| RunError::RunDirectory { path, source })
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)?;
+        file.write_all(text.as_bytes())
+    };
+    write().map_err(|source| RunError::RunDirectory {
+        path: path.clone(),
+        source,
+    })
 }
 
 /// Opens the bench, runs setup and steps, and always runs teardown. Returns the verdict and
 /// the error that ended the run early, if any.
 fn run_and_tear_down(
-    prepared: &Prepared,
+    run: &Run<'_>,
     journal: &mut JournalWriter,
     observer: &mut dyn Observer,
     operator: &mut dyn Operator,
     stop: &StopRequest,
 ) -> (Verdict, Option<RunError>, Vec<crate::sim::SimLogLine>) {
+    let (prepared, resume_from) = (run.prepared, run.resume_from);
     let today = chrono::Utc::now().date_naive();
     let opened = bench::open_bench(
         &prepared.procedure,
@@ -329,6 +374,32 @@ fn run_and_tear_down(
         prepared.request.allow_expired_calibration,
         today,
     );
+    // A resumed run must be talking to the very instruments it started with.
+    let opened = opened.and_then(|(bench, ready)| {
+        for info in &ready {
+            let before = run
+                .recorded_identities
+                .iter()
+                .find(|(role, _)| *role == info.role);
+            if let Some((role, identity)) = before
+                && *identity != info.identity
+            {
+                return Err(RunError::IdentityMismatch {
+                    role: role.clone(),
+                    field: "identity since the interruption",
+                    expected: format!(
+                        "{} {} s/n {}",
+                        identity.manufacturer, identity.model, identity.serial
+                    ),
+                    found: format!(
+                        "{} {} s/n {}",
+                        info.identity.manufacturer, info.identity.model, info.identity.serial
+                    ),
+                });
+            }
+        }
+        Ok((bench, ready))
+    });
     let (mut bench, ready) = match opened {
         Ok(b) => b,
         Err(e) => {
@@ -344,6 +415,7 @@ fn run_and_tear_down(
         time_scale: prepared.fixture.time_scale,
         stop,
         tearing_down: false,
+        resume_from,
         set_points: 0,
         verdict: Verdict::Pass,
     };
