@@ -140,6 +140,27 @@ pub enum RunEvent {
     },
 }
 
+impl RunEvent {
+    /// Whether the journal must be durable (fdatasync) once this entry is written, before the
+    /// run proceeds: true for what records the world or the run's fate (samples, commands,
+    /// operator answers, errors, safe states, start, resumption and end). Derived entries
+    /// (checks, set points, steps started, conditions, attempts, waits) are written at once
+    /// and made durable with the next sync point; a crash before it loses only what can be
+    /// derived again, and `qbench resume` derives it again.
+    pub fn is_sync_point(&self) -> bool {
+        !matches!(
+            self,
+            RunEvent::StepStarted { .. }
+                | RunEvent::SetPoint { .. }
+                | RunEvent::Check(_)
+                | RunEvent::Condition { .. }
+                | RunEvent::AttemptStarted { .. }
+                | RunEvent::AttemptEnded { .. }
+                | RunEvent::WaitEnded { .. }
+        )
+    }
+}
+
 /// What a run is: procedure, fixture, software, people and device.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunHeader {

@@ -164,9 +164,13 @@ impl JournalSink for JournalWriter {
             kind: JournalErrorKind::Io(e),
         };
         // One write per entry keeps a line whole or absent after a crash (a torn tail is
-        // detected by the reader); sync_data makes it durable before the run moves on.
+        // detected by the reader). Entries that record the world (a sample, a command, an
+        // answer, an error) are made durable at once, and carry with them every entry written
+        // since the last sync; derived entries (a check, a step started) ride with the next.
         self.file.write_all(line.as_bytes()).map_err(io)?;
-        self.file.sync_data().map_err(io)?;
+        if entry.event.is_sync_point() {
+            self.file.sync_data().map_err(io)?;
+        }
         Ok(self.last.insert(entry))
     }
 }

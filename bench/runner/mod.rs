@@ -323,6 +323,53 @@ fn finish(
     })
 }
 
+/// Runs a procedure's setup and steps against in-process drivers (one per role), recording
+/// to `journal`, with no link, simulator, teardown or run directory: the runner's own cost,
+/// for benchmarks and for tests of the executor. Parameters take their defaults.
+pub fn run_in_process(
+    procedure: &Procedure,
+    drivers: Vec<(String, Box<dyn crate::driver::Driver>)>,
+    journal: &mut dyn JournalSink,
+) -> Result<Verdict, RunError> {
+    let mut instruments = BTreeMap::new();
+    for (role, driver) in drivers {
+        let kind = procedure.roles.get(&role).map(|r| r.kind.clone()).unwrap_or_default();
+        let config = crate::fixture::InstrumentConfig {
+            driver: "in-process".into(),
+            kind,
+            link: None,
+            options: BTreeMap::new(),
+            identity: crate::fixture::ExpectedIdentity::default(),
+            calibration_certificate: None,
+            calibration_due: None,
+            accuracy: None,
+            limits: BTreeMap::new(),
+        };
+        instruments.insert(role, bench::Instrument { handle: bench::Handle::Driver(driver), config });
+    }
+    let mut bench = bench::Bench { instruments, simulator: None };
+    let mut observer = Silent;
+    let mut operator = AssumeYes;
+    let stop = StopRequest::new();
+    let mut ex = Executor {
+        bench: &mut bench,
+        journal,
+        observer: &mut observer,
+        operator: &mut operator,
+        time_scale: 1.0,
+        stop: &stop,
+        tearing_down: false,
+        resume_from: None,
+        set_points: 0,
+        verdict: Verdict::Pass,
+    };
+    let parameters = procedure.parameters.iter().map(|(k, p)| (k.clone(), p.default.clone())).collect();
+    let mut frame = Frame { values: parameters, ..Frame::default() };
+    ex.run_steps(&procedure.setup, &mut frame)?;
+    ex.run_steps(&procedure.steps, &mut frame)?;
+    Ok(ex.verdict)
+}
+
 /// File name, inside a run directory, of what the simulated devices received.
 pub const SIMULATOR_LOG_FILE: &str = "simulator.log";
 
