@@ -7,7 +7,8 @@ use qbench::runner::{self, AssumeYes, RunRequest, Silent, StopRequest};
 use std::path::{Path, PathBuf};
 
 fn request(dir: &Path, procedure: &Path, time_scale: u32) -> RunRequest {
-    let fixture = std::fs::read_to_string("fixtures/sim.yaml").expect("fixtures/sim.yaml (run from the repository root)");
+    let fixture = std::fs::read_to_string("fixtures/sim.yaml")
+        .expect("fixtures/sim.yaml (run from the repository root)");
     let fixture = fixture.replace("time_scale: 200", &format!("time_scale: {time_scale}"));
     let fixture_path = dir.join(format!("sim-{time_scale}.yaml"));
     std::fs::write(&fixture_path, fixture).expect("write fixture");
@@ -28,7 +29,8 @@ fn request(dir: &Path, procedure: &Path, time_scale: u32) -> RunRequest {
 fn run(request: RunRequest) -> (String, f64) {
     let prepared = runner::prepare(request).expect("valid");
     let stop = StopRequest::new();
-    let (outcome, elapsed) = common::time(|| runner::execute(&prepared, &mut Silent, &mut AssumeYes, &stop));
+    let (outcome, elapsed) =
+        common::time(|| runner::execute(&prepared, &mut Silent, &mut AssumeYes, &stop));
     let outcome = outcome.expect("recorded");
     (outcome.verdict.to_string(), elapsed.as_secs_f64())
 }
@@ -36,10 +38,18 @@ fn run(request: RunRequest) -> (String, f64) {
 fn main() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let volume = PathBuf::from("procedures/ventilator-volume-accuracy.yaml");
-    println!("dry run: {} (21 test conditions, 5 + 25 breaths each)", volume.display());
+    println!(
+        "dry run: {} (21 test conditions, 5 + 25 breaths each)",
+        volume.display()
+    );
     for scale in [200, 500, 1000] {
         let (verdict, seconds) = run(request(dir.path(), &volume, scale));
-        common::figure(&format!("wall time at time scale {scale} ({verdict})"), seconds, "s", "≤ 10 s");
+        common::figure(
+            &format!("wall time at time scale {scale} ({verdict})"),
+            seconds,
+            "s",
+            "≤ 10 s",
+        );
     }
 
     // Long runs: a ventilator measured breath after breath for 1 h, then 8 h, of bench time.
@@ -51,16 +61,25 @@ fn main() {
         let sweep = format!("      over: k\n      range: {{ from: 1, to: {rows}, step: 1 }}\n");
         let body = text[..start].to_string() + &sweep + &text[end..];
         let body = body
-            .replace("values: { compliance: compliance, resistance: resistance }", "values: { compliance: 50 mL/hPa, resistance: 5 hPa/(L/s) }")
+            .replace(
+                "values: { compliance: compliance, resistance: resistance }",
+                "values: { compliance: 50 mL/hPa, resistance: 5 hPa/(L/s) }",
+            )
             .replace("tidal_volume: volume", "tidal_volume: 500 mL")
             .replace("rate: rate", "rate: 20 /min")
-            .replace("inspiratory_time: inspiratory_time", "inspiratory_time: 1 s")
+            .replace(
+                "inspiratory_time: inspiratory_time",
+                "inspiratory_time: 1 s",
+            )
             .replace("peep: peep", "peep: 5 cmH2O")
             .replace("fio2: fio2", "fio2: 30 %")
             .replace("/ rate +", "/ (20 /min) +")
             .replace("target: volume", "target: 500 mL")
             .replace("tolerance_relative * volume", "tolerance_relative * 500 mL")
-            .replace("when: volume > applies_above", "when: 500 mL > applies_above");
+            .replace(
+                "when: volume > applies_above",
+                "when: 500 mL > applies_above",
+            );
         let path = dir.path().join(format!("long-{hours}h.yaml"));
         std::fs::write(&path, body).expect("write procedure");
         path
@@ -69,6 +88,11 @@ fn main() {
     for hours in [1, 8] {
         let procedure = long(hours);
         let (verdict, seconds) = run(request(dir.path(), &procedure, 500));
-        common::figure(&format!("resident memory after {hours} h of bench time ({verdict}, {seconds:.0} s)"), common::resident_mib(), "MiB", "flat");
+        common::figure(
+            &format!("resident memory after {hours} h of bench time ({verdict}, {seconds:.0} s)"),
+            common::resident_mib(),
+            "MiB",
+            "flat",
+        );
     }
 }

@@ -51,7 +51,10 @@ fn procedure() -> qbench::procedure::Procedure {
 
 fn drivers() -> Vec<(String, Box<dyn Driver>)> {
     let flow = Quantity::new(30.0, parse_unit("L/min").expect("unit"));
-    vec![("meter".to_string(), Box::new(Constant(flow)) as Box<dyn Driver>)]
+    vec![(
+        "meter".to_string(),
+        Box::new(Constant(flow)) as Box<dyn Driver>,
+    )]
 }
 
 fn main() {
@@ -59,8 +62,12 @@ fn main() {
     println!("runner: {STEPS} measure-and-check steps (each: 1 sample, 1 check, 1 set point)");
 
     let mut memory = MemoryJournal::default();
-    let (verdict, elapsed) = common::time(|| qbench::runner::run_in_process(&procedure, drivers(), &mut memory));
-    assert!(matches!(verdict, Ok(qbench::analysis::Verdict::Pass)), "{verdict:?}");
+    let (verdict, elapsed) =
+        common::time(|| qbench::runner::run_in_process(&procedure, drivers(), &mut memory));
+    assert!(
+        matches!(verdict, Ok(qbench::analysis::Verdict::Pass)),
+        "{verdict:?}"
+    );
     let per_step = elapsed.as_secs_f64() * 1e6 / STEPS as f64;
     common::figure("per step, journal in memory", per_step, "µs", "≤ 5 µs");
     println!("  {} journal entries", memory.entries().len());
@@ -68,8 +75,12 @@ fn main() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("journal.jsonl");
     let mut disk = JournalWriter::create(&path).expect("journal");
-    let (verdict, elapsed) = common::time(|| qbench::runner::run_in_process(&procedure, drivers(), &mut disk));
-    assert!(matches!(verdict, Ok(qbench::analysis::Verdict::Pass)), "{verdict:?}");
+    let (verdict, elapsed) =
+        common::time(|| qbench::runner::run_in_process(&procedure, drivers(), &mut disk));
+    assert!(
+        matches!(verdict, Ok(qbench::analysis::Verdict::Pass)),
+        "{verdict:?}"
+    );
     let per_step = elapsed.as_secs_f64() * 1e6 / STEPS as f64;
     // One fdatasync on this disk, for comparison with the target.
     let probe = dir.path().join("probe");
@@ -83,7 +94,17 @@ fn main() {
         }
     });
     let sync_us = sync.as_secs_f64() * 1e6 / 50.0;
-    common::figure("per step, durable journal on disk", per_step, "µs", "≤ one fdatasync + 20 µs");
+    common::figure(
+        "per step, durable journal on disk",
+        per_step,
+        "µs",
+        "≤ one fdatasync + 20 µs",
+    );
     common::figure("one fdatasync on this disk", sync_us, "µs", "reference");
-    common::figure("per step beyond one fdatasync", per_step - sync_us, "µs", "≤ 20 µs");
+    common::figure(
+        "per step beyond one fdatasync",
+        per_step - sync_us,
+        "µs",
+        "≤ 20 µs",
+    );
 }

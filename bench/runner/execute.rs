@@ -127,7 +127,8 @@ impl Executor<'_> {
                 timeout,
             } => {
                 let n = self.count(count, frame, line)?;
-                let deadline = Instant::now() + self.real(&self.quantity(timeout, frame, line)?);
+                let deadline =
+                    Instant::now() + self.real_timeout(&self.quantity(timeout, frame, line)?);
                 for i in 0..n {
                     self.await_breath(
                         role,
@@ -336,7 +337,7 @@ impl Executor<'_> {
         line: usize,
     ) -> Result<(), RunError> {
         let interval = self.real(&self.quantity(every, frame, line)?);
-        let deadline = Instant::now() + self.real(&self.quantity(timeout, frame, line)?);
+        let deadline = Instant::now() + self.real_timeout(&self.quantity(timeout, frame, line)?);
         let mut scope = frame.clone();
         let mut polls = 0;
         loop {
@@ -408,7 +409,7 @@ impl Executor<'_> {
             SampleCount::Breaths(f) => (self.count(f, frame, line)?, true),
             SampleCount::Samples(f) => (self.count(f, frame, line)?, false),
         };
-        let deadline = Instant::now() + self.real(&self.quantity(timeout, frame, line)?);
+        let deadline = Instant::now() + self.real_timeout(&self.quantity(timeout, frame, line)?);
         let what = if per_breath { "breath" } else { "sample" };
         self.emit(RunEvent::StepStarted {
             path: format!("line {line}"),
@@ -858,6 +859,19 @@ impl Executor<'_> {
         Duration::from_secs_f64((duration.si_value() / self.time_scale).clamp(0.0, 1e7))
     }
 
+    /// Real time allowed for a bench-time timeout. On a simulated bench the time scale
+    /// shrinks timeouts too, until the host's own hiccups (a slow fdatasync, a busy core)
+    /// would dominate them; a timeout there never drops below [`SIMULATED_TIMEOUT_FLOOR`].
+    /// Timeouts only guard against hangs, so the floor changes no result.
+    fn real_timeout(&self, timeout: &Quantity) -> Duration {
+        let real = self.real(timeout);
+        if self.time_scale > 1.0 {
+            real.max(SIMULATED_TIMEOUT_FLOOR)
+        } else {
+            real
+        }
+    }
+
     /// Sleeps in short slices so that a stop request is honoured promptly.
     fn sleep(&self, duration: Duration) {
         let end = Instant::now() + duration;
@@ -884,6 +898,9 @@ fn margin(d: &crate::analysis::Decision) -> f64 {
         .map_or(f64::INFINITY, |h| h - d.measured);
     -below.min(above)
 }
+
+/// The least real time a timeout is given on a simulated bench (see `real_timeout`).
+pub const SIMULATED_TIMEOUT_FLOOR: Duration = Duration::from_secs(5);
 
 /// A check's limit evaluated in the unit of its value.
 #[derive(Debug, Default)]

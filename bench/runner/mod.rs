@@ -333,7 +333,11 @@ pub fn run_in_process(
 ) -> Result<Verdict, RunError> {
     let mut instruments = BTreeMap::new();
     for (role, driver) in drivers {
-        let kind = procedure.roles.get(&role).map(|r| r.kind.clone()).unwrap_or_default();
+        let kind = procedure
+            .roles
+            .get(&role)
+            .map(|r| r.kind.clone())
+            .unwrap_or_default();
         let config = crate::fixture::InstrumentConfig {
             driver: "in-process".into(),
             kind,
@@ -345,9 +349,18 @@ pub fn run_in_process(
             accuracy: None,
             limits: BTreeMap::new(),
         };
-        instruments.insert(role, bench::Instrument { handle: bench::Handle::Driver(driver), config });
+        instruments.insert(
+            role,
+            bench::Instrument {
+                handle: bench::Handle::Driver(driver),
+                config,
+            },
+        );
     }
-    let mut bench = bench::Bench { instruments, simulator: None };
+    let mut bench = bench::Bench {
+        instruments,
+        simulator: None,
+    };
     let mut observer = Silent;
     let mut operator = AssumeYes;
     let stop = StopRequest::new();
@@ -363,8 +376,15 @@ pub fn run_in_process(
         set_points: 0,
         verdict: Verdict::Pass,
     };
-    let parameters = procedure.parameters.iter().map(|(k, p)| (k.clone(), p.default.clone())).collect();
-    let mut frame = Frame { values: parameters, ..Frame::default() };
+    let parameters = procedure
+        .parameters
+        .iter()
+        .map(|(k, p)| (k.clone(), p.default.clone()))
+        .collect();
+    let mut frame = Frame {
+        values: parameters,
+        ..Frame::default()
+    };
     ex.run_steps(&procedure.setup, &mut frame)?;
     ex.run_steps(&procedure.steps, &mut frame)?;
     Ok(ex.verdict)
