@@ -438,19 +438,19 @@ mod tests {
         vent.set("fio2", &q("60 %")).unwrap();
         vent.act("start").unwrap();
 
-        // ΔP = 15·1.1 + 0.5 = 17 cmH2O above PEEP = 6 cmH2O, so 23 cmH2O = 22.6 hPa.
+        // Pinsp = 5 + 15·1.1 + 0.5 = 22 cmH2O = 21.6 hPa; PEEP = 6 cmH2O = 5.9 hPa.
         for peak in breaths(&mut analyzer, "peak_pressure", 3) {
-            assert!((peak - 22.6).abs() < 0.06, "peak {peak}");
+            assert!((peak - 21.6).abs() < 0.06, "peak {peak}");
         }
         for plateau in breaths(&mut analyzer, "plateau_pressure", 2) {
-            assert!((plateau - 22.6).abs() < 0.06, "plateau {plateau}");
+            assert!((plateau - 21.6).abs() < 0.06, "plateau {plateau}");
         }
         for peep in breaths(&mut analyzer, "peep", 2) {
             assert!((peep - 5.9).abs() < 0.06, "peep {peep}");
         }
-        // V = C·ΔP·(1 − e^(−Ti/RC)) = 20 · 16.67 hPa · (1 − e^(−2.5)); the volume error is
-        // a volume-control error and plays no part.
-        let expected = 20.0 * 17.0 * 0.980_665 * (1.0 - (-2.5f64).exp());
+        // V = C·ΔP·(1 − e^(−Ti/RC)) = 20 mL/hPa · 16 cmH2O · (1 − e^(−2.5)); the volume
+        // error is a volume-control error and plays no part.
+        let expected = 20.0 * 16.0 * 0.980_665 * (1.0 - (-2.5f64).exp());
         for v in breaths(&mut analyzer, "inspired_volume", 2) {
             assert!((v - expected).abs() <= 1.0, "Vti {v}, expected {expected}");
         }

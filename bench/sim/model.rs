@@ -16,10 +16,11 @@
 //!   rate `rate·(1+rate_error)` (no breath-to-breath jitter: breaths keep a fixed period).
 //! - Volume control: delivered volume `V = Vset·(1+volume_error) + N(0, volume_noise_sd)` at a
 //!   constant flow V/Ti; plateau `PEEP + V/C`; peak `PEEP + V/C + R·V/Ti`.
-//! - Pressure control: the ventilator holds `PEEP + ΔP` during Ti, with
-//!   `ΔP = ΔPset·(1+pressure_error) + pressure_offset + N(0, pressure_noise_sd)`; the flow
+//! - Pressure control: the ventilator holds `Pinsp = PEEPset + ΔPset·(1+pressure_error) +
+//!   pressure_offset + N(0, pressure_noise_sd)` during Ti (its target is absolute, so a PEEP
+//!   error does not move it). Peak and plateau (the airway pressure at the end of
+//!   inspiration) are both `Pinsp`. The lung is driven by `ΔP = Pinsp − PEEP`: the flow
 //!   decays as `ΔP/R·e^(−t/τ)` with τ = R·C, and the lung takes `V = C·ΔP·(1 − e^(−Ti/τ))`.
-//!   Peak and plateau (the airway pressure at the end of inspiration) are both `PEEP + ΔP`.
 //!
 //! Units: C in mL/hPa and R in hPa/(L/s) make R·C a time in ms, hence the `/1000` in τ.
 
@@ -407,12 +408,16 @@ impl Model {
                 breath.peak = breath.plateau + segment.lung.r * breath.flow_at(0.0);
             }
             Mode::PressureControl => {
-                let drive = vent.pinsp * (1.0 + e.pressure_error) + e.pressure_offset
-                    + pressure_noise;
-                breath.drive = drive.max(0.0) * HPA_PER_CMH2O;
+                // The inspiratory target is absolute (set PEEP + ΔP): the inspiratory valve
+                // does not know the expiratory valve's error, so a PEEP error changes the
+                // lung's driving pressure and not the peak.
+                let above_set_peep =
+                    vent.pinsp * (1.0 + e.pressure_error) + e.pressure_offset + pressure_noise;
+                let peak = ((vent.peep + above_set_peep) * HPA_PER_CMH2O).max(breath.peep);
+                breath.drive = peak - breath.peep;
                 breath.volume = breath.volume_at(ti);
-                breath.plateau = breath.peep + breath.drive;
-                breath.peak = breath.plateau;
+                breath.plateau = peak;
+                breath.peak = peak;
             }
         }
         breath
@@ -624,13 +629,14 @@ mod tests {
         let m = model(errors, 1.0);
         let lung = LungSettings { c: 20.0, r: 20.0 };
         let b = m.breath(&segment(pressure_control(10.0, 5.0, 20.0, 1.0), lung), 3);
-        // ΔP = 10·1.1 + 1 = 12 cmH2O above a PEEP of 5.5 cmH2O.
-        assert!((b.drive - 12.0 * HPA_PER_CMH2O).abs() < 1e-9);
+        // Pinsp = 5 + 10·1.1 + 1 = 17 cmH2O; the PEEP is 5.5 cmH2O, so the lung is driven
+        // by 11.5 cmH2O: the PEEP error does not move the peak.
+        assert!((b.peak - 17.0 * HPA_PER_CMH2O).abs() < 1e-9);
         assert!((b.peep - 5.5 * HPA_PER_CMH2O).abs() < 1e-9);
-        assert!((b.peak - 17.5 * HPA_PER_CMH2O).abs() < 1e-9);
-        // The lung takes the delivered pressure; the volume error is a volume-control one.
+        assert!((b.drive - 11.5 * HPA_PER_CMH2O).abs() < 1e-9);
+        // The lung takes the driving pressure; the volume error is a volume-control one.
         let tau: f64 = 0.4;
-        let expected = 20.0 * 12.0 * HPA_PER_CMH2O * (1.0 - (-1.0 / tau).exp());
+        let expected = 20.0 * 11.5 * HPA_PER_CMH2O * (1.0 - (-1.0 / tau).exp());
         assert!((b.volume - expected).abs() < 1e-9);
         // In volume control the pressure error does nothing, the PEEP error still acts.
         let vc = m.breath(&segment(VentSettings::default(), lung), 3);
@@ -659,8 +665,8 @@ mod tests {
             let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() - 1) as f64;
             (mean, var.sqrt())
         };
-        let (mean, sd) = stats(&|b| b.drive / HPA_PER_CMH2O);
-        assert!((mean - 20.0).abs() < 0.05 && (sd - 0.5).abs() < 0.05, "{mean} {sd}");
+        let (mean, sd) = stats(&|b| b.peak / HPA_PER_CMH2O);
+        assert!((mean - 30.0).abs() < 0.05 && (sd - 0.5).abs() < 0.05, "{mean} {sd}");
         let (mean, sd) = stats(&|b| b.peep / HPA_PER_CMH2O);
         assert!((mean - 9.0).abs() < 0.02 && (sd - 0.2).abs() < 0.02, "{mean} {sd}");
         let (mean, sd) = stats(&|b| b.fio2);
