@@ -8,3 +8,5 @@ mod util;
 mod validate;
 /// `qbench run` of the ventilator volume-accuracy qualification: pass, fail, instrument loss.
 mod ventilator_run;
+/// `qbench run` of the pressure, rate and oxygen qualifications: pass, and fail on a fault.
+mod ventilator_procedures;
