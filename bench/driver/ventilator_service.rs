@@ -11,12 +11,12 @@
 //! before it starts ventilation; `tidal_volume` acts in volume control and
 //! `inspiratory_pressure` (above PEEP) in pressure control.
 
+use super::common::protocol;
 use super::common::{LineClient, Options, Parameter, convert, find_parameter, unit, unsupported};
 use super::{
     Condition, DeviceEvent, Driver, DriverError, DriverSpec, Identity, QuantitySpec, SettingSpec,
 };
 use crate::link::ByteLink;
-use super::common::protocol;
 use crate::protocol::line_ascii::{Reply, Request, Value};
 use crate::units::Quantity;
 use std::collections::BTreeMap;
@@ -190,10 +190,7 @@ impl Driver for VentilatorService {
             "pressure_control" => self.set_mode("PC"),
             other => Err(unsupported(
                 NAME,
-                format!(
-                    "action `{other}` (known: {})",
-                    SPEC.actions.join(", ")
-                ),
+                format!("action `{other}` (known: {})", SPEC.actions.join(", ")),
             )),
         }
     }

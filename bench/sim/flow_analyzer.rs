@@ -111,13 +111,9 @@ impl FlowAnalyzer {
             24 => breath(&|b| self.measured_volume(b, STREAM_VTE)),
             25 => breath(&|b| self.measured_volume(b, STREAM_VTI) / 1000.0 * 60.0 / b.period),
             26 => breath(&|b| self.measured_volume(b, STREAM_VTE) / 1000.0 * 60.0 / b.period),
-            27 => breath(&|b| {
-                self.measured(b, b.peak, STREAM_PEAK, self.config.pressure_noise_sd)
-            }),
+            27 => breath(&|b| self.measured(b, b.peak, STREAM_PEAK, self.config.pressure_noise_sd)),
             28 => breath(&|b| b.mean_pressure()),
-            29 => breath(&|b| {
-                self.measured(b, b.peep, STREAM_PEEP, self.config.pressure_noise_sd)
-            }),
+            29 => breath(&|b| self.measured(b, b.peep, STREAM_PEEP, self.config.pressure_noise_sd)),
             30 => breath(&|b| 100.0 * b.ti / b.period),
             31 => breath(&|b| b.peak_inspiratory_flow() * 60.0),
             32 => breath(&|b| b.volume / 1000.0 / b.tau() * 60.0),

@@ -165,9 +165,7 @@ impl Breath {
         let t = t.clamp(0.0, self.ti);
         match self.mode {
             Mode::VolumeControl => self.volume * t / self.ti,
-            Mode::PressureControl => {
-                self.lung.c * self.drive * (1.0 - (-t / self.tau()).exp())
-            }
+            Mode::PressureControl => self.lung.c * self.drive * (1.0 - (-t / self.tau()).exp()),
         }
     }
 
@@ -579,7 +577,11 @@ mod tests {
         let integral: f64 = (0..steps)
             .map(|i| b.flow_at((i as f64 + 0.5) * dt) * dt * 1000.0)
             .sum();
-        assert!((integral - b.volume).abs() < 0.01, "{integral} vs {}", b.volume);
+        assert!(
+            (integral - b.volume).abs() < 0.01,
+            "{integral} vs {}",
+            b.volume
+        );
         // The ventilator holds PEEP + ΔP while inspiring, PEEP after.
         assert_eq!(b.pressure_at(0.5), b.peak);
         assert_eq!(b.pressure_at(1.5), b.peep);
@@ -666,11 +668,20 @@ mod tests {
             (mean, var.sqrt())
         };
         let (mean, sd) = stats(&|b| b.peak / HPA_PER_CMH2O);
-        assert!((mean - 30.0).abs() < 0.05 && (sd - 0.5).abs() < 0.05, "{mean} {sd}");
+        assert!(
+            (mean - 30.0).abs() < 0.05 && (sd - 0.5).abs() < 0.05,
+            "{mean} {sd}"
+        );
         let (mean, sd) = stats(&|b| b.peep / HPA_PER_CMH2O);
-        assert!((mean - 9.0).abs() < 0.02 && (sd - 0.2).abs() < 0.02, "{mean} {sd}");
+        assert!(
+            (mean - 9.0).abs() < 0.02 && (sd - 0.2).abs() < 0.02,
+            "{mean} {sd}"
+        );
         let (mean, sd) = stats(&|b| b.fio2);
-        assert!((mean - 42.0).abs() < 0.1 && (sd - 1.0).abs() < 0.1, "{mean} {sd}");
+        assert!(
+            (mean - 42.0).abs() < 0.1 && (sd - 1.0).abs() < 0.1,
+            "{mean} {sd}"
+        );
         // The same breath is the same breath, whoever computes it.
         assert_eq!(m.breath(&seg, 7), breaths[7]);
     }
