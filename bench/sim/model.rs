@@ -180,7 +180,7 @@ impl Breath {
                     + self.lung.r * self.flow_at(t)
                     + self.volume_at(t) / self.lung.c.max(1e-6)
             }
-            Mode::PressureControl => self.peep + self.drive,
+            Mode::PressureControl => self.peak,
         }
     }
 
@@ -197,7 +197,7 @@ impl Breath {
                     + self.lung.r * self.flow_at(0.0)
                     + self.volume / (2.0 * self.lung.c.max(1e-6))
             }
-            Mode::PressureControl => self.peep + self.drive,
+            Mode::PressureControl => self.peak,
         };
         (during * self.ti + self.peep * (self.period - self.ti)) / self.period
     }
@@ -714,6 +714,48 @@ mod tests {
         );
         vent.fio2 = 21.0;
         assert_eq!(m.breath(&segment(vent, lung), 0).fio2, ROOM_AIR_O2);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn pressure_control_breaths_are_physical(
+            c in 0.5f64..200.0,
+            r in 0.0f64..500.0,
+            pinsp in 0.0f64..80.0,
+            peep in 0.0f64..50.0,
+            ti in 0.1f64..10.0,
+            rate in 1.0f64..100.0,
+            peep_error in -10.0f64..10.0,
+            k in 0u64..1000,
+        ) {
+            let errors = VentilatorConfig {
+                peep_error,
+                pressure_noise_sd: 1.0,
+                ..Default::default()
+            };
+            let m = model(errors, 1.0);
+            let b = m.breath(&segment(pressure_control(pinsp, peep, rate, ti), LungSettings { c, r }), k);
+            // The lung never takes more than C·ΔP, nor less than nothing.
+            proptest::prop_assert!(b.drive >= 0.0);
+            proptest::prop_assert!(b.volume >= 0.0 && b.volume <= c * b.drive + 1e-9);
+            proptest::prop_assert_eq!(b.peak, b.plateau);
+            proptest::prop_assert!((b.peak - b.peep - b.drive).abs() < 1e-9);
+            proptest::prop_assert!(b.ti <= 0.95 * b.period + 1e-12);
+            // Gas flows in while inspiring, the pressure is held, and the volume grows.
+            let mut inspired = 0.0;
+            for i in 0..=10 {
+                let t = b.ti * f64::from(i) / 10.0;
+                let v = b.volume_at(t);
+                proptest::prop_assert!(v + 1e-9 >= inspired);
+                inspired = v;
+                if t < b.ti {
+                    proptest::prop_assert!(b.flow_at(t) >= 0.0 && b.flow_at(t).is_finite());
+                    proptest::prop_assert_eq!(b.pressure_at(t), b.peak);
+                }
+            }
+            proptest::prop_assert!((inspired - b.volume).abs() < 1e-9);
+            proptest::prop_assert!(b.flow_at(b.ti + 0.01) <= 0.0);
+        }
     }
 
     #[test]
