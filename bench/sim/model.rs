@@ -716,6 +716,24 @@ mod tests {
         assert_eq!(m.breath(&segment(vent, lung), 0).fio2, ROOM_AIR_O2);
     }
 
+    #[test]
+    fn a_lung_without_resistance_fills_at_once_and_holds_the_peak() {
+        // The case the property test below once shrank to: R = 0 makes τ vanish, and the
+        // airway pressure must still be the peak exactly, with a finite flow.
+        let m = model(
+            VentilatorConfig {
+                peep_error: 7.8,
+                ..Default::default()
+            },
+            1.0,
+        );
+        let vent = pressure_control(27.8, 0.6, 1.0, 0.1);
+        let b = m.breath(&segment(vent, LungSettings { c: 0.5, r: 0.0 }), 55);
+        assert!((b.volume - 0.5 * b.drive).abs() < 1e-9);
+        assert_eq!(b.pressure_at(0.05), b.peak);
+        assert!(b.flow_at(0.0).is_finite() && b.flow_at(0.05) >= 0.0);
+    }
+
     proptest::proptest! {
         #[test]
         fn pressure_control_breaths_are_physical(
