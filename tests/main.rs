@@ -16,5 +16,7 @@ mod metrology;
 mod survival;
 /// `qbench validate` on shipped and broken files.
 mod validate;
+/// `qbench run` of the pressure, rate and oxygen qualifications: pass, and fail on a fault.
+mod ventilator_procedures;
 /// `qbench run` of the ventilator volume-accuracy qualification: pass, fail, instrument loss.
 mod ventilator_run;

@@ -4,13 +4,20 @@
 //! force is returned; `start` is `RUN`, `standby` and the safe state are `STANDBY`, and each
 //! must be answered with the matching `STATE`. Option: `checksum` (`true` adds `*HH` to every
 //! request and requires it on every reply).
+//!
+//! The ventilation mode is a word, not a quantity, so it is chosen by an action rather than
+//! a setting: `volume_control` sends `SET MODE VC` and `pressure_control` sends
+//! `SET MODE PC`, and each must be echoed `OK MODE <mode>`. A procedure chooses the mode
+//! before it starts ventilation; `tidal_volume` acts in volume control and
+//! `inspiratory_pressure` (above PEEP) in pressure control.
 
+use super::common::protocol;
 use super::common::{LineClient, Options, Parameter, convert, find_parameter, unit, unsupported};
 use super::{
     Condition, DeviceEvent, Driver, DriverError, DriverSpec, Identity, QuantitySpec, SettingSpec,
 };
 use crate::link::ByteLink;
-use crate::protocol::line_ascii::Request;
+use crate::protocol::line_ascii::{Reply, Request, Value};
 use crate::units::Quantity;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -22,6 +29,11 @@ const PARAMETERS: &[Parameter] = &[
         name: "tidal_volume",
         wire: "VT",
         unit: "mL",
+    },
+    Parameter {
+        name: "inspiratory_pressure",
+        wire: "PINSP",
+        unit: "cmH2O",
     },
     Parameter {
         name: "rate",
@@ -56,6 +68,11 @@ pub(crate) const SPEC: DriverSpec = DriverSpec {
             description: "set tidal volume (volume control)",
         },
         SettingSpec {
+            name: "inspiratory_pressure",
+            unit: "cmH2O",
+            description: "set inspiratory pressure above PEEP (pressure control)",
+        },
+        SettingSpec {
             name: "rate",
             unit: "/min",
             description: "set breath rate",
@@ -76,12 +93,17 @@ pub(crate) const SPEC: DriverSpec = DriverSpec {
             description: "set fraction of inspired oxygen",
         },
     ],
-    actions: &["start", "standby"],
+    actions: &["start", "standby", "volume_control", "pressure_control"],
     quantities: &[
         QuantitySpec {
             name: "tidal_volume",
             unit: "mL",
             description: "tidal volume in force, as the ventilator reports it",
+        },
+        QuantitySpec {
+            name: "inspiratory_pressure",
+            unit: "cmH2O",
+            description: "inspiratory pressure above PEEP in force",
         },
         QuantitySpec {
             name: "rate",
@@ -127,6 +149,27 @@ pub(crate) fn open(
     }))
 }
 
+impl VentilatorService {
+    /// `SET MODE <mode>`, checking that the ventilator reports that mode in force.
+    fn set_mode(&mut self, mode: &str) -> Result<(), DriverError> {
+        let request = Request::Set {
+            param: "MODE".into(),
+            value: Value::Word(mode.into()),
+        };
+        match self.client.exchange(&request)? {
+            Reply::Ok {
+                param,
+                value: Value::Word(w),
+            } if param == "MODE" && w == mode => Ok(()),
+            other => Err(protocol(
+                NAME,
+                format!("`OK MODE {mode}`"),
+                other.body().as_bytes(),
+            )),
+        }
+    }
+}
+
 impl Driver for VentilatorService {
     fn identify(&mut self) -> Result<Identity, DriverError> {
         self.client.identify()
@@ -143,9 +186,11 @@ impl Driver for VentilatorService {
         match action {
             "start" => self.client.expect_state(&Request::Run, "RUNNING"),
             "standby" => self.client.expect_state(&Request::Standby, "STANDBY"),
+            "volume_control" => self.set_mode("VC"),
+            "pressure_control" => self.set_mode("PC"),
             other => Err(unsupported(
                 NAME,
-                format!("action `{other}` (known: start, standby)"),
+                format!("action `{other}` (known: {})", SPEC.actions.join(", ")),
             )),
         }
     }
@@ -261,6 +306,40 @@ mod tests {
             d.act("explode").unwrap_err().kind,
             DriverErrorKind::Unsupported { .. }
         ));
+    }
+
+    #[test]
+    fn modes_are_actions_checked_against_the_echo() {
+        let (mut d, log) = driver(&["OK MODE PC", "OK MODE VC", "OK MODE VC"], &[]);
+        d.act("pressure_control").unwrap();
+        d.act("volume_control").unwrap();
+        // A ventilator that stays in volume control did not switch.
+        let err = d.act("pressure_control").unwrap_err();
+        assert!(
+            matches!(err.kind, DriverErrorKind::Protocol { .. }),
+            "{err}"
+        );
+        assert_eq!(
+            log.sent(),
+            vec!["SET MODE PC\n", "SET MODE VC\n", "SET MODE PC\n"]
+        );
+        let (mut d, _) = driver(&["ERR 3 MODE PC not supported (VC)"], &[]);
+        assert!(matches!(
+            d.act("pressure_control").unwrap_err().kind,
+            DriverErrorKind::InstrumentRefused { .. }
+        ));
+    }
+
+    #[test]
+    fn sets_the_inspiratory_pressure_in_cmh2o() {
+        let (mut d, log) = driver(&["OK PINSP 15.3", "VAL PINSP 15.3"], &[]);
+        let back = d
+            .set("inspiratory_pressure", &parse_quantity("15 hPa").unwrap())
+            .unwrap();
+        assert_eq!((back.value, back.unit.symbol()), (15.3, "cmH2O"));
+        assert_eq!(d.read("inspiratory_pressure").unwrap().value, 15.3);
+        // 15 hPa is 15.2957 cmH2O (nine significant digits on the wire).
+        assert_eq!(log.sent(), vec!["SET PINSP 15.2957432\n", "GET PINSP\n"]);
     }
 
     #[test]

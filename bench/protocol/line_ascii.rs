@@ -18,8 +18,9 @@
 //!
 //! Any request may instead be answered `ERR <code> <text>` ([`ErrorCode`]). Values are decimal
 //! numbers (`500`, `0.8`, `-1.5`) in the parameter's fixed unit, or an upper-case word
-//! (`SET MODE VC`). Ventilator parameters: `VT` (mL), `RATE` (/min), `TI` (s), `PEEP` (cmH2O),
-//! `FIO2` (%), `MODE` (`VC`). Test-lung parameters: `C` (mL/hPa), `R` (hPa/(L/s)).
+//! (`SET MODE PC`). Ventilator parameters: `VT` (mL), `PINSP` (cmH2O above PEEP), `RATE`
+//! (/min), `TI` (s), `PEEP` (cmH2O), `FIO2` (%), `MODE` (`VC` volume control, `PC` pressure
+//! control). Test-lung parameters: `C` (mL/hPa), `R` (hPa/(L/s)).
 //! `docs/ventilator-service-port.md` is the full description for device makers.
 
 use std::fmt;

@@ -2,9 +2,10 @@
 //!
 //! Every field has a default, so `simulation: {}` is a working bench with a 50 mL/hPa,
 //! 5 hPa/(L/s) lung and error-free devices. Quantities may be written as quantity literals
-//! (`compliance: 20 mL/hPa`, `volume_noise_sd: 0.005 L`) or as plain numbers in the unit this
-//! file documents for the field; fractions (`volume_error`, `rate_error`, `gain_error`) are
-//! plain numbers (`0.02` is +2 %) or percentages (`2 %`).
+//! (`compliance: 20 mL/hPa`, `volume_noise_sd: 0.005 L`, `peep_error: 0.5 hPa`) or as plain
+//! numbers in the unit this file documents for the field; fractions (`volume_error`,
+//! `pressure_error`, `rate_error`, `gain_error`) are plain numbers (`0.02` is +2 %) or
+//! percentages (`2 %`).
 
 use crate::units::{parse_quantity, parse_unit};
 use serde::de::{self, Deserializer, Visitor};
@@ -50,6 +51,12 @@ impl Default for LungConfig {
 }
 
 /// The simulated ventilator's errors.
+///
+/// Systematic errors apply to every breath; noise is drawn afresh for each breath. Which
+/// fields act depends on the ventilation mode: `volume_error` and `volume_noise_sd` shape
+/// the delivered volume in volume control, `pressure_error`, `pressure_offset` and
+/// `pressure_noise_sd` the inspiratory pressure in pressure control; PEEP, rate and FiO2
+/// errors act in both modes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VentilatorConfig {
@@ -59,12 +66,33 @@ pub struct VentilatorConfig {
     /// Standard deviation of breath-to-breath volume noise, mL.
     #[serde(deserialize_with = "ml")]
     pub volume_noise_sd: f64,
+    /// Systematic error of the delivered inspiratory pressure above PEEP in pressure
+    /// control, as a fraction of the set inspiratory pressure (0.1 is +10 %).
+    #[serde(deserialize_with = "fraction")]
+    pub pressure_error: f64,
+    /// Systematic offset of the delivered inspiratory pressure in pressure control, cmH2O,
+    /// added to the fractional error.
+    #[serde(deserialize_with = "cmh2o")]
+    pub pressure_offset: f64,
+    /// Standard deviation of breath-to-breath inspiratory pressure noise in pressure
+    /// control, cmH2O.
+    #[serde(deserialize_with = "cmh2o")]
+    pub pressure_noise_sd: f64,
+    /// Systematic error of the delivered PEEP, cmH2O.
+    #[serde(deserialize_with = "cmh2o")]
+    pub peep_error: f64,
+    /// Standard deviation of breath-to-breath PEEP noise, cmH2O.
+    #[serde(deserialize_with = "cmh2o")]
+    pub peep_noise_sd: f64,
     /// Systematic error of the breath rate, as a fraction.
     #[serde(deserialize_with = "fraction")]
     pub rate_error: f64,
     /// Systematic error of delivered FiO2, in percentage points.
     #[serde(deserialize_with = "percent")]
     pub fio2_error: f64,
+    /// Standard deviation of breath-to-breath FiO2 noise, in percentage points.
+    #[serde(deserialize_with = "percent")]
+    pub fio2_noise_sd: f64,
     /// Serial number it reports.
     pub serial: String,
 }
@@ -74,8 +102,14 @@ impl Default for VentilatorConfig {
         VentilatorConfig {
             volume_error: 0.0,
             volume_noise_sd: 0.0,
+            pressure_error: 0.0,
+            pressure_offset: 0.0,
+            pressure_noise_sd: 0.0,
+            peep_error: 0.0,
+            peep_noise_sd: 0.0,
             rate_error: 0.0,
             fio2_error: 0.0,
+            fio2_noise_sd: 0.0,
             serial: "SIM-VENT-0001".into(),
         }
     }
@@ -93,6 +127,15 @@ pub struct FlowAnalyzerConfig {
     /// Standard deviation of its own volume measurement noise, mL.
     #[serde(deserialize_with = "ml")]
     pub volume_noise_sd: f64,
+    /// Standard deviation of its own pressure measurement noise (peak, plateau, PEEP), hPa.
+    #[serde(deserialize_with = "hpa")]
+    pub pressure_noise_sd: f64,
+    /// Standard deviation of its own breath-rate measurement noise, /min.
+    #[serde(deserialize_with = "per_minute")]
+    pub rate_noise_sd: f64,
+    /// Standard deviation of its own oxygen measurement noise, in percentage points.
+    #[serde(deserialize_with = "percent")]
+    pub oxygen_noise_sd: f64,
     /// Fault: after this many requests it stops answering (none unless stated).
     pub stop_answering_after_queries: Option<u64>,
     /// Serial number it reports (an integer, as the IMT protocol carries it).
@@ -105,6 +148,9 @@ impl Default for FlowAnalyzerConfig {
             model: "PF-300".into(),
             gain_error: 0.0,
             volume_noise_sd: 0.0,
+            pressure_noise_sd: 0.0,
+            rate_noise_sd: 0.0,
+            oxygen_noise_sd: 0.0,
             stop_answering_after_queries: None,
             serial: 300_001,
         }
@@ -157,6 +203,15 @@ fn hpa_per_lps<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
 fn ml<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     d.deserialize_any(InUnit("mL"))
 }
+fn cmh2o<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    d.deserialize_any(InUnit("cmH2O"))
+}
+fn hpa<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    d.deserialize_any(InUnit("hPa"))
+}
+fn per_minute<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    d.deserialize_any(InUnit("/min"))
+}
 fn percent<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     d.deserialize_any(InUnit("%"))
 }
@@ -186,6 +241,25 @@ mod tests {
         assert_eq!(c.ventilator.fio2_error, -1.5);
         assert!((c.flow_analyzer.volume_noise_sd - 1.0).abs() < 1e-9);
         assert_eq!(c.flow_analyzer.stop_answering_after_queries, Some(3));
+    }
+
+    #[test]
+    fn reads_pressure_rate_and_oxygen_errors_in_their_units() {
+        let yaml = "ventilator:\n  pressure_error: 10 %\n  pressure_offset: 1 hPa\n  pressure_noise_sd: 0.2\n  peep_error: -1.5 cmH2O\n  peep_noise_sd: 98.0665 Pa\n  fio2_noise_sd: 0.5 %\nflow_analyzer:\n  pressure_noise_sd: 0.1 cmH2O\n  rate_noise_sd: 0.6 /h\n  oxygen_noise_sd: 0.2\n";
+        let c: SimConfig = serde_saphyr::from_str(yaml).unwrap();
+        let v = &c.ventilator;
+        assert!((v.pressure_error - 0.1).abs() < 1e-12);
+        // 1 hPa is 1.0197 cmH2O.
+        assert!((v.pressure_offset - 1.0 / 0.980_665).abs() < 1e-9);
+        assert_eq!(v.pressure_noise_sd, 0.2);
+        assert_eq!(v.peep_error, -1.5);
+        assert!((v.peep_noise_sd - 1.0).abs() < 1e-9);
+        assert!((v.fio2_noise_sd - 0.5).abs() < 1e-12);
+        let a = &c.flow_analyzer;
+        assert!((a.pressure_noise_sd - 0.098_066_5).abs() < 1e-9);
+        assert!((a.rate_noise_sd - 0.01).abs() < 1e-12);
+        assert_eq!(a.oxygen_noise_sd, 0.2);
+        assert!(serde_saphyr::from_str::<SimConfig>("ventilator:\n  peep_error: 2 mL\n").is_err());
     }
 
     #[test]

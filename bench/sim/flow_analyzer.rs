@@ -1,11 +1,15 @@
 //! The simulated flow analyzer: an IMT FlowAnalyser/CITREX on RS-232.
 //!
 //! It measures the shared model's breaths through its own errors: a measured volume is
-//! `V·(1+gain_error) + N(0, volume_noise_sd)`, drawn per breath (so every read of one
-//! breath's Vti gives the same number). Breath values (Vti, Vte, pressures, times, rate)
-//! describe the last breath whose inspiration has ended; before the first one they are
-//! "not defined" (-2147483648), as on a real analyzer that has seen no breath. Measurement 8
-//! reports the phase now. Settings are stored and echoed (setting 3, the gas standard, takes
+//! `V·(1+gain_error) + N(0, volume_noise_sd)`; peak, plateau and PEEP carry
+//! `N(0, pressure_noise_sd)`, the breath rate `N(0, rate_noise_sd)` and the oxygen
+//! concentration `N(0, oxygen_noise_sd)`. Each is drawn per breath and per measurement (so
+//! every read of one breath's Vti gives the same number). Breath values (Vti, Vte,
+//! pressures, times, rate, oxygen) describe the last breath whose inspiration has ended;
+//! before the first one they are "not defined" (-2147483648), as on a real analyzer that has
+//! seen no breath, except oxygen, which then reads the gas of the breath in progress, or
+//! room air (20.9 %) before the ventilator ever ran.
+//! Measurement 8 reports the phase now. Settings are stored and echoed (setting 3, the gas standard, takes
 //! 0..=12; the simulator has no gas physics, so it changes no number). Commands are
 //! acknowledged; fast data (`%CM#64`) is acknowledged but not streamed.
 //!
@@ -13,7 +17,7 @@
 //! but never answered.
 
 use super::config::FlowAnalyzerConfig;
-use super::model::{Breath, Model, Phase, Snapshot, normal};
+use super::model::{Breath, Model, Phase, ROOM_AIR_O2, Snapshot, normal};
 use super::serve::Device;
 use crate::protocol::imt::{self, Frame, Operation};
 use std::collections::BTreeMap;
@@ -22,6 +26,11 @@ use std::sync::Arc;
 /// Noise streams of the analyzer (the ventilator's own draw is stream 0).
 const STREAM_VTI: u64 = 1;
 const STREAM_VTE: u64 = 2;
+const STREAM_PEAK: u64 = 3;
+const STREAM_PLATEAU: u64 = 4;
+const STREAM_PEEP: u64 = 5;
+const STREAM_RATE: u64 = 6;
+const STREAM_OXYGEN: u64 = 7;
 
 /// The simulated analyzer.
 pub(crate) struct FlowAnalyzer {
@@ -54,22 +63,22 @@ impl FlowAnalyzer {
             + normal(&mut rng, self.config.volume_noise_sd)
     }
 
+    /// `value` of `breath` as measured, with the analyzer's noise of standard deviation `sd`
+    /// from its own `stream`.
+    fn measured(&self, breath: &Breath, value: f64, stream: u64, sd: f64) -> f64 {
+        let mut rng = breath.rng(self.model.seed(), stream);
+        value + normal(&mut rng, sd)
+    }
+
     /// The physical value of measurement `id` now; `None` when not defined.
     fn measurement(&self, id: u32, s: &Snapshot) -> Option<f64> {
         let last = s.last_completed;
         let running = s.current.filter(|_| s.phase != Phase::Standby);
-        // Instantaneous flow (L/min) and pressure (mbar) in the current breath.
+        // Instantaneous flow (L/min), pressure (mbar) and inspired volume (mL) now.
         let instant = running.map(|b| {
             let t = s.now - b.start;
-            if t < b.ti {
-                let flow = b.inspiratory_flow();
-                let pressure =
-                    b.peep + b.lung.r * flow + b.volume * (t / b.ti) / b.lung.c.max(1e-6);
-                (flow * 60.0, pressure, b.volume * t / b.ti)
-            } else {
-                let flow = -(b.volume / 1000.0 / b.tau()) * (-(t - b.ti) / b.tau()).exp();
-                (flow * 60.0, b.peep, 0.0)
-            }
+            let volume = if t < b.ti { b.volume_at(t) } else { 0.0 };
+            (b.flow_at(t) * 60.0, b.pressure_at(t), volume)
         });
         let breath = |f: &dyn Fn(&Breath) -> f64| last.as_ref().map(f);
         match id {
@@ -82,7 +91,9 @@ impl FlowAnalyzer {
             } else {
                 0.0
             }),
-            9 => Some(running.or(last).map_or(20.9, |b| b.fio2)),
+            9 => Some(last.or(running).map_or(ROOM_AIR_O2, |b| {
+                self.measured(&b, b.fio2, STREAM_OXYGEN, self.config.oxygen_noise_sd)
+            })),
             10 => Some(0.0),
             11 => Some(22.0),
             12 => Some(3.0),
@@ -93,23 +104,22 @@ impl FlowAnalyzer {
                 let te = b.period - b.ti;
                 if b.ti > te { b.ti / te } else { -te / b.ti }
             }),
-            22 => breath(&|b| 60.0 / b.period),
+            22 => breath(&|b| {
+                self.measured(b, 60.0 / b.period, STREAM_RATE, self.config.rate_noise_sd)
+            }),
             23 => breath(&|b| self.measured_volume(b, STREAM_VTI)),
             24 => breath(&|b| self.measured_volume(b, STREAM_VTE)),
             25 => breath(&|b| self.measured_volume(b, STREAM_VTI) / 1000.0 * 60.0 / b.period),
             26 => breath(&|b| self.measured_volume(b, STREAM_VTE) / 1000.0 * 60.0 / b.period),
-            27 => breath(&|b| b.peak),
-            28 => breath(&|b| {
-                let during = b.peep
-                    + b.lung.r * b.inspiratory_flow()
-                    + b.volume / (2.0 * b.lung.c.max(1e-6));
-                (during * b.ti + b.peep * (b.period - b.ti)) / b.period
-            }),
-            29 => breath(&|b| b.peep),
+            27 => breath(&|b| self.measured(b, b.peak, STREAM_PEAK, self.config.pressure_noise_sd)),
+            28 => breath(&|b| b.mean_pressure()),
+            29 => breath(&|b| self.measured(b, b.peep, STREAM_PEEP, self.config.pressure_noise_sd)),
             30 => breath(&|b| 100.0 * b.ti / b.period),
-            31 => breath(&|b| b.inspiratory_flow() * 60.0),
+            31 => breath(&|b| b.peak_inspiratory_flow() * 60.0),
             32 => breath(&|b| b.volume / 1000.0 / b.tau() * 60.0),
-            41 => breath(&|b| b.plateau),
+            41 => breath(&|b| {
+                self.measured(b, b.plateau, STREAM_PLATEAU, self.config.pressure_noise_sd)
+            }),
             42 => breath(&|b| {
                 let v = self.measured_volume(b, STREAM_VTI);
                 v / (b.plateau - b.peep).max(1e-6)

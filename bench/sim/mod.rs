@@ -4,8 +4,8 @@
 //! thread: the ventilator and the active test lung speak qbench's line protocol, the flow
 //! analyzer speaks the IMT RS-232 protocol. A driver opens the slave side by its path
 //! ([`SimBench::port`]) exactly as it opens a real serial port, so the drivers under test run
-//! the code they run on hardware. The devices share the model in `model.rs` (a volume-
-//! controlled ventilator pushing breaths into a test lung), in simulated time that runs
+//! the code they run on hardware. The devices share the model in `model.rs` (a ventilator
+//! in volume or pressure control pushing breaths into a test lung), in simulated time that runs
 //! `time_scale` times faster than real time. Each device has the errors and faults its
 //! [`SimConfig`] section gives it.
 //!
@@ -232,7 +232,39 @@ fn validate(config: &SimConfig, time_scale: f64) -> Result<(), SimError> {
         v.fio2_error.abs() <= 100.0,
         "within ±100",
     )?;
+    check(
+        "ventilator.pressure_error",
+        v.pressure_error,
+        v.pressure_error > -1.0,
+        "above -1",
+    )?;
+    check(
+        "ventilator.pressure_offset",
+        v.pressure_offset,
+        v.pressure_offset.abs() <= 100.0,
+        "within ±100 cmH2O",
+    )?;
+    check(
+        "ventilator.peep_error",
+        v.peep_error,
+        v.peep_error.abs() <= 100.0,
+        "within ±100 cmH2O",
+    )?;
+    for (field, sd) in [
+        ("ventilator.pressure_noise_sd", v.pressure_noise_sd),
+        ("ventilator.peep_noise_sd", v.peep_noise_sd),
+        ("ventilator.fio2_noise_sd", v.fio2_noise_sd),
+    ] {
+        check(field, sd, sd >= 0.0, "non-negative")?;
+    }
     let a = &config.flow_analyzer;
+    for (field, sd) in [
+        ("flow_analyzer.pressure_noise_sd", a.pressure_noise_sd),
+        ("flow_analyzer.rate_noise_sd", a.rate_noise_sd),
+        ("flow_analyzer.oxygen_noise_sd", a.oxygen_noise_sd),
+    ] {
+        check(field, sd, sd >= 0.0, "non-negative")?;
+    }
     check(
         "flow_analyzer.gain_error",
         a.gain_error,
@@ -360,6 +392,130 @@ mod tests {
             log.iter()
                 .any(|l| l.device == "test_lung" && l.request == "SET C 20")
         );
+    }
+
+    /// Reads `quantity` of each of the next `n` breaths.
+    fn breaths(analyzer: &mut Box<dyn Driver>, quantity: &str, n: usize) -> Vec<f64> {
+        (0..n)
+            .map(|_| {
+                analyzer
+                    .await_event(DeviceEvent::Breath, Duration::from_millis(500))
+                    .unwrap();
+                analyzer.read(quantity).unwrap().value
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pressure_control_through_the_drivers_with_systematic_errors() {
+        let mut config = SimConfig {
+            seed: 5,
+            ..Default::default()
+        };
+        config.ventilator.pressure_error = 0.1;
+        config.ventilator.pressure_offset = 0.5;
+        config.ventilator.peep_error = 1.0;
+        config.ventilator.rate_error = 0.1;
+        config.ventilator.fio2_error = 3.0;
+        config.ventilator.volume_error = 0.5;
+        let bench = SimBench::start(&config, TIME_SCALE).expect("bench starts");
+        let mut vent = driver(&bench, "ventilator", "qbench-ventilator", &[]);
+        let mut lung = driver(&bench, "test_lung", "qbench-test-lung", &[]);
+        let mut analyzer = driver(
+            &bench,
+            "flow_analyzer",
+            "imt-flowanalyser",
+            &[("poll_interval", "200 us")],
+        );
+        lung.set("compliance", &q("20 mL/hPa")).unwrap();
+        lung.set("resistance", &q("20 hPa/(L/s)")).unwrap();
+        vent.act("pressure_control").unwrap();
+        let back = vent.set("inspiratory_pressure", &q("15 cmH2O")).unwrap();
+        assert_eq!((back.value, back.unit.symbol()), (15.0, "cmH2O"));
+        vent.set("peep", &q("5 cmH2O")).unwrap();
+        vent.set("rate", &q("20 /min")).unwrap();
+        vent.set("inspiratory_time", &q("1 s")).unwrap();
+        vent.set("fio2", &q("60 %")).unwrap();
+        vent.act("start").unwrap();
+
+        // Pinsp = 5 + 15·1.1 + 0.5 = 22 cmH2O = 21.6 hPa; PEEP = 6 cmH2O = 5.9 hPa.
+        for peak in breaths(&mut analyzer, "peak_pressure", 3) {
+            assert!((peak - 21.6).abs() < 0.06, "peak {peak}");
+        }
+        for plateau in breaths(&mut analyzer, "plateau_pressure", 2) {
+            assert!((plateau - 21.6).abs() < 0.06, "plateau {plateau}");
+        }
+        for peep in breaths(&mut analyzer, "peep", 2) {
+            assert!((peep - 5.9).abs() < 0.06, "peep {peep}");
+        }
+        // V = C·ΔP·(1 − e^(−Ti/RC)) = 20 mL/hPa · 16 cmH2O · (1 − e^(−2.5)); the volume
+        // error is a volume-control error and plays no part.
+        let expected = 20.0 * 16.0 * 0.980_665 * (1.0 - (-2.5f64).exp());
+        for v in breaths(&mut analyzer, "inspired_volume", 2) {
+            assert!((v - expected).abs() <= 1.0, "Vti {v}, expected {expected}");
+        }
+        for rate in breaths(&mut analyzer, "breath_rate", 2) {
+            assert!((rate - 22.0).abs() < 0.06, "rate {rate}");
+        }
+        for oxygen in breaths(&mut analyzer, "oxygen", 2) {
+            assert!((oxygen - 63.0).abs() < 0.06, "oxygen {oxygen}");
+        }
+
+        // Back to volume control: the set volume with its error, the pressure error gone.
+        vent.act("volume_control").unwrap();
+        vent.set("tidal_volume", &q("300 mL")).unwrap();
+        let volumes = breaths(&mut analyzer, "inspired_volume", 3);
+        for v in &volumes[1..] {
+            assert!((v - 450.0).abs() <= 1.0, "Vti {v}: {volumes:?}");
+        }
+        // Plateau = PEEP + V/C = 5.88 + 450/20 hPa.
+        let plateau = analyzer.read("plateau_pressure").unwrap().value;
+        assert!((plateau - 28.4).abs() < 0.06, "plateau {plateau}");
+        vent.make_safe().unwrap();
+        let log = bench.log();
+        for request in ["SET MODE PC", "SET PINSP 15", "SET MODE VC"] {
+            assert!(
+                log.iter()
+                    .any(|l| l.device == "ventilator" && l.request == request),
+                "{request} reached the ventilator"
+            );
+        }
+    }
+
+    #[test]
+    fn the_analyzer_adds_its_own_noise_to_each_breath() {
+        let mut config = SimConfig {
+            seed: 3,
+            ..Default::default()
+        };
+        config.flow_analyzer.pressure_noise_sd = 0.5;
+        config.flow_analyzer.rate_noise_sd = 0.5;
+        config.flow_analyzer.oxygen_noise_sd = 0.5;
+        let bench = SimBench::start(&config, TIME_SCALE).expect("bench starts");
+        let mut vent = driver(&bench, "ventilator", "qbench-ventilator", &[]);
+        let mut analyzer = driver(
+            &bench,
+            "flow_analyzer",
+            "imt-flowanalyser",
+            &[("poll_interval", "200 us")],
+        );
+        vent.set("rate", &q("30 /min")).unwrap();
+        vent.set("inspiratory_time", &q("0.5 s")).unwrap();
+        vent.act("start").unwrap();
+        for quantity in ["peep", "breath_rate", "oxygen"] {
+            let values = breaths(&mut analyzer, quantity, 6);
+            let mut distinct = values.clone();
+            distinct.sort_by(f64::total_cmp);
+            distinct.dedup();
+            assert!(distinct.len() >= 4, "{quantity}: {values:?}");
+        }
+        // In standby the last breath stays the last: read twice, it reads the same, since
+        // the noise belongs to the breath and not to the read.
+        vent.act("standby").unwrap();
+        for quantity in ["peep", "breath_rate", "oxygen", "peak_pressure"] {
+            let once = analyzer.read(quantity).unwrap().value;
+            assert_eq!(analyzer.read(quantity).unwrap().value, once, "{quantity}");
+        }
     }
 
     #[test]

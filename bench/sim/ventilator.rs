@@ -1,11 +1,13 @@
 //! The simulated ventilator: qbench's line protocol on its service port.
 //!
-//! Parameters `VT` (mL, 5..2500, 1 mL resolution), `RATE` (/min, 1..100, 0.1), `TI` (s,
-//! 0.1..10, 0.01), `PEEP` (cmH2O, 0..50, 0.1), `FIO2` (%, 21..100, 1) and `MODE` (`VC` only).
-//! A `SET` answers `OK` with the value rounded to the resolution, which is what the model
-//! uses. `RUN` and `STANDBY` change the model and answer the new `STATE`.
+//! Parameters `VT` (mL, 5..2500, 1 mL resolution), `PINSP` (cmH2O above PEEP, 0..80, 0.1),
+//! `RATE` (/min, 1..100, 0.1), `TI` (s, 0.1..10, 0.01), `PEEP` (cmH2O, 0..50, 0.1), `FIO2`
+//! (%, 21..100, 1) and `MODE` (`VC` volume control, `PC` pressure control; `VC` at power-up).
+//! `VT` acts in volume control and `PINSP` in pressure control; both can be set in either
+//! mode. A `SET` answers `OK` with the value rounded to the resolution, which is what the
+//! model uses. `RUN` and `STANDBY` change the model and answer the new `STATE`.
 
-use super::model::{Model, VentSettings};
+use super::model::{Mode, Model, VentSettings};
 use super::serve::Device;
 use crate::protocol::line_ascii::{self, ErrorCode, LineError, Reply, Request, Value};
 use std::sync::Arc;
@@ -26,6 +28,13 @@ const PARAMS: &[Param] = &[
         max: 2500.0,
         step: 1.0,
         field: |s| &mut s.vt,
+    },
+    Param {
+        wire: "PINSP",
+        min: 0.0,
+        max: 80.0,
+        step: 0.1,
+        field: |s| &mut s.pinsp,
     },
     Param {
         wire: "RATE",
@@ -98,7 +107,7 @@ impl Ventilator {
             Request::State => self.state(),
             Request::Get { param } if param == "MODE" => Reply::Val {
                 param,
-                value: Value::Word("VC".into()),
+                value: Value::Word(self.model.vent().mode.wire().into()),
             },
             Request::Get { param } => match PARAMS.iter().find(|p| p.wire == param) {
                 Some(p) => {
@@ -111,16 +120,25 @@ impl Ventilator {
                 }
                 None => unknown_parameter(&param),
             },
-            Request::Set { param, value } if param == "MODE" => match value {
-                Value::Word(w) if w == "VC" => Reply::Ok {
-                    param,
-                    value: Value::Word(w),
-                },
-                other => Reply::error(
-                    ErrorCode::BadValue,
-                    format!("MODE {other} not supported (VC)"),
-                ),
-            },
+            Request::Set { param, value } if param == "MODE" => {
+                let mode = match &value {
+                    Value::Word(w) => Mode::from_wire(w),
+                    Value::Number(_) => None,
+                };
+                match mode {
+                    Some(mode) => {
+                        let settings = self.model.set_vent(|s| s.mode = mode);
+                        Reply::Ok {
+                            param,
+                            value: Value::Word(settings.mode.wire().into()),
+                        }
+                    }
+                    None => Reply::error(
+                        ErrorCode::BadValue,
+                        format!("MODE {value} not supported (VC, PC)"),
+                    ),
+                }
+            }
             Request::Set { param, value } => {
                 let Some(p) = PARAMS.iter().find(|p| p.wire == param) else {
                     return unknown_parameter(&param);
@@ -214,10 +232,24 @@ mod tests {
             "ERR 4 VT out of range 5..2500\n"
         );
         assert_eq!(ask(&mut v, "SET XX 1"), "ERR 2 unknown parameter XX\n");
+        assert_eq!(ask(&mut v, "GET MODE"), "VAL MODE VC\n");
+        assert_eq!(ask(&mut v, "SET MODE PC"), "OK MODE PC\n");
+        assert_eq!(ask(&mut v, "GET MODE"), "VAL MODE PC\n");
         assert_eq!(
-            ask(&mut v, "SET MODE PC"),
-            "ERR 3 MODE PC not supported (VC)\n"
+            ask(&mut v, "SET MODE PS"),
+            "ERR 3 MODE PS not supported (VC, PC)\n"
         );
+        assert_eq!(
+            ask(&mut v, "SET MODE 1"),
+            "ERR 3 MODE 1 not supported (VC, PC)\n"
+        );
+        assert_eq!(ask(&mut v, "SET PINSP 15.04"), "OK PINSP 15\n");
+        assert_eq!(ask(&mut v, "GET PINSP"), "VAL PINSP 15\n");
+        assert_eq!(
+            ask(&mut v, "SET PINSP 81"),
+            "ERR 4 PINSP out of range 0..80\n"
+        );
+        assert_eq!(ask(&mut v, "SET MODE VC"), "OK MODE VC\n");
         assert_eq!(ask(&mut v, "STATE?"), "STATE STANDBY\n");
         assert_eq!(ask(&mut v, "RUN"), "STATE RUNNING\n");
         assert_eq!(ask(&mut v, "STANDBY\r"), "STATE STANDBY\n");
