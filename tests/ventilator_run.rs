@@ -142,12 +142,13 @@ fn a_volume_error_beyond_the_limit_fails_and_names_the_set_points() {
 #[test]
 fn an_analyzer_that_stops_answering_ends_the_run_safely() {
     let dir = Dir::new();
-    // The analyzer answers the identity and set-up queries, a few breaths, then goes silent.
+    // The analyzer answers the identity and set-up queries and 40 breath volumes (the first
+    // set point and part of the second), then goes silent.
     let fixture = fixture_variant(
         &dir,
         "fixtures/silent.yaml",
-        "flow_analyzer: { model: PF-300, volume_noise_sd: 0.5 mL }",
-        "flow_analyzer: { model: PF-300, volume_noise_sd: 0.5 mL, stop_answering_after_queries: 400 }",
+        "flow_analyzer: { model: PF-300,",
+        "flow_analyzer: { model: PF-300, stop_answering_after_breaths: 40,",
     );
     let out = dir.qbench(&[
         "run",

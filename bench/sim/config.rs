@@ -138,6 +138,10 @@ pub struct FlowAnalyzerConfig {
     pub oxygen_noise_sd: f64,
     /// Fault: after this many requests it stops answering (none unless stated).
     pub stop_answering_after_queries: Option<u64>,
+    /// Fault: after answering this many breath-volume readings (`%RM#23`, inspired volume)
+    /// it stops answering; steadier than counting requests, which breath polling consumes
+    /// at a rate that depends on the host's speed.
+    pub stop_answering_after_breaths: Option<u64>,
     /// Serial number it reports (an integer, as the IMT protocol carries it).
     pub serial: u32,
 }
@@ -152,6 +156,7 @@ impl Default for FlowAnalyzerConfig {
             rate_noise_sd: 0.0,
             oxygen_noise_sd: 0.0,
             stop_answering_after_queries: None,
+            stop_answering_after_breaths: None,
             serial: 300_001,
         }
     }

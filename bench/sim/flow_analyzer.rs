@@ -39,6 +39,8 @@ pub(crate) struct FlowAnalyzer {
     config: FlowAnalyzerConfig,
     settings: BTreeMap<u32, i64>,
     queries: u64,
+    /// Inspired-volume readings answered so far (for `stop_answering_after_breaths`).
+    breaths_read: u64,
 }
 
 impl FlowAnalyzer {
@@ -54,6 +56,7 @@ impl FlowAnalyzer {
             config,
             settings,
             queries: 0,
+            breaths_read: 0,
         }
     }
 
@@ -179,15 +182,23 @@ impl Device for FlowAnalyzer {
 
     fn answer(&mut self, request: &[u8]) -> Option<Vec<u8>> {
         self.queries += 1;
-        if self
+        let silent_after_breaths = self
             .config
-            .stop_answering_after_queries
-            .is_some_and(|n| self.queries > n)
+            .stop_answering_after_breaths
+            .is_some_and(|n| self.breaths_read >= n);
+        if silent_after_breaths
+            || self
+                .config
+                .stop_answering_after_queries
+                .is_some_and(|n| self.queries > n)
         {
             return None;
         }
         // Stray line feeds (a terminal's CR LF) are not part of the frame.
         let request = request.strip_prefix(b"\n").unwrap_or(request);
+        if request.starts_with(b"%RM#23") && !request[6..].first().is_some_and(u8::is_ascii_digit) {
+            self.breaths_read += 1;
+        }
         let answer = Frame::parse(request)
             .ok()
             .and_then(|frame| self.reply(&frame));
