@@ -12,6 +12,8 @@ mod evidence;
 mod language;
 /// Uncertainty budgets and decision rules in real runs.
 mod metrology;
+/// `qbench sim` serving the simulated devices to other programs.
+mod sim_command;
 /// Aborts, signals and crashes: teardown always runs and nothing recorded is lost.
 mod survival;
 /// `qbench validate` on shipped and broken files.

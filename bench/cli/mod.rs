@@ -11,6 +11,7 @@ pub mod exit;
 mod report;
 mod resume;
 mod run;
+mod sim;
 mod validate;
 mod verify;
 
@@ -42,6 +43,12 @@ pub enum Command {
         /// Procedure and fixture files; procedures are also checked against the fixtures given.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Serve a fixture's simulated devices on pseudo-terminals until stopped.
+    Sim {
+        /// The fixture whose `simulation:` to serve.
+        #[arg(long, default_value = "fixtures/sim.yaml")]
+        fixture: PathBuf,
     },
     /// Print the JSON Schema of procedures or fixtures (for editors' YAML extensions).
     Schema {
@@ -91,6 +98,7 @@ pub fn execute(cli: Cli) -> i32 {
         Command::Validate { files } => validate::validate(&files, &mut stdout),
         Command::Verify { run } => verify::verify(&run, &mut stdout),
         Command::Schema { kind } => catalog::schema(kind, &mut stdout),
+        Command::Sim { fixture } => sim::sim(&fixture, &mut stdout),
         Command::List { dir } => catalog::list(&dir, &mut stdout),
         Command::Report {
             run,

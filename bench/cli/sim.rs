@@ -1,0 +1,60 @@
+//! `qbench sim`: serve the simulated bench of a fixture on pseudo-terminals until stopped, so
+//! that other tools (a terminal emulator, a vendor's software, another qbench) can talk to the
+//! simulated devices exactly as to hardware.
+
+use super::{Failure, exit};
+use crate::fixture::load_fixture;
+use crate::runner::{SIGINT, SIGTERM, StopRequest};
+use crate::sim::SimBench;
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+/// Starts the simulated bench of `fixture`, prints each device's port, and serves until
+/// Ctrl-C or SIGTERM; then prints how many requests each device received.
+pub fn sim(fixture: &Path, out: &mut dyn Write) -> Result<i32, Failure> {
+    let (fixture, _) = load_fixture(fixture).map_err(|e| Failure {
+        message: e.to_string(),
+        code: exit::INVALID,
+    })?;
+    let Some(config) = &fixture.simulation else {
+        return Err(Failure {
+            message: format!(
+                "fixture `{}` has no `simulation:` section: nothing to simulate",
+                fixture.name
+            ),
+            code: exit::INVALID,
+        });
+    };
+    let stop = StopRequest::new();
+    for (signal, number) in [
+        (signal_hook::consts::SIGINT, SIGINT),
+        (signal_hook::consts::SIGTERM, SIGTERM),
+    ] {
+        signal_hook::flag::register_usize(signal, stop.flag(), number).map_err(|e| Failure {
+            message: format!("cannot install the signal handler: {e}"),
+            code: exit::INCOMPLETE,
+        })?;
+    }
+    let bench = SimBench::start(config, fixture.time_scale)
+        .map_err(|e| Failure::new(&e, exit::INCOMPLETE))?;
+    let _ = writeln!(
+        out,
+        "simulated bench `{}` (time scale {}):",
+        fixture.name, fixture.time_scale
+    );
+    for device in crate::sim::DEVICES {
+        if let Some(port) = bench.port(device) {
+            let _ = writeln!(out, "  {device:<16} {}", port.display());
+        }
+    }
+    let _ = writeln!(out, "serving; Ctrl-C to stop");
+    let _ = out.flush();
+    while stop.reason().is_none() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = bench.log();
+    drop(bench);
+    let _ = writeln!(out, "stopped; {} requests served", log.len());
+    Ok(exit::PASS)
+}
