@@ -23,6 +23,7 @@ fn request(dir: &Path, procedure: &Path, time_scale: u32) -> RunRequest {
         overrides: Vec::new(),
         allow_expired_calibration: false,
         templates: None,
+        step_limit: runner::DEFAULT_STEP_LIMIT,
     }
 }
 

@@ -213,3 +213,39 @@ fn kill_9_at_random_points_loses_nothing_and_resume_finishes_second_half() {
         kill_and_resume(lines % 260 + 3);
     }
 }
+
+#[test]
+fn the_watchdog_stops_a_step_that_outruns_the_step_limit() {
+    let dir = Dir::new();
+    let procedure = "id: long-wait\ntitle: A wait longer than the watchdog allows\nversion: 1.0.0\nstandard: none\nclause: n/a\nroles:\n  dut: { kind: ventilator }\nsteps:\n  - action: { role: dut, do: start }\n  - wait: { duration: 2000 s }\nteardown:\n  - action: { role: dut, do: standby }\n";
+    dir.write("long-wait.yaml", procedure);
+    let started = std::time::Instant::now();
+    let out = dir.qbench(&[
+        "run",
+        "long-wait.yaml",
+        "--yes",
+        "--json",
+        "--out",
+        "run",
+        "--step-limit",
+        "1",
+    ]);
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "stopped by the watchdog, not by the wait's end"
+    );
+    let error = out.json()["error"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_default();
+    assert!(
+        error.contains("watchdog") && error.contains("line 10"),
+        "{error}"
+    );
+    let log = dir.read("run/simulator.log");
+    assert!(
+        log.lines().any(|l| l.ends_with("ventilator STANDBY")),
+        "teardown ran"
+    );
+}

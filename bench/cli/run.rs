@@ -46,6 +46,9 @@ pub struct RunArgs {
     /// Seconds an operator prompt may wait for its answer before the run stops (watchdog).
     #[arg(long, default_value_t = 1800)]
     pub prompt_timeout: u64,
+    /// Seconds any single step may take before the run stops (watchdog).
+    #[arg(long, default_value_t = 3600)]
+    pub step_limit: u64,
 }
 
 /// Runs `qbench run` and returns the exit code.
@@ -69,6 +72,7 @@ pub fn run(args: RunArgs, out: &mut dyn Write) -> Result<i32, Failure> {
         overrides: args.overrides.clone(),
         allow_expired_calibration: args.allow_expired_calibration,
         templates: args.templates.clone(),
+        step_limit: std::time::Duration::from_secs(args.step_limit),
     };
     let prepared = runner::prepare(request).map_err(|e| match e {
         PrepareError::Invalid(v) => Failure {

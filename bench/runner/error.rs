@@ -122,6 +122,14 @@ pub enum RunError {
         /// Samples wanted.
         wanted: usize,
     },
+    /// A step outran the watchdog's step limit.
+    #[error("step at line {line} did not finish within the step limit of {limit_s} s (watchdog)")]
+    StepDeadline {
+        /// Line of the step in the procedure.
+        line: usize,
+        /// The limit, in seconds.
+        limit_s: u64,
+    },
     /// A `repeat` group with `on_exhausted: stop` still failed after its last attempt; the
     /// run stops with verdict FAIL.
     #[error("`{group}` still failed after {attempts} attempts; the procedure says to stop")]

@@ -70,6 +70,10 @@ pub struct Executor<'a> {
     /// outside sweeps before it. Commands, waits and prompts still run, to re-establish the
     /// bench's state.
     pub resume_from: Option<usize>,
+    /// The longest any single step may take (the watchdog), real time.
+    pub step_limit: Duration,
+    /// The deadline of the step in progress, and its line.
+    pub step_deadline: Option<(Instant, usize)>,
     /// Set points entered so far.
     pub set_points: usize,
     /// The worst counted check verdict so far.
@@ -94,13 +98,36 @@ impl Executor<'_> {
     }
 
     fn check_abort(&self) -> Result<(), RunError> {
-        match self.stop.reason() {
-            Some(reason) if !self.tearing_down => Err(RunError::Aborted { reason }),
+        if self.tearing_down {
+            return Ok(());
+        }
+        if let Some(reason) = self.stop.reason() {
+            return Err(RunError::Aborted { reason });
+        }
+        match self.step_deadline {
+            Some((deadline, line)) if Instant::now() > deadline => Err(RunError::StepDeadline {
+                line,
+                limit_s: self.step_limit.as_secs(),
+            }),
             _ => Ok(()),
         }
     }
 
     fn run_step(&mut self, step: &Step, frame: &mut Frame) -> Result<(), RunError> {
+        // The watchdog: every step but the containers (sweeps, repeats) must finish within
+        // the step limit, checked at every safe point inside it.
+        let leaf = !matches!(step.kind, StepKind::Sweep(_) | StepKind::Repeat(_));
+        if leaf {
+            self.step_deadline = Some((Instant::now() + self.step_limit, step.line));
+        }
+        let result = self.run_step_body(step, frame);
+        if leaf {
+            self.step_deadline = None;
+        }
+        result
+    }
+
+    fn run_step_body(&mut self, step: &Step, frame: &mut Frame) -> Result<(), RunError> {
         let line = step.line;
         let before_resume_point = self.resume_from.is_some_and(|r| self.set_points < r);
         if before_resume_point && matches!(step.kind, StepKind::Measure { .. } | StepKind::Check(_))
@@ -118,7 +145,7 @@ impl Executor<'_> {
             StepKind::Action { role, action } => self.act(role, action),
             StepKind::WaitDuration(formula) => {
                 let duration = self.quantity(formula, frame, line)?;
-                self.sleep(self.real(&duration));
+                self.sleep(self.real(&duration))?;
                 Ok(())
             }
             StepKind::WaitBreaths {
@@ -390,7 +417,7 @@ impl Executor<'_> {
                     condition: text,
                 });
             }
-            self.sleep(interval.min(deadline.saturating_duration_since(Instant::now())));
+            self.sleep(interval.min(deadline.saturating_duration_since(Instant::now())))?;
         }
     }
 
@@ -873,12 +900,13 @@ impl Executor<'_> {
     }
 
     /// Sleeps in short slices so that a stop request is honoured promptly.
-    fn sleep(&self, duration: Duration) {
+    fn sleep(&self, duration: Duration) -> Result<(), RunError> {
         let end = Instant::now() + duration;
-        while self.check_abort().is_ok() {
+        loop {
+            self.check_abort()?;
             let left = end.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                break;
+                return Ok(());
             }
             std::thread::sleep(left.min(Duration::from_millis(50)));
         }

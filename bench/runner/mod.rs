@@ -45,6 +45,10 @@ use execute::{Executor, Frame};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The default watchdog limit on a single step, real time.
+pub const DEFAULT_STEP_LIMIT: Duration = Duration::from_secs(3600);
 
 /// File name of the HTML report inside a run directory.
 pub const REPORT_FILE: &str = "report.html";
@@ -72,6 +76,8 @@ pub struct RunRequest {
     pub allow_expired_calibration: bool,
     /// A directory of report templates overriding the built-in ones.
     pub templates: Option<PathBuf>,
+    /// The longest any single step may take, real time (the watchdog).
+    pub step_limit: Duration,
 }
 
 /// A validated run, ready to execute.
@@ -373,6 +379,8 @@ pub fn run_in_process(
         stop: &stop,
         tearing_down: false,
         resume_from: None,
+        step_limit: Duration::from_secs(24 * 3600),
+        step_deadline: None,
         set_points: 0,
         verdict: Verdict::Pass,
     };
@@ -483,6 +491,8 @@ fn run_and_tear_down(
         stop,
         tearing_down: false,
         resume_from,
+        step_limit: prepared.request.step_limit,
+        step_deadline: None,
         set_points: 0,
         verdict: Verdict::Pass,
     };

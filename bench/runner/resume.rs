@@ -174,6 +174,7 @@ fn prepare_again(
         overrides: header.overrides.clone(),
         allow_expired_calibration: false,
         templates,
+        step_limit: super::DEFAULT_STEP_LIMIT,
     };
     Ok(Prepared {
         request,
