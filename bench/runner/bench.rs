@@ -135,7 +135,7 @@ fn open_instrument(
         identity,
         calibration_certificate: config.calibration_certificate.clone(),
         calibration_due: config.calibration_due.map(|d| d.to_string()),
-        accuracy: config.accuracy.clone(),
+        accuracy: config.accuracy.describe(),
     };
     let Some(declared) = &config.link else {
         // A manual instrument is who the fixture says it is: there is nobody to ask.

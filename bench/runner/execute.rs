@@ -36,8 +36,8 @@ pub struct Frame {
     pub set_point: Option<usize>,
     /// The current `repeat` attempt.
     pub attempt: Option<usize>,
-    /// The role each measurement was read from.
-    pub sources: BTreeMap<String, String>,
+    /// The role and quantity each measurement was read from.
+    pub sources: BTreeMap<String, (String, String)>,
 }
 
 impl Scope for Frame {
@@ -480,7 +480,7 @@ impl Executor<'_> {
         frame
             .measurements
             .insert(id.to_string(), (values, unit.unwrap_or_else(Unit::one)));
-        frame.sources.insert(id.to_string(), role.to_string());
+        frame.sources.insert(id.to_string(), (role.to_string(), quantity.to_string()));
         Ok(())
     }
 
@@ -733,10 +733,12 @@ impl Executor<'_> {
             }
         }
         let same_dimension = samples.is_some_and(|(_, u)| u.dimension() == unit.dimension());
-        let role = frame.sources.get(&check.measurement);
-        let accuracy = role
-            .and_then(|r| self.bench.instruments.get(r))
-            .and_then(|i| i.config.accuracy.clone());
+        let source = frame.sources.get(&check.measurement);
+        let role = source.map(|(role, _)| role);
+        let accuracy = source.and_then(|(role, quantity)| {
+            let instrument = self.bench.instruments.get(role)?;
+            instrument.config.accuracy.of(quantity).map(str::to_string)
+        });
         if let (true, Some(role), Some(text)) = (same_dimension, role, accuracy) {
             let reading = Quantity::new(value, unit.clone());
             let spec = parse_accuracy(&text);

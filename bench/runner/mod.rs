@@ -352,7 +352,7 @@ pub fn run_in_process(
             identity: crate::fixture::ExpectedIdentity::default(),
             calibration_certificate: None,
             calibration_due: None,
-            accuracy: None,
+            accuracy: crate::fixture::Accuracy::default(),
             limits: BTreeMap::new(),
         };
         instruments.insert(
