@@ -12,6 +12,10 @@ mod evidence;
 mod language;
 /// Uncertainty budgets and decision rules in real runs.
 mod metrology;
+/// `qbench report --format pdf|atml|junit`: the structure each consumer relies on.
+mod report_formats;
+/// `qbench keygen`, `sign` and `verify --key`; random tamperings of a journal, located.
+mod signatures;
 /// `qbench sim` serving the simulated devices to other programs.
 mod sim_command;
 /// Aborts, signals and crashes: teardown always runs and nothing recorded is lost.

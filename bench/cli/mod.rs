@@ -8,9 +8,11 @@ pub mod analyze;
 mod catalog;
 mod console;
 pub mod exit;
+mod keygen;
 mod report;
 mod resume;
 mod run;
+mod sign;
 mod sim;
 mod validate;
 mod verify;
@@ -78,10 +80,34 @@ pub enum Command {
     },
     /// Continue a run interrupted by a crash, a kill or a power cut.
     Resume(resume::ResumeArgs),
-    /// Check that a run's journal and record were not altered.
+    /// Check that a run's journal, record and signatures were not altered.
     Verify {
         /// The run directory.
         run: PathBuf,
+        /// A public key (SPKI PEM, or 64 hex digits) whose signature must be present; when
+        /// given (repeatable), signatures by any other key are rejected.
+        #[arg(long = "key")]
+        keys: Vec<PathBuf>,
+    },
+    /// Make an ed25519 key pair for signing records.
+    Keygen {
+        /// Write PREFIX.key (private, PKCS#8 PEM, mode 0600) and PREFIX.pub (public, SPKI PEM).
+        #[arg(long = "out", default_value = keygen::DEFAULT_PREFIX)]
+        prefix: PathBuf,
+    },
+    /// Sign a run's sealed record (appends to signatures.jsonl beside it).
+    Sign {
+        /// The run directory.
+        run: PathBuf,
+        /// The private key (PKCS#8 PEM, as written by `qbench keygen`).
+        #[arg(long)]
+        key: PathBuf,
+        /// What the signature means.
+        #[arg(long, value_enum)]
+        meaning: sign::MeaningArg,
+        /// The signer's printed name.
+        #[arg(long)]
+        name: String,
     },
 }
 
@@ -96,7 +122,17 @@ pub fn execute(cli: Cli) -> i32 {
             .map(|()| exit::PASS)
             .map_err(|e| Failure::new(&e, exit::INVALID)),
         Command::Validate { files } => validate::validate(&files, &mut stdout),
-        Command::Verify { run } => verify::verify(&run, &mut stdout),
+        Command::Verify { run, keys } => verify::verify(&run, &keys, &mut stdout),
+        Command::Keygen { prefix } => keygen::keygen(&prefix, &mut stdout),
+        Command::Sign {
+            run,
+            key,
+            meaning,
+            name,
+        } => {
+            let utc = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            sign::sign(&run, &key, meaning, &name, &utc, &mut stdout)
+        }
         Command::Schema { kind } => catalog::schema(kind, &mut stdout),
         Command::Sim { fixture } => sim::sim(&fixture, &mut stdout),
         Command::List { dir } => catalog::list(&dir, &mut stdout),

@@ -2,11 +2,13 @@
 //!
 //! The record is folded afresh from the run's journal (whose chain is checked on the way), so
 //! a report can never show anything the journal does not hold; a run interrupted before its
-//! record was sealed is rendered all the same, marked INCOMPLETE.
+//! record was sealed is rendered all the same, marked INCOMPLETE. The run's signatures are
+//! checked and shown (HTML, PDF, ATML), each marked verified or not.
 
 use super::{Failure, exit};
 use crate::record::record_from_run_dir;
-use crate::report::{render_csv, render_html, render_junit};
+use crate::record::signature::check_run_signatures;
+use crate::report::{render_atml, render_csv, render_html_signed, render_junit, render_pdf};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -15,10 +17,14 @@ use std::path::{Path, PathBuf};
 pub enum Format {
     /// Self-contained HTML page.
     Html,
+    /// PDF for archiving (no external resources, metadata embedded).
+    Pdf,
     /// Raw samples, one row each.
     Csv,
     /// JUnit XML, one test case per check and set point.
     Junit,
+    /// IEEE 1636.1 (ATML) test results XML.
+    Atml,
 }
 
 /// Renders the run in `run` as `format`, to `output` or standard output.
@@ -30,19 +36,22 @@ pub fn report(
     out: &mut dyn Write,
 ) -> Result<i32, Failure> {
     let record = record_from_run_dir(run).map_err(|e| Failure::new(&e, exit::INVALID))?;
-    let text = match format {
-        Format::Html => {
-            render_html(&record, templates).map_err(|e| Failure::new(&e, exit::INVALID))?
-        }
-        Format::Csv => render_csv(&record),
-        Format::Junit => render_junit(&record),
+    let signatures = check_run_signatures(run).map_err(|e| Failure::new(&e, exit::INVALID))?;
+    let bytes: Vec<u8> = match format {
+        Format::Html => render_html_signed(&record, &signatures, templates)
+            .map_err(|e| Failure::new(&e, exit::INVALID))?
+            .into_bytes(),
+        Format::Pdf => render_pdf(&record, &signatures),
+        Format::Csv => render_csv(&record).into_bytes(),
+        Format::Junit => render_junit(&record).into_bytes(),
+        Format::Atml => render_atml(&record, &signatures).into_bytes(),
     };
     match output {
-        Some(path) => std::fs::write(path, text).map_err(|e| Failure {
+        Some(path) => std::fs::write(path, bytes).map_err(|e| Failure {
             message: format!("cannot write {}: {e}", path.display()),
             code: exit::INVALID,
         })?,
-        None => out.write_all(text.as_bytes()).map_err(|e| Failure {
+        None => out.write_all(&bytes).map_err(|e| Failure {
             message: format!("cannot write the report: {e}"),
             code: exit::INVALID,
         })?,

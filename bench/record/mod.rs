@@ -5,7 +5,12 @@
 //! journal sequence number, so every derived figure can be recomputed from the raw data, and
 //! the head hash of the journal it was sealed from.
 //!
-//! This stage does no I/O beyond [`write_record`] and [`read_record`].
+//! Signatures of a sealed record live beside it, in `signatures.jsonl` ([`signature`]); they
+//! are never part of the record, whose bytes they sign.
+//!
+//! This stage does no I/O beyond [`write_record`], [`read_record`] and the signature files.
+
+pub mod signature;
 
 use crate::analysis::Verdict;
 use crate::journal::{
@@ -15,6 +20,11 @@ use crate::units::Quantity;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+pub use signature::{
+    CheckedSignature, Meaning, SIGNATURES_FILE, Seal, Signature, SignatureCheck, SignatureError,
+    SignatureStatus,
+};
 
 /// Version of the record format written by this build.
 pub const RECORD_FORMAT: u32 = 1;

@@ -9,7 +9,7 @@
 
 use super::ReportError;
 use super::view::ReportView;
-use crate::record::Record;
+use crate::record::{Record, SignatureCheck};
 use std::io::Write;
 use std::path::Path;
 
@@ -94,6 +94,19 @@ pub fn render_html(record: &Record, templates: Option<&Path>) -> Result<String, 
     render_view(&ReportView::from_record(record), templates)
 }
 
+/// Renders the HTML report of `record` with its checked signatures (a Signatures section
+/// with each printed name, date and time, meaning, key fingerprint and whether it verified).
+pub fn render_html_signed(
+    record: &Record,
+    signatures: &SignatureCheck,
+    templates: Option<&Path>,
+) -> Result<String, ReportError> {
+    render_view(
+        &ReportView::from_record(record).with_signatures(signatures),
+        templates,
+    )
+}
+
 /// Renders the HTML report of `record` and writes it to `path`, durably.
 pub fn write_html(
     record: &Record,
@@ -172,6 +185,51 @@ mod tests {
         );
         // The SVG is inserted unescaped, and it is still markup.
         assert!(out.contains("<svg"));
+    }
+
+    #[test]
+    fn signatures_are_shown_escaped_with_their_verification() {
+        use crate::record::signature::{
+            CheckedSignature, Meaning, Seal, Signature, SignatureStatus,
+        };
+        let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+        let seal = Seal {
+            run_id: "run-0001".into(),
+            record_sha256: "c".repeat(64),
+            journal_head: testutil::HEAD.into(),
+        };
+        let sign = |name: &str, meaning| {
+            let genesis = crate::journal::GENESIS_HASH;
+            Signature::sign(&seal, genesis, name, meaning, "2026-11-23T10:00:00Z", &key).unwrap()
+        };
+        let check = SignatureCheck {
+            signatures: vec![
+                CheckedSignature {
+                    line: 1,
+                    signature: Some(sign("<script>alert(1)</script>", Meaning::Performed)),
+                    status: SignatureStatus::Valid,
+                },
+                CheckedSignature {
+                    line: 2,
+                    signature: Some(sign("B. Reviewer", Meaning::Approved)),
+                    status: SignatureStatus::OtherRecord {
+                        field: "record hash",
+                    },
+                },
+            ],
+            missing_keys: Vec::new(),
+        };
+        let out = render_html_signed(&testutil::passing_record(), &check, None).unwrap();
+        assert!(!out.to_lowercase().contains("<script"), "{out}");
+        assert!(out.contains("&lt;script&gt;alert(1)"), "{out}");
+        assert!(out.contains("<td>performed</td>") && out.contains("<td>approved</td>"));
+        assert!(out.contains(">verified</span>"), "{out}");
+        assert!(
+            out.contains("NOT VERIFIED: made over another record (the record hash differs)"),
+            "{out}"
+        );
+        let fingerprint = crate::record::signature::fingerprint(&key.verifying_key());
+        assert!(out.contains(&fingerprint), "{out}");
     }
 
     #[test]

@@ -1,23 +1,30 @@
-//! Reports: a record rendered for people (HTML) and for other tools (CSV, JUnit XML).
+//! Reports: a record rendered for people (HTML, PDF) and for other tools (CSV, JUnit XML,
+//! ATML).
 //!
-//! Every report is derived from a [`Record`](crate::record::Record) alone and is
-//! deterministic: the same record gives the same bytes, so a report can be re-rendered and
-//! compared years later.
+//! Every report is derived from a [`Record`](crate::record::Record) alone, plus, where it
+//! shows them, the record's checked signatures, and is deterministic: the same record (and
+//! signatures) give the same bytes, so a report can be re-rendered and compared years later.
 //!
 //! # Architecture
 //!
-//! - [`ReportView`] (`view.rs`) is the view model: every figure the HTML report shows,
-//!   formatted in Rust (4 significant digits in tables, full precision in the raw data) and
-//!   in a fixed order. Templates only lay it out.
+//! - [`ReportView`] (`view.rs`) is the view model: every figure the human-readable reports
+//!   show, formatted in Rust (4 significant digits in tables, full precision in the raw data)
+//!   and in a fixed order, with the signatures ([`SignatureRow`]) and the record's hashes.
+//!   Templates only lay it out.
 //! - `svg.rs` draws the error-against-set-point plots as SVG text, escaping what it embeds.
-//! - [`render_html`] (`html.rs`) lays the view out with tera templates: the built-in ones in
-//!   `reports/templates/`, compiled in, each overridable by a file of the same name in a
-//!   directory the caller names. Templates ending in `.html` are autoescaped.
-//! - [`render_csv`] (`csv.rs`) and [`render_junit`] (`junit.rs`) write the raw samples and
-//!   the check outcomes directly, without templates.
+//! - [`render_html`] and [`render_html_signed`] (`html.rs`) lay the view out with tera
+//!   templates: the built-in ones in `reports/templates/`, compiled in, each overridable by a
+//!   file of the same name in a directory the caller names. Templates ending in `.html` are
+//!   autoescaped.
+//! - [`render_pdf`] (`pdf.rs`) lays the same view out as an archival PDF, in Rust, with the
+//!   base-14 Courier fonts (see that module for how close it comes to PDF/A).
+//! - [`render_csv`] (`csv.rs`), [`render_junit`] (`junit.rs`) and [`render_atml`]
+//!   (`atml.rs`, IEEE 1636.1) write the raw samples and the check outcomes directly, without
+//!   templates.
 //!
 //! This stage reads templates and writes report files; it never touches the journal or the
-//! instruments, and never decides a verdict (it only shows the record's).
+//! instruments, and never decides a verdict (it only shows the record's) nor whether a
+//! signature is valid (it only shows what `record::signature` found).
 //!
 //! # Tests
 //!
@@ -26,24 +33,28 @@
 //! to the formatting, run `QBENCH_UPDATE_SNAPSHOTS=1 cargo test --lib report` to rewrite them,
 //! and review the diff before committing.
 
+mod atml;
 mod csv;
 mod error;
 mod format;
 mod html;
 mod junit;
+mod pdf;
 mod svg;
 mod view;
 
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
+pub use atml::{ATML_COMMON_NAMESPACE, ATML_NAMESPACE, QBENCH_EXTENSION_NAMESPACE, render_atml};
 pub use csv::render_csv;
 pub use error::ReportError;
-pub use html::{BUILTIN_TEMPLATES, REPORT_TEMPLATE, render_html, write_html};
+pub use html::{BUILTIN_TEMPLATES, REPORT_TEMPLATE, render_html, render_html_signed, write_html};
 pub use junit::render_junit;
+pub use pdf::render_pdf;
 pub use view::{
     CheckRow, CheckSection, CheckSummary, EventRow, Footer, Identification, InstrumentRow,
-    NameValue, RawMeasurement, ReportView, VerdictBanner,
+    NameValue, RawMeasurement, ReportView, SignatureRow, VerdictBanner,
 };
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use super::format::{full, push_full, short, table, with_unit};
 use super::svg::{self, PlotPoint, PointKind};
 use crate::analysis::Verdict;
 use crate::journal::CheckOutcome;
-use crate::record::{Record, SetPointRecord};
+use crate::record::{Record, SetPointRecord, SignatureCheck};
 use crate::units::{Quantity, Unit, parse_unit};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -34,8 +34,32 @@ pub struct ReportView {
     pub events: Vec<EventRow>,
     /// Every measurement with all its samples, in the order it was first sampled.
     pub raw_data: Vec<RawMeasurement>,
+    /// Electronic signatures of the record, in the order they were made, each checked.
+    pub signatures: Vec<SignatureRow>,
     /// Where the record came from: the journal's head hash and size.
     pub footer: Footer,
+}
+
+/// One electronic signature of the record (21 CFR 11.50: printed name, date and time,
+/// meaning), with whether it verified when the report was rendered.
+#[derive(Clone, Debug, Serialize)]
+pub struct SignatureRow {
+    /// 1-based line in `signatures.jsonl`.
+    pub line: usize,
+    /// The signer's printed name (empty when the line is not a signature).
+    pub name: String,
+    /// `performed`, `reviewed` or `approved`.
+    pub meaning: String,
+    /// Date and time of signing, UTC.
+    pub utc: String,
+    /// Fingerprint of the signer's public key.
+    pub key_fingerprint: String,
+    /// Whether the signature verified over this record.
+    pub verified: bool,
+    /// `verified`, or why it did not verify.
+    pub status: String,
+    /// CSS class: `pass` when verified, `fail` otherwise.
+    pub class: String,
 }
 
 /// What ran, where, when and by whom.
@@ -261,6 +285,8 @@ pub struct Footer {
     pub sample_count: usize,
     /// Total number of measurements.
     pub measurement_count: usize,
+    /// SHA-256 of `record.json` as this build writes the record (what signatures bind).
+    pub record_sha256: String,
 }
 
 /// The word and CSS class of a verdict.
@@ -769,15 +795,60 @@ impl ReportView {
                 })
                 .collect(),
             raw_data: raw_data(record, &set_points),
+            signatures: Vec::new(),
             footer: Footer {
                 journal_head: record.journal_head.clone(),
                 journal_entries: record.journal_entries,
                 record_format: record.format,
                 sample_count: record.sample_count(),
                 measurement_count: record.measurements.len(),
+                record_sha256: record_file_sha256(record),
             },
         }
     }
+
+    /// The view with the signatures of `check` shown.
+    pub fn with_signatures(mut self, check: &SignatureCheck) -> ReportView {
+        self.signatures = check
+            .signatures
+            .iter()
+            .map(|s| {
+                let verified = s.status.is_valid();
+                let status = if verified {
+                    "verified".to_string()
+                } else {
+                    format!("NOT VERIFIED: {}", s.status)
+                };
+                let (name, meaning, utc, key_fingerprint) = match &s.signature {
+                    Some(sig) => (
+                        sig.name.clone(),
+                        sig.meaning.to_string(),
+                        sig.utc.clone(),
+                        sig.key_fingerprint(),
+                    ),
+                    None => Default::default(),
+                };
+                SignatureRow {
+                    line: s.line,
+                    name,
+                    meaning,
+                    utc,
+                    key_fingerprint,
+                    verified,
+                    status,
+                    class: if verified { "pass" } else { "fail" }.to_string(),
+                }
+            })
+            .collect();
+        self
+    }
+}
+
+/// SHA-256 of the record file's bytes as [`crate::record::write_record`] writes them.
+fn record_file_sha256(record: &Record) -> String {
+    crate::record::signature::record_file_bytes(record)
+        .map(|bytes| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

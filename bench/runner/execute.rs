@@ -480,7 +480,9 @@ impl Executor<'_> {
         frame
             .measurements
             .insert(id.to_string(), (values, unit.unwrap_or_else(Unit::one)));
-        frame.sources.insert(id.to_string(), (role.to_string(), quantity.to_string()));
+        frame
+            .sources
+            .insert(id.to_string(), (role.to_string(), quantity.to_string()));
         Ok(())
     }
 
