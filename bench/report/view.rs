@@ -194,6 +194,109 @@ pub struct CheckRow {
     pub class: String,
     /// The outcome's note.
     pub note: String,
+    /// The expanded uncertainty with its coverage (`±11.3 mL (k = 1.97, 95 %)`), or empty.
+    pub uncertainty: String,
+    /// The decision rule, acceptance zone and outcome, or empty.
+    pub decision: String,
+    /// The uncertainty budget, one line per contribution.
+    pub budget: Vec<BudgetLine>,
+}
+
+/// One contribution of an uncertainty budget, formatted.
+#[derive(Clone, Debug, Serialize)]
+pub struct BudgetLine {
+    /// What the input is.
+    pub name: String,
+    /// `A` or `B`.
+    pub kind: String,
+    /// The distribution assumed.
+    pub distribution: String,
+    /// The standard uncertainty uᵢ with its unit.
+    pub standard_uncertainty: String,
+    /// The sensitivity coefficient cᵢ.
+    pub sensitivity: String,
+    /// The degrees of freedom νᵢ (`∞` for exactly known type-B inputs).
+    pub degrees_of_freedom: String,
+    /// The share of the combined variance, in percent.
+    pub share: String,
+}
+
+/// `±U unit (k = …, p %)` of an outcome, or empty.
+fn uncertainty_text(outcome: &CheckOutcome) -> String {
+    let Some(b) = &outcome.uncertainty else {
+        return String::new();
+    };
+    let unit = outcome
+        .value
+        .as_ref()
+        .map(|v| v.unit.symbol().to_string())
+        .unwrap_or_default();
+    format!(
+        "±{} (k = {}, {} %)",
+        with_unit(&table(b.expanded_uncertainty), &unit),
+        table(b.coverage_factor),
+        table(b.coverage_probability * 100.0)
+    )
+}
+
+/// The rule, the acceptance zone and the outcome of an outcome's decision, or empty.
+fn decision_text(outcome: &CheckOutcome) -> String {
+    let Some(d) = &outcome.decision else {
+        return String::new();
+    };
+    let rule = match d.rule {
+        crate::analysis::DecisionRule::Simple => "simple acceptance".to_string(),
+        crate::analysis::DecisionRule::Guarded { .. } => {
+            format!("guarded acceptance, w = {}", table(d.guard_band))
+        }
+        crate::analysis::DecisionRule::NonBinary { .. } => {
+            format!("non-binary, w = {}", table(d.guard_band))
+        }
+    };
+    let bound = |b: Option<f64>, inf: &str| b.map(table).unwrap_or_else(|| inf.to_string());
+    format!(
+        "{rule}; accepted in [{}, {}] {}; {}",
+        bound(d.acceptance_zone.low, "−∞"),
+        bound(d.acceptance_zone.high, "+∞"),
+        d.limit.unit,
+        d.outcome.as_str()
+    )
+}
+
+/// The budget of an outcome, one formatted line per contribution.
+fn budget_rows(outcome: &CheckOutcome) -> Vec<BudgetLine> {
+    let Some(b) = &outcome.uncertainty else {
+        return Vec::new();
+    };
+    b.rows
+        .iter()
+        .map(|row| {
+            let c = &row.contribution;
+            BudgetLine {
+                name: c.name.clone(),
+                kind: match c.kind {
+                    crate::analysis::EvaluationType::TypeA => "A".into(),
+                    crate::analysis::EvaluationType::TypeB => "B".into(),
+                },
+                distribution: match c.distribution {
+                    crate::analysis::Distribution::Normal { k } => {
+                        format!("normal (k = {})", table(k))
+                    }
+                    crate::analysis::Distribution::Rectangular => "rectangular".into(),
+                    crate::analysis::Distribution::Triangular => "triangular".into(),
+                    crate::analysis::Distribution::UShaped => "U-shaped".into(),
+                },
+                standard_uncertainty: with_unit(&table(c.standard_uncertainty), c.unit.symbol()),
+                sensitivity: table(c.sensitivity),
+                degrees_of_freedom: if c.degrees_of_freedom.is_finite() {
+                    table(c.degrees_of_freedom)
+                } else {
+                    "∞".into()
+                },
+                share: table(row.variance_share * 100.0),
+            }
+        })
+        .collect()
 }
 
 /// A name and a formatted value.
@@ -301,7 +404,10 @@ pub(crate) fn verdict_word(verdict: Verdict) -> (&'static str, &'static str) {
 
 /// The word and CSS class of one check outcome: `N/A` when it did not apply.
 pub(crate) fn outcome_word(outcome: &CheckOutcome) -> (&'static str, &'static str) {
-    if outcome.applicable {
+    if outcome.superseded {
+        // A retried attempt or an interrupted set point: kept as evidence, not counted.
+        ("SUPERSEDED", "na")
+    } else if outcome.applicable {
         verdict_word(outcome.verdict)
     } else {
         ("N/A", "na")
@@ -464,7 +570,9 @@ fn check_section(
     for (n, (outcome, fig)) in outcomes.iter().zip(&figures).enumerate() {
         let (word, class) = outcome_word(outcome);
         let label = set_point_label(outcome.set_point, set_points);
-        if outcome.applicable {
+        if outcome.superseded {
+            // Shown in the table, counted nowhere, plotted never.
+        } else if outcome.applicable {
             overall = Some(overall.map_or(outcome.verdict, |v| v.combine(outcome.verdict)));
             match outcome.verdict {
                 Verdict::Pass => passed += 1,
@@ -480,6 +588,7 @@ fn check_section(
         let error = fig.error();
         if let Some(e) = error
             && outcome.applicable
+            && !outcome.superseded
         {
             let x = if by_target {
                 fig.target.unwrap_or(0.0)
@@ -520,6 +629,9 @@ fn check_section(
             verdict: word.to_string(),
             class: class.to_string(),
             note: outcome.note.clone().unwrap_or_default(),
+            uncertainty: uncertainty_text(outcome),
+            decision: decision_text(outcome),
+            budget: budget_rows(outcome),
         });
     }
     let (verdict, class) = overall.map(verdict_word).unwrap_or(("N/A", "na"));
