@@ -8,8 +8,9 @@
 //! - `procedure`: procedures as written (YAML with positions) and validated; the expression
 //!   language of limits and set values; diagnostics with file:line:column.
 //! - `fixture`: the physical bench, binding roles to drivers, links and calibrations.
-//! - `link`: byte streams to instruments (serial, pseudo-terminals), with a timeout on every read.
-//! - `protocol`: pure codecs of instrument protocols (IMT frames, qbench's line protocol).
+//! - `link`: byte streams to instruments (serial, pseudo-terminals, TCP), with a timeout on every read.
+//! - `protocol`: pure codecs of instrument protocols (IMT frames, qbench's line protocol, SCPI,
+//!   Modbus, declarative device profiles).
 //! - `driver`: one instrument's protocol over a link, exposed as typed capabilities.
 //! - `sim`: the simulated bench: devices on real pseudo-terminals sharing one physical model.
 //! - `runner`: validates, opens the bench, executes steps, always tears down.

@@ -10,6 +10,8 @@ mod analyze;
 mod evidence;
 /// Every construct of the procedure language, run on the simulated bench.
 mod language;
+/// Links and protocols (SCPI, Modbus, device profiles, TCP) and their faults; `probe`, `ports`.
+mod links;
 /// Uncertainty budgets and decision rules in real runs.
 mod metrology;
 /// `qbench report --format pdf|atml|junit`: the structure each consumer relies on.

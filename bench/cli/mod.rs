@@ -9,6 +9,8 @@ mod catalog;
 mod console;
 pub mod exit;
 mod keygen;
+mod ports;
+mod probe;
 mod report;
 mod resume;
 mod run;
@@ -109,6 +111,14 @@ pub enum Command {
         #[arg(long)]
         name: String,
     },
+    /// List the serial ports of this machine (USB vendor/product, serial number).
+    Ports,
+    /// Open every link of a fixture, check each instrument's identity and calibration.
+    Probe {
+        /// The bench description.
+        #[arg(long, default_value = "fixtures/sim.yaml")]
+        fixture: PathBuf,
+    },
 }
 
 /// Runs the command and returns the process exit code.
@@ -133,6 +143,8 @@ pub fn execute(cli: Cli) -> i32 {
             let utc = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             sign::sign(&run, &key, meaning, &name, &utc, &mut stdout)
         }
+        Command::Ports => ports::ports(&mut stdout),
+        Command::Probe { fixture } => probe::probe(&fixture, &mut stdout),
         Command::Schema { kind } => catalog::schema(kind, &mut stdout),
         Command::Sim { fixture } => sim::sim(&fixture, &mut stdout),
         Command::List { dir } => catalog::list(&dir, &mut stdout),

@@ -21,8 +21,17 @@ pub fn validate(files: &[PathBuf], out: &mut dyn Write) -> Result<i32, Failure> 
     let mut failed = false;
     let mut fixtures: Vec<(&PathBuf, Fixture)> = Vec::new();
     let mut procedures = Vec::new();
+    let mut profiles = Vec::new();
     for (path, text) in &texts {
-        if is_fixture(text) {
+        if has_key(text, "profile") {
+            match crate::protocol::profile::parse_profile(path, text) {
+                Ok(p) => profiles.push((path, p)),
+                Err(e) => {
+                    failed = true;
+                    let _ = writeln!(out, "{e}");
+                }
+            }
+        } else if is_fixture(text) {
             match parse_fixture(path, text) {
                 Ok(f) => fixtures.push((path, f)),
                 Err(e) => {
@@ -97,11 +106,29 @@ pub fn validate(files: &[PathBuf], out: &mut dyn Write) -> Result<i32, Failure> 
             f.instruments.len()
         );
     }
+    for (path, p) in &profiles {
+        let _ = writeln!(
+            out,
+            "{}: ok (device profile {}, a {}: {} quantities, {} settings, {} actions)",
+            path.display(),
+            p.name,
+            p.kind,
+            p.quantities.len(),
+            p.settings.len(),
+            p.actions.len()
+        );
+    }
     Ok(exit::PASS)
 }
 
 /// A fixture binds instruments; a procedure declares roles.
 fn is_fixture(text: &str) -> bool {
+    has_key(text, "instruments")
+}
+
+/// Whether the document is a map with `key` at its top level (a device profile has
+/// `profile:`).
+fn has_key(text: &str, key: &str) -> bool {
     let keys: Result<BTreeMap<String, serde::de::IgnoredAny>, _> = serde_saphyr::from_str(text);
-    keys.map(|k| k.contains_key("instruments")).unwrap_or(false)
+    keys.map(|k| k.contains_key(key)).unwrap_or(false)
 }

@@ -67,6 +67,17 @@ pub enum DriverErrorKind {
         /// What is wrong, naming the accepted values or options.
         reason: String,
     },
+    /// A value is outside what the instrument accepts (a device profile's `min`/`max`); it was
+    /// not sent.
+    #[error("{name} = {value} is outside {range}")]
+    OutOfRange {
+        /// The setting.
+        name: String,
+        /// The value asked, with its unit.
+        value: String,
+        /// The accepted range, with units.
+        range: String,
+    },
     /// The awaited device event did not occur in time (the link itself worked).
     #[error("no {event} within {waited_ms} ms")]
     NoEvent {

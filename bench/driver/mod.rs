@@ -10,16 +10,27 @@
 //! decide a verdict, and never sleep without a deadline. The registry in `registry.rs` is the
 //! only place that knows every driver.
 
+mod capabilities;
 mod common;
 mod error;
 #[cfg(test)]
 mod fake_link;
 mod imt_flow_analyzer;
+mod modbus_client;
+mod modbus_generic;
+mod modbus_room_sensor;
+mod profile;
 mod registry;
+mod retry;
+mod scpi_client;
+mod scpi_generic;
+mod scpi_pressure_meter;
 mod test_lung_service;
 mod ventilator_service;
 
+pub use capabilities::{Capabilities, capabilities};
 pub use error::{DriverError, DriverErrorKind};
+pub use profile::load_profile;
 pub use registry::{DRIVERS, open_driver, spec_of};
 
 use crate::units::Quantity;
@@ -119,4 +130,12 @@ pub trait Driver: Send {
 
     /// Conditions that qualify this instrument's readings (its gas standard, say).
     fn conditions(&mut self) -> Result<Vec<Condition>, DriverError>;
+
+    /// Takes what the instrument reported on its own since the last call, oldest first: the
+    /// entries a SCPI instrument's error queue held after each command, a retry that
+    /// recovered from a transient fault. The runner journals them, so that an instrument's
+    /// own error is never silent. Drivers with nothing to report keep this default.
+    fn take_notes(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 }

@@ -1,8 +1,8 @@
 //! The registry: the only place that knows every driver.
 
 use super::{
-    Driver, DriverError, DriverSpec, common, imt_flow_analyzer, test_lung_service,
-    ventilator_service,
+    Driver, DriverError, DriverSpec, common, imt_flow_analyzer, modbus_generic, modbus_room_sensor,
+    profile, scpi_generic, scpi_pressure_meter, test_lung_service, ventilator_service,
 };
 use crate::link::ByteLink;
 use std::collections::BTreeMap;
@@ -12,6 +12,11 @@ pub static DRIVERS: &[DriverSpec] = &[
     imt_flow_analyzer::SPEC,
     ventilator_service::SPEC,
     test_lung_service::SPEC,
+    scpi_pressure_meter::SPEC,
+    scpi_generic::SPEC,
+    profile::SPEC,
+    modbus_room_sensor::SPEC,
+    modbus_generic::SPEC,
 ];
 
 /// The specification of the driver called `name`.
@@ -32,6 +37,11 @@ pub fn open_driver(
         "imt-flowanalyser" => imt_flow_analyzer::open(link, options),
         "qbench-ventilator" => ventilator_service::open(link, options),
         "qbench-test-lung" => test_lung_service::open(link, options),
+        "qbench-pressure-meter" => scpi_pressure_meter::open(link, options),
+        "scpi" => scpi_generic::open(link, options),
+        "profile" => profile::open(link, options),
+        "qbench-room-sensor" => modbus_room_sensor::open(link, options),
+        "modbus" => modbus_generic::open(link, options),
         other => {
             let known: Vec<&str> = DRIVERS.iter().map(|d| d.name).collect();
             Err(common::unsupported(
@@ -47,13 +57,27 @@ mod tests {
     use super::*;
     use crate::driver::fake_link::FakeLink;
 
+    /// Drivers that cannot open without an option naming their description.
+    const NEED_OPTIONS: &[(&str, &str, &str)] = &[(
+        "profile",
+        "profile",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/profiles/qbench-thermohygrometer.yaml"
+        ),
+    )];
+
     #[test]
     fn every_spec_is_openable_and_named_once() {
         for spec in DRIVERS {
             assert_eq!(spec_of(spec.name).map(|s| s.kind), Some(spec.kind));
+            let mut options = BTreeMap::new();
+            if let Some((_, k, v)) = NEED_OPTIONS.iter().find(|(d, _, _)| *d == spec.name) {
+                options.insert(k.to_string(), v.to_string());
+            }
             let (link, _) = FakeLink::new(&[]);
             assert!(
-                open_driver(spec.name, Box::new(link), &BTreeMap::new()).is_ok(),
+                open_driver(spec.name, Box::new(link), &options).is_ok(),
                 "{}",
                 spec.name
             );

@@ -10,9 +10,13 @@
 
 mod error;
 mod serial;
+mod tcp;
 
 pub use error::{LinkError, LinkErrorKind};
 pub use serial::{FlowControl, Parity, SerialLink, SerialSettings};
+pub use tcp::{TcpLink, TcpSettings};
+
+use serde::{Deserialize, Serialize};
 
 use std::time::Duration;
 
@@ -26,6 +30,20 @@ pub trait ByteLink: Send {
     /// Returns the bytes without the terminator. Bytes read after the terminator stay
     /// buffered for the next call.
     fn receive_until(&mut self, terminator: u8, timeout: Duration) -> Result<Vec<u8>, LinkError>;
+
+    /// Reads exactly `count` bytes, waiting at most `timeout` in all (binary protocols such
+    /// as Modbus RTU, whose frames have no terminator).
+    ///
+    /// Bytes beyond `count` stay buffered for the next call. Links that cannot carry binary
+    /// frames keep this default, which refuses with `BadSettings`.
+    fn receive_exact(&mut self, count: usize, timeout: Duration) -> Result<Vec<u8>, LinkError> {
+        let _ = (count, timeout);
+        Err(LinkError::new(
+            LinkErrorKind::BadSettings,
+            self.describe(),
+            "this link cannot read fixed-length binary frames",
+        ))
+    }
 
     /// Discards any bytes already received and not yet consumed (stale answers, garbage).
     fn discard_input(&mut self) -> Result<(), LinkError>;
@@ -42,4 +60,40 @@ pub trait ByteLink: Send {
 /// Opens the link a fixture describes.
 pub fn open(settings: &SerialSettings) -> Result<Box<dyn ByteLink>, LinkError> {
     Ok(Box::new(SerialLink::open(settings)?))
+}
+
+/// Any byte-stream link a fixture can describe: `serial: {...}` or `tcp: {...}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum LinkSettings {
+    /// A serial port or pseudo-terminal.
+    Serial(SerialSettings),
+    /// A raw TCP socket (an instrument's Ethernet port, a serial device server).
+    Tcp(TcpSettings),
+}
+
+impl LinkSettings {
+    /// A short description of the far end (`/dev/ttyUSB0 @ 19200 8N1`, `tcp://host:4001`).
+    pub fn describe(&self) -> String {
+        match self {
+            LinkSettings::Serial(s) => s.describe(),
+            LinkSettings::Tcp(t) => t.describe(),
+        }
+    }
+
+    /// The per-answer timeout the fixture set.
+    pub fn timeout(&self) -> Duration {
+        match self {
+            LinkSettings::Serial(s) => s.timeout(),
+            LinkSettings::Tcp(t) => t.timeout(),
+        }
+    }
+}
+
+/// Opens any link a fixture describes.
+pub fn open_link(settings: &LinkSettings) -> Result<Box<dyn ByteLink>, LinkError> {
+    match settings {
+        LinkSettings::Serial(s) => Ok(Box::new(SerialLink::open(s)?)),
+        LinkSettings::Tcp(t) => Ok(Box::new(TcpLink::open(t)?)),
+    }
 }

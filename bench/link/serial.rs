@@ -225,6 +225,35 @@ impl ByteLink for SerialLink {
         }
     }
 
+    fn receive_exact(&mut self, count: usize, timeout: Duration) -> Result<Vec<u8>, LinkError> {
+        let deadline = Instant::now() + timeout;
+        let mut chunk = [0u8; CHUNK];
+        let mut first = true;
+        while self.pending.len() < count {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() && !first {
+                return Err(self.timeout_error(timeout));
+            }
+            first = false;
+            self.port.set_timeout(remaining).map_err(|e| {
+                LinkError::from_serialport(e, &self.description, "setting the read timeout")
+            })?;
+            match self.port.read(&mut chunk) {
+                Ok(0) => return Err(self.error(LinkErrorKind::Disconnected, "end of file")),
+                Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let err = LinkError::from_io(e, &self.description, "reading");
+                    if err.is_timeout() {
+                        return Err(self.timeout_error(timeout));
+                    }
+                    return Err(err);
+                }
+            }
+        }
+        Ok(self.pending.drain(..count).collect())
+    }
+
     fn discard_input(&mut self) -> Result<(), LinkError> {
         self.pending.clear();
         self.port

@@ -8,6 +8,12 @@
 //! - `imt`: the RS-232 frames of IMT Analytics gas-flow analyzers (FlowAnalyser, CITREX).
 //! - `line_ascii`: qbench's line protocol for device service ports (ventilator, test lung),
 //!   documented in `docs/ventilator-service-port.md`.
+//! - `modbus`: Modbus PDUs, RTU and TCP framing, CRC-16, register conversions.
+//! - `profile`: declarative device profiles (YAML): validation, templates, answer patterns.
+//! - `scpi`: SCPI / IEEE 488.2 answers (identities, error-queue entries, numbers with units).
 
 pub mod imt;
 pub mod line_ascii;
+pub mod modbus;
+pub mod profile;
+pub mod scpi;

@@ -5,7 +5,7 @@ use super::RunError;
 use crate::driver::{Driver, Identity, open_driver, spec_of};
 use crate::fixture::{Fixture, InstrumentConfig, MANUAL_DRIVER, SIM_PORT_PREFIX};
 use crate::journal::InstrumentReady;
-use crate::link::{SerialLink, SerialSettings};
+use crate::link::LinkSettings;
 use crate::procedure::Procedure;
 use crate::sim::SimBench;
 use std::collections::BTreeMap;
@@ -137,7 +137,7 @@ fn open_instrument(
         calibration_due: config.calibration_due.map(|d| d.to_string()),
         accuracy: config.accuracy.describe(),
     };
-    let Some(declared) = &config.link else {
+    let Some(declared) = config.link_settings() else {
         // A manual instrument is who the fixture says it is: there is nobody to ask.
         let identity = Identity {
             manufacturer: config.identity.manufacturer.clone().unwrap_or_default(),
@@ -154,10 +154,15 @@ fn open_instrument(
             info,
         ));
     };
-    let settings = resolve_port(role, declared, simulator)?;
-    let link = SerialLink::open(&settings).map_err(|source| RunError::Link {
+    let settings = crate::sim::resolve_link(&declared, simulator).map_err(|reason| {
+        RunError::RoleNotProvided {
+            role: role.to_string(),
+            reason,
+        }
+    })?;
+    let link = crate::link::open_link(&settings).map_err(|source| RunError::Link {
         role: role.to_string(),
-        port: declared.port.clone(),
+        port: declared.describe(),
         source: Box::new(source),
     })?;
     let fail = |action: &str| {
@@ -169,13 +174,14 @@ fn open_instrument(
             source: Box::new(source),
         }
     };
-    let mut driver = open_driver(&config.driver, Box::new(link), &config.options)
-        .map_err(fail("opening the driver"))?;
+    let mut driver =
+        open_driver(&config.driver, link, &config.options).map_err(fail("opening the driver"))?;
     let identity = driver.identify().map_err(fail("asking its identity"))?;
-    let link_text = if settings.port == declared.port {
-        declared.port.clone()
+    let (declared_name, actual_name) = (link_name(&declared), link_name(&settings));
+    let link_text = if actual_name == declared_name {
+        declared_name
     } else {
-        format!("{} (simulated, {})", declared.port, settings.port)
+        format!("{declared_name} (simulated, {actual_name})")
     };
     Ok((
         Instrument {
@@ -186,25 +192,14 @@ fn open_instrument(
     ))
 }
 
-/// The link settings with a `sim:<device>` port replaced by the simulated device's
-/// pseudo-terminal.
-fn resolve_port(
-    role: &str,
-    declared: &SerialSettings,
-    simulator: Option<&SimBench>,
-) -> Result<SerialSettings, RunError> {
-    let mut settings = declared.clone();
-    if let Some(device) = declared.port.strip_prefix(SIM_PORT_PREFIX) {
-        let path =
-            simulator
-                .and_then(|s| s.port(device))
-                .ok_or_else(|| RunError::RoleNotProvided {
-                    role: role.to_string(),
-                    reason: format!("the simulated bench has no device `{device}`"),
-                })?;
-        settings.port = path.display().to_string();
+/// How a link is named in the journal: a serial port's path, a TCP link's address (a
+/// simulated device's `sim:<device>` as written).
+fn link_name(settings: &LinkSettings) -> String {
+    match settings {
+        LinkSettings::Serial(serial) => serial.port.clone(),
+        LinkSettings::Tcp(tcp) if tcp.host.starts_with(SIM_PORT_PREFIX) => tcp.host.clone(),
+        LinkSettings::Tcp(tcp) => tcp.describe(),
     }
-    Ok(settings)
 }
 
 fn check_identity(

@@ -348,6 +348,7 @@ pub fn run_in_process(
             driver: "in-process".into(),
             kind,
             link: None,
+            tcp: None,
             options: BTreeMap::new(),
             identity: crate::fixture::ExpectedIdentity::default(),
             calibration_certificate: None,

@@ -24,6 +24,16 @@ pub struct SimConfig {
     pub ventilator: VentilatorConfig,
     /// The reference flow analyzer.
     pub flow_analyzer: FlowAnalyzerConfig,
+    /// The reference pressure meter (SCPI).
+    pub pressure_meter: PressureMeterConfig,
+    /// The room-condition sensor (Modbus RTU).
+    pub room_sensor: RoomSensorConfig,
+    /// The thermo-hygrometer driven by a device profile.
+    pub thermohygrometer: ThermohygrometerConfig,
+    /// Devices also served on a loopback TCP port, as a serial device server would
+    /// (`[pressure_meter]`); fixtures reach them as `tcp: { host: "sim:pressure_meter" }`.
+    /// The room sensor answers Modbus TCP there.
+    pub tcp: Vec<String>,
 }
 
 /// The simulated active test lung (its initial settings; a driver may change them).
@@ -282,4 +292,143 @@ mod tests {
         let back: SimConfig = serde_saphyr::from_str(&yaml).unwrap();
         assert_eq!(back, c);
     }
+}
+
+/// A fault a simulated instrument injects into its answers (the robustness tests use them).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultConfig {
+    /// What goes wrong.
+    pub kind: FaultKind,
+    /// Answers given normally before the fault starts (0 unless stated).
+    #[serde(default)]
+    pub after_requests: u64,
+    /// How many answers the fault affects (every later one unless stated): 1 makes a
+    /// transient fault that a retry recovers from.
+    #[serde(default)]
+    pub count: Option<u64>,
+    /// Delay of a late answer, ms (500 unless stated).
+    #[serde(default = "default_delay_ms")]
+    pub delay_ms: u64,
+}
+
+fn default_delay_ms() -> u64 {
+    500
+}
+
+/// The faults a simulated instrument can inject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// The answer's bytes are replaced by noise (a line keeps its terminator).
+    Garbage,
+    /// Only the first half of the answer is sent, without its terminator.
+    PartialAnswer,
+    /// The answer comes `delay_ms` late.
+    LateAnswer,
+    /// No answer at all.
+    Silent,
+    /// One byte is altered: a line's checksum digit, a Modbus frame's CRC.
+    Corrupt,
+}
+
+/// The simulated reference pressure meter (SCPI), measuring the test lung's airway pressure.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PressureMeterConfig {
+    /// Gain error, as a fraction (0 unless stated).
+    #[serde(deserialize_with = "fraction")]
+    pub gain_error: f64,
+    /// Offset error, hPa (0 unless stated; `SENS:PRES:ZERO` in standby removes it).
+    #[serde(deserialize_with = "hpa")]
+    pub offset: f64,
+    /// Standard deviation of the noise of each reading, hPa (0 unless stated).
+    #[serde(deserialize_with = "hpa")]
+    pub noise_sd: f64,
+    /// Unit suffix of its answers (`MBAR` unless stated; `PA`, `KPA`, `HPA`, `CMH2O`).
+    pub unit: String,
+    /// Serial number it reports.
+    pub serial: String,
+    /// A fault it injects.
+    pub fault: Option<FaultConfig>,
+}
+
+impl Default for PressureMeterConfig {
+    fn default() -> Self {
+        PressureMeterConfig {
+            gain_error: 0.0,
+            offset: 0.0,
+            noise_sd: 0.0,
+            unit: "MBAR".into(),
+            serial: "SIM-PM-0001".into(),
+            fault: None,
+        }
+    }
+}
+
+/// The simulated room-condition sensor (Modbus RTU): ambient temperature, humidity and
+/// barometric pressure.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoomSensorConfig {
+    /// Its Modbus unit identifier (1 unless stated).
+    pub unit_id: u8,
+    /// Room temperature, °C (22 unless stated).
+    #[serde(deserialize_with = "celsius")]
+    pub temperature: f64,
+    /// Relative humidity, % (45 unless stated).
+    #[serde(deserialize_with = "percent")]
+    pub humidity: f64,
+    /// Barometric pressure, hPa (1013.25 unless stated).
+    #[serde(deserialize_with = "hpa")]
+    pub pressure: f64,
+    /// Serial number it reports (an integer in two registers).
+    pub serial: u32,
+    /// A fault it injects.
+    pub fault: Option<FaultConfig>,
+}
+
+impl Default for RoomSensorConfig {
+    fn default() -> Self {
+        RoomSensorConfig {
+            unit_id: 1,
+            temperature: 22.0,
+            humidity: 45.0,
+            pressure: 1013.25,
+            serial: 40_001,
+            fault: None,
+        }
+    }
+}
+
+/// The simulated thermo-hygrometer: a simple ASCII instrument that only a device profile
+/// (`fixtures/profiles/qbench-thermohygrometer.yaml`) describes to qbench.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThermohygrometerConfig {
+    /// Temperature, °C (23 unless stated).
+    #[serde(deserialize_with = "celsius")]
+    pub temperature: f64,
+    /// Relative humidity, % (50 unless stated).
+    #[serde(deserialize_with = "percent")]
+    pub humidity: f64,
+    /// Serial number it reports.
+    pub serial: String,
+    /// A fault it injects.
+    pub fault: Option<FaultConfig>,
+}
+
+impl Default for ThermohygrometerConfig {
+    fn default() -> Self {
+        ThermohygrometerConfig {
+            temperature: 23.0,
+            humidity: 50.0,
+            serial: "TH-0001".into(),
+            fault: None,
+        }
+    }
+}
+
+fn celsius<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    d.deserialize_any(InUnit("°C"))
 }

@@ -16,14 +16,24 @@
 //!
 //! Main types: [`SimBench`], [`SimConfig`], [`SimLogLine`], [`SimError`].
 
+mod airway;
 mod config;
 mod flow_analyzer;
+mod framed;
+mod instruments;
 mod model;
+mod pressure_meter;
+mod room_sensor;
 mod serve;
 mod test_lung;
+mod thermohygrometer;
 mod ventilator;
 
-pub use config::{FlowAnalyzerConfig, LungConfig, SimConfig, VentilatorConfig};
+pub use config::{
+    FaultConfig, FaultKind, FlowAnalyzerConfig, LungConfig, PressureMeterConfig, RoomSensorConfig,
+    SimConfig, ThermohygrometerConfig, VentilatorConfig,
+};
+pub use instruments::{TCP_DEVICES, resolve_link};
 
 use model::{LungSettings, Model};
 use serde::Serialize;
@@ -34,7 +44,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The devices of the simulated bench, by the names [`SimBench::port`] takes.
-pub const DEVICES: [&str; 3] = ["ventilator", "flow_analyzer", "test_lung"];
+pub const DEVICES: [&str; 6] = [
+    "ventilator",
+    "flow_analyzer",
+    "test_lung",
+    "pressure_meter",
+    "room_sensor",
+    "thermohygrometer",
+];
 
 /// One request a simulated device received.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -82,6 +99,8 @@ pub enum SimError {
 /// A running simulated bench.
 pub struct SimBench {
     endpoints: Vec<(&'static str, Endpoint)>,
+    /// The reference instruments added for links and protocols (pty and TCP endpoints).
+    instruments: Vec<(&'static str, framed::Endpoint)>,
     log: Log,
 }
 
@@ -113,6 +132,7 @@ impl SimBench {
         let epoch = Instant::now();
         let mut bench = SimBench {
             endpoints: Vec::new(),
+            instruments: Vec::new(),
             log: Arc::clone(&log),
         };
         let vent =
@@ -130,11 +150,12 @@ impl SimBench {
             "flow_analyzer",
             Endpoint::spawn("flow_analyzer", Box::new(analyzer), Arc::clone(&log), epoch)?,
         ));
-        let lung = test_lung::TestLung::new(model, config.lung.serial.clone());
+        let lung = test_lung::TestLung::new(Arc::clone(&model), config.lung.serial.clone());
         bench.endpoints.push((
             "test_lung",
-            Endpoint::spawn("test_lung", Box::new(lung), log, epoch)?,
+            Endpoint::spawn("test_lung", Box::new(lung), Arc::clone(&log), epoch)?,
         ));
+        bench.instruments = instruments::spawn(config, &model, &log, epoch)?;
         Ok(bench)
     }
 
@@ -144,6 +165,21 @@ impl SimBench {
             .iter()
             .find(|(name, _)| *name == device)
             .map(|(_, e)| e.path.as_path())
+            .or_else(|| {
+                self.instruments
+                    .iter()
+                    .filter(|(name, _)| *name == device)
+                    .find_map(|(_, e)| e.path.as_deref())
+            })
+    }
+
+    /// The loopback address where `device` is also served over TCP, when the configuration
+    /// lists it under `tcp:` and it is connected.
+    pub fn tcp_address(&self, device: &str) -> Option<std::net::SocketAddr> {
+        self.instruments
+            .iter()
+            .filter(|(name, _)| *name == device)
+            .find_map(|(_, e)| e.address)
     }
 
     /// Every request the devices received, oldest first (the latest 100 000 are kept).
@@ -158,13 +194,16 @@ impl SimBench {
     /// Unplugs `device`: stops its thread and closes its pty, so its driver sees a
     /// disconnection. Returns whether the device was connected.
     pub fn disconnect(&mut self, device: &str) -> bool {
+        let before = self.instruments.len();
+        self.instruments.retain(|(name, _)| *name != device);
+        let unplugged = self.instruments.len() != before;
         match self.endpoints.iter().position(|(name, _)| *name == device) {
             Some(i) => {
                 let (_, mut endpoint) = self.endpoints.remove(i);
                 endpoint.stop();
                 true
             }
-            None => false,
+            None => unplugged,
         }
     }
 }
@@ -172,6 +211,9 @@ impl SimBench {
 impl Drop for SimBench {
     fn drop(&mut self) {
         for (_, endpoint) in &mut self.endpoints {
+            endpoint.stop();
+        }
+        for (_, endpoint) in &mut self.instruments {
             endpoint.stop();
         }
     }
@@ -277,7 +319,7 @@ fn validate(config: &SimConfig, time_scale: f64) -> Result<(), SimError> {
         a.volume_noise_sd >= 0.0,
         "non-negative",
     )?;
-    Ok(())
+    instruments::validate(config)
 }
 
 #[cfg(test)]
