@@ -711,3 +711,46 @@ fn a_procedure_uses_the_pressure_meter_as_a_second_reference() {
     );
     assert!(record.contains("peep_meter") && record.contains("room_pressure"));
 }
+
+#[test]
+fn a_retried_transient_fault_is_journaled_and_the_run_goes_on() {
+    let dir = Dir::new();
+    dir.write("two-references.yaml", TWO_REFERENCES);
+    // The pressure meter garbles one answer, a little into the run; its driver retries once.
+    let fixture = dir.read("fixtures/sim.yaml");
+    let faulty = fixture.replacen(
+        "simulation:\n",
+        "simulation:\n  pressure_meter: { fault: { kind: garbage, after_requests: 6, count: 1 } }\n",
+        1,
+    );
+    assert_ne!(faulty, fixture);
+    dir.write("fixtures/faulty.yaml", &faulty);
+    let out = dir.qbench(&[
+        "run",
+        "two-references.yaml",
+        "--fixture",
+        "fixtures/faulty.yaml",
+        "--yes",
+        "--out",
+        "run",
+    ]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let journal =
+        qbench::journal::read_journal(&dir.path().join("run/journal.jsonl")).expect("journal");
+    let notes: Vec<String> = journal
+        .entries
+        .iter()
+        .filter_map(|e| match &e.event {
+            qbench::journal::RunEvent::InstrumentNote { role, note }
+                if role == "pressure_reference" =>
+            {
+                Some(note.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(
+        notes.iter().any(|n| n.starts_with("retry 1")),
+        "the retry is in the journal: {notes:?}"
+    );
+}

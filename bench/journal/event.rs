@@ -70,6 +70,14 @@ pub enum RunEvent {
     },
     /// A check was evaluated.
     Check(Box<CheckOutcome>),
+    /// Something an instrument's driver noted: an entry of the instrument's own error queue,
+    /// a retry that recovered from a transient fault.
+    InstrumentNote {
+        /// The role of the instrument.
+        role: String,
+        /// What was noted.
+        note: String,
+    },
     /// Something went wrong; the message names the instrument and what was expected.
     Error {
         /// The role concerned, if any.

@@ -373,6 +373,9 @@ impl Record {
                 );
             }
             RunEvent::Error { role, message } => note("error", role.as_deref(), message.clone()),
+            RunEvent::InstrumentNote { role, note: text } => {
+                note("instrument", Some(role), text.clone())
+            }
             RunEvent::SafeState { role, ok, message } => {
                 let text = match (ok, message) {
                     (true, _) => "brought to its safe state".to_string(),

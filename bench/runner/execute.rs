@@ -288,6 +288,7 @@ impl Executor<'_> {
         let readback = match &mut instrument.handle {
             Handle::Driver(driver) => {
                 let result = driver.set(setting, value);
+                self.journal_notes(role)?;
                 Some(result.map_err(
                     self.instrument_error(role, format!("setting `{setting}` to {value}")),
                 )?)
@@ -309,6 +310,7 @@ impl Executor<'_> {
         match &mut self.instrument(role)?.handle {
             Handle::Driver(driver) => {
                 let result = driver.act(action);
+                self.journal_notes(role)?;
                 result.map_err(self.instrument_error(role, format!("performing `{action}`")))?;
             }
             Handle::Manual => self.confirm(&format!("Perform `{action}` on the {role}."))?,
@@ -326,6 +328,7 @@ impl Executor<'_> {
         match &mut self.instrument(role)?.handle {
             Handle::Driver(driver) => {
                 let result = driver.read(quantity);
+                self.journal_notes(role)?;
                 result.map_err(self.instrument_error(role, format!("reading {quantity} ({doing})")))
             }
             Handle::Manual => {
@@ -339,14 +342,35 @@ impl Executor<'_> {
         }
     }
 
+    /// Journals what the driver of `role` noted since it was last asked (an instrument's own
+    /// error queue, a retry that recovered from a transient fault), so none is silent.
+    pub fn journal_notes(&mut self, role: &str) -> Result<(), RunError> {
+        let notes = match self.bench.instruments.get_mut(role) {
+            Some(super::bench::Instrument {
+                handle: Handle::Driver(driver),
+                ..
+            }) => driver.take_notes(),
+            _ => Vec::new(),
+        };
+        for note in notes {
+            self.emit(RunEvent::InstrumentNote {
+                role: role.to_string(),
+                note,
+            })?;
+        }
+        Ok(())
+    }
+
     fn await_breath(&mut self, role: &str, deadline: Instant, doing: &str) -> Result<(), RunError> {
         self.check_abort()?;
         let remaining = deadline.saturating_duration_since(Instant::now());
         let wrap = self.instrument_error(role, doing.to_string());
         match &mut self.instrument(role)?.handle {
-            Handle::Driver(driver) => driver
-                .await_event(DeviceEvent::Breath, remaining)
-                .map_err(wrap),
+            Handle::Driver(driver) => {
+                let result = driver.await_event(DeviceEvent::Breath, remaining);
+                self.journal_notes(role)?;
+                result.map_err(wrap)
+            }
             Handle::Manual => Err(RunError::RoleNotProvided {
                 role: role.to_string(),
                 reason: "an instrument operated by hand cannot signal breaths".into(),

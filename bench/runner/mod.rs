@@ -559,6 +559,8 @@ fn announce_instruments(
                     condition,
                 })?;
             }
+            // Whatever the driver noted while being opened and identified.
+            ex.journal_notes(&role)?;
         }
     }
     Ok(())
