@@ -248,3 +248,77 @@ fn an_entry_without_default_needs_a_person() {
             .is_some_and(|e| e.contains("Ambient temperature"))
     );
 }
+
+#[test]
+fn points_collected_across_set_points_are_fitted() {
+    let dir = Dir::new();
+    let procedure = r#"
+id: volume-linearity
+title: Delivered volume is linear in the set volume
+version: 0.1.0
+standard: none (test)
+clause: n/a
+roles:
+  dut: { kind: ventilator }
+  flow_reference: { kind: flow_analyzer }
+steps:
+  - sweep:
+      name: volumes
+      over: volume
+      values: [200 mL, 300 mL, 400 mL, 500 mL]
+      steps:
+        - set: { role: dut, values: { tidal_volume: volume, rate: 20 /min, inspiratory_time: 1 s, peep: 5 cmH2O, fio2: 21 % } }
+        - action: { role: dut, do: start }
+        - measure: { id: vt, role: flow_reference, quantity: inspired_volume, breaths: 3, timeout: 60 s }
+        - collect: { id: response, x: volume, y: mean(vt) }
+  - check: { id: r2, title: Linear response, value: r_squared(response), min: 0.999 }
+  - check: { id: gain, title: Gain near one, value: slope(response), target: 1, tolerance: 0.05 }
+  - check: { id: linearity, title: Deviation from linearity, value: max_relative_deviation(response), max: 2 % }
+teardown:
+  - action: { role: dut, do: standby }
+"#;
+    dir.write("linearity.yaml", procedure);
+    let out = dir.qbench(&["run", "linearity.yaml", "--yes", "--out", "run"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let record = read_record(&dir.path().join("run/record.json")).expect("record");
+    let series = record
+        .series
+        .iter()
+        .find(|s| s.id == "response")
+        .expect("the series is recorded");
+    assert_eq!(series.points.len(), 4);
+    assert_eq!(
+        (series.x_unit.as_str(), series.y_unit.as_str()),
+        ("mL", "mL")
+    );
+    // The fit is reproducible from the recorded points.
+    let x: Vec<f64> = series.points.iter().map(|p| p.x).collect();
+    let y: Vec<f64> = series.points.iter().map(|p| p.y).collect();
+    let fit = qbench::analysis::LinearFit::new(&x, &y).expect("fit");
+    let gain = record
+        .checks
+        .iter()
+        .find(|c| c.id == "gain")
+        .and_then(|c| c.value.clone())
+        .expect("gain");
+    assert!(
+        (gain.value - fit.slope).abs() < 1e-12,
+        "{} vs {}",
+        gain.value,
+        fit.slope
+    );
+
+    // A fit of a series never collected is a validation error.
+    dir.write(
+        "broken.yaml",
+        &procedure.replace("slope(response)", "slope(respons)"),
+    );
+    let out = dir.qbench(&["validate", "broken.yaml"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stdout
+            .contains("`respons` is not a series collected before this point"),
+        "{}",
+        out.stdout
+    );
+}

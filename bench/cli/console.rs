@@ -64,6 +64,7 @@ impl Observer for ConsoleObserver<'_> {
                 )
             }
             RunEvent::Check(c) => check_line(c),
+            RunEvent::Collected { .. } => return,
             RunEvent::InstrumentNote { role, note } => format!("  {role}: {note}"),
             RunEvent::Error { role, message } => match role {
                 Some(r) => format!("ERROR ({r}): {message}"),

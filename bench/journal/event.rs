@@ -70,6 +70,17 @@ pub enum RunEvent {
     },
     /// A check was evaluated.
     Check(Box<CheckOutcome>),
+    /// A point added to a series (`collect` step), for fits across set points.
+    Collected {
+        /// The series.
+        series: String,
+        /// The set point it was collected at.
+        set_point: Option<usize>,
+        /// The point's x.
+        x: Quantity,
+        /// The point's y.
+        y: Quantity,
+    },
     /// Something an instrument's driver noted: an entry of the instrument's own error queue,
     /// a retry that recovered from a transient fault.
     InstrumentNote {
@@ -161,6 +172,7 @@ impl RunEvent {
             RunEvent::StepStarted { .. }
                 | RunEvent::SetPoint { .. }
                 | RunEvent::Check(_)
+                | RunEvent::Collected { .. }
                 | RunEvent::Condition { .. }
                 | RunEvent::AttemptStarted { .. }
                 | RunEvent::AttemptEnded { .. }

@@ -4,7 +4,9 @@
 //! set-point columns, measurements), arithmetic (`+ - * /`, unary `-`, parentheses),
 //! comparisons (`< <= > >= == !=`), `and`, `or`, `not`, and functions: `min`, `max`, `abs`,
 //! the statistics of a measurement `mean`, `sd`, `cv`, `count`, `median` (`min` and `max`
-//! of a single measurement name give its extreme samples), and `percentile(m, p)`.
+//! of a single measurement name give its extreme samples), `percentile(m, p)`, and fits of a
+//! series of points collected across set points: `slope(s)`, `intercept(s)`, `r_squared(s)`,
+//! `max_deviation(s)` and `max_relative_deviation(s)` (deviation from linearity).
 //!
 //! Units are checked as values are computed: adding a volume to a pressure is an error, and
 //! a name that is a unit symbol (`mL`, `min`) stands for one of that unit, so `60 L/min` and
@@ -142,7 +144,33 @@ pub trait Scope {
     fn value(&self, name: &str) -> Option<Value>;
     /// The samples of the measurement `name`, in its unit, if it is a measurement.
     fn samples(&self, name: &str) -> Option<(Vec<f64>, Unit)>;
+    /// The (x, y) points of the series `name` collected by `collect` steps, if it is one.
+    fn series(&self, _name: &str) -> Option<Series> {
+        None
+    }
 }
+
+/// Points collected across set points (`collect` steps), for fits.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Series {
+    /// The x values, in `x_unit`.
+    pub x: Vec<f64>,
+    /// The y values, in `y_unit`.
+    pub y: Vec<f64>,
+    /// Unit of x.
+    pub x_unit: Option<Unit>,
+    /// Unit of y.
+    pub y_unit: Option<Unit>,
+}
+
+/// Functions of a series: a least-squares line through its points and how far they stray.
+pub const FIT_FUNCTIONS: &[&str] = &[
+    "slope",
+    "intercept",
+    "r_squared",
+    "max_deviation",
+    "max_relative_deviation",
+];
 
 /// The statistic functions over a measurement's samples.
 pub const STATISTICS: &[&str] = &["mean", "sd", "cv", "count", "median", "min", "max"];
@@ -354,6 +382,20 @@ fn op_symbol(op: BinaryOp) -> &'static str {
 }
 
 fn call(name: &str, args: &[Expr], scope: &dyn Scope) -> Result<Value, ExprError> {
+    // A fit of a collected series: slope(conversion), r_squared(conversion).
+    if FIT_FUNCTIONS.contains(&name) {
+        let [Expr::Name(arg)] = args else {
+            return Err(ExprError::new(format!(
+                "{name}() takes the name of a collected series"
+            )));
+        };
+        let series = scope.series(arg).ok_or_else(|| {
+            ExprError::new(format!(
+                "`{arg}` is not a series collected before this point"
+            ))
+        })?;
+        return fit(name, arg, &series);
+    }
     // A percentile of a measurement: percentile(delivered_volume, 95).
     if name == "percentile" {
         let [Expr::Name(arg), p] = args else {
@@ -431,6 +473,59 @@ fn call(name: &str, args: &[Expr], scope: &dyn Scope) -> Result<Value, ExprError
         }
         _ => Err(ExprError::new(format!("unknown function `{name}`"))),
     }
+}
+
+/// A statistic of the least-squares line through a series (`crate::analysis::LinearFit`).
+fn fit(name: &str, arg: &str, series: &Series) -> Result<Value, ExprError> {
+    let fit = crate::analysis::LinearFit::new(&series.x, &series.y)
+        .map_err(|e| ExprError::new(format!("{name}({arg}): {e}")))?;
+    let unit_value = |v: f64, unit: Option<Unit>| match unit {
+        Some(u) => Value::Number {
+            si: v * u.factor(),
+            dimension: u.dimension(),
+            unit: Some(u),
+        },
+        None => Value::Number {
+            si: v,
+            dimension: Dimension::NONE,
+            unit: None,
+        },
+    };
+    let pure = |v: f64| Value::Number {
+        si: v,
+        dimension: Dimension::NONE,
+        unit: None,
+    };
+    Ok(match name {
+        "slope" => {
+            let (x, y) = (
+                series.x_unit.clone().unwrap_or_else(Unit::one),
+                series.y_unit.clone().unwrap_or_else(Unit::one),
+            );
+            let symbol = if x.symbol().is_empty() {
+                y.symbol().to_string()
+            } else {
+                format!("{}/({})", y.symbol(), x.symbol())
+            };
+            let unit = Unit::new(
+                symbol,
+                y.factor() / x.factor(),
+                y.dimension() / x.dimension(),
+            );
+            unit_value(fit.slope, Some(unit))
+        }
+        "intercept" => unit_value(fit.intercept, series.y_unit.clone()),
+        "r_squared" => pure(fit.r_squared),
+        "max_deviation" => unit_value(fit.linearity().max_abs_deviation, series.y_unit.clone()),
+        _ => match fit.linearity().max_rel_deviation {
+            Some(r) => pure(r),
+            None => {
+                return Err(ExprError::new(format!(
+                    "{name}({arg}): a fitted value is zero"
+                )));
+            }
+        },
+    })
 }
 
 /// The `p`-th percentile (p a pure number, 95 for the 95th) by linear interpolation between

@@ -176,6 +176,15 @@ pub enum StepKind {
     Check(Box<Check>),
     /// Run a group of steps again when it fails.
     Repeat(Repeat),
+    /// Add an (x, y) point to a series.
+    Collect {
+        /// The series.
+        id: String,
+        /// The point's x.
+        x: Formula,
+        /// The point's y.
+        y: Formula,
+    },
 }
 
 /// A group of steps with a retry policy.

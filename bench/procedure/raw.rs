@@ -95,6 +95,20 @@ pub enum RawStep {
     Check(Box<RawCheck>),
     /// Run a group of steps again when it fails, keeping every attempt.
     Repeat(RawRepeat),
+    /// Add an (x, y) point to a series, for fits across set points.
+    Collect(RawCollect),
+}
+
+/// `collect:` step.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCollect {
+    /// The series' name, used by `slope()`, `r_squared()`, ... after the sweep.
+    pub id: Text,
+    /// The point's x (a set-point column, say).
+    pub x: Text,
+    /// The point's y (a statistic of a measurement, say).
+    pub y: Text,
 }
 
 /// `set:` step.

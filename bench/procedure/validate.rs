@@ -130,6 +130,8 @@ pub fn capabilities_of(spec: &DriverSpec) -> Vec<&'static str> {
 struct ValidationScope {
     values: BTreeMap<String, Quantity>,
     measurements: BTreeMap<String, Unit>,
+    /// Series collected so far (with stand-in points, so that fits can be evaluated).
+    series: BTreeMap<String, expr::Series>,
     /// Names whose definition was itself invalid: expressions using them are not evaluated,
     /// so one mistake is reported once and not again at every use.
     poisoned: std::collections::BTreeSet<String>,
@@ -150,6 +152,9 @@ impl Scope for ValidationScope {
         self.measurements
             .get(name)
             .map(|u| (vec![1.0, 2.0], u.clone()))
+    }
+    fn series(&self, name: &str) -> Option<expr::Series> {
+        self.series.get(name).cloned()
     }
 }
 
@@ -364,6 +369,29 @@ impl Validator {
             },
             RawStep::Sweep(sweep) => StepKind::Sweep(self.sweep(sweep, at, scope)?),
             RawStep::Repeat(repeat) => StepKind::Repeat(self.repeat(repeat, scope)?),
+            RawStep::Collect(c) => {
+                self.check_binding_name(&c.id.value, &c.id.referenced);
+                let x = self.formula(&c.x, scope, None, "a point's x")?;
+                let y = self.formula(&c.y, scope, None, "a point's y")?;
+                let unit = |f: &Formula| match f.expr.eval(scope) {
+                    Ok(v) => v.to_quantity().map(|q| q.unit),
+                    Err(_) => None,
+                };
+                let (x_unit, y_unit) = (unit(&x), unit(&y));
+                // Stand-in points, so that fits of the series can be evaluated in validation.
+                let series = expr::Series {
+                    x: vec![1.0, 2.0, 3.0],
+                    y: vec![1.0, 2.0, 3.5],
+                    x_unit,
+                    y_unit,
+                };
+                scope.series.insert(c.id.value.clone(), series);
+                StepKind::Collect {
+                    id: c.id.value.clone(),
+                    x,
+                    y,
+                }
+            }
             RawStep::Check(check) => StepKind::Check(Box::new(self.check(check, at, scope)?)),
         };
         Some(Step { kind, line })
@@ -772,7 +800,12 @@ impl Validator {
         })
     }
 
-    fn sweep(&mut self, sweep: &RawSweep, at: &Location, scope: &ValidationScope) -> Option<Sweep> {
+    fn sweep(
+        &mut self,
+        sweep: &RawSweep,
+        at: &Location,
+        scope: &mut ValidationScope,
+    ) -> Option<Sweep> {
         let forms = [
             sweep.values.is_some(),
             sweep.range.is_some(),
@@ -820,6 +853,8 @@ impl Validator {
             }
         }
         let steps = self.steps(&sweep.steps, &mut inner);
+        // Series collected at each set point are visible after the sweep.
+        scope.series = inner.series;
         Some(Sweep {
             name: sweep.name.value.clone(),
             columns,

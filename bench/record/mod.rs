@@ -55,6 +55,9 @@ pub struct Record {
     pub verdict: Option<Verdict>,
     /// Why the run ended early, if it did.
     pub end_reason: Option<String>,
+    /// Series of points collected across set points, for fits.
+    #[serde(default)]
+    pub series: Vec<SeriesRecord>,
     /// Interruptions and resumptions, in order.
     #[serde(default)]
     pub interruptions: Vec<Interruption>,
@@ -98,6 +101,35 @@ pub struct MeasurementRecord {
     pub samples: Vec<SampleRecord>,
     /// Whether the measurement was interrupted and taken again after a resume (it is kept as
     /// evidence but does not count).
+    #[serde(default)]
+    pub superseded: bool,
+}
+
+/// A series of points collected across set points.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeriesRecord {
+    /// The series' name.
+    pub id: String,
+    /// Unit of x, as first collected.
+    pub x_unit: String,
+    /// Unit of y, as first collected.
+    pub y_unit: String,
+    /// The points in order (each in the unit it was collected in).
+    pub points: Vec<SeriesPoint>,
+}
+
+/// One collected point.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeriesPoint {
+    /// The journal entry that holds it.
+    pub seq: u64,
+    /// The set point it was collected at.
+    pub set_point: Option<usize>,
+    /// x.
+    pub x: f64,
+    /// y.
+    pub y: f64,
+    /// Whether the point was collected at a set point run again after an interruption.
     #[serde(default)]
     pub superseded: bool,
 }
@@ -200,6 +232,7 @@ impl Record {
             verdict: None,
             end_reason: None,
             interruptions: Vec::new(),
+            series: Vec::new(),
             started_utc: started_utc.clone(),
             ended_utc: entries.last().map(|e| e.utc.clone()).unwrap_or_default(),
             journal_entries: entries.len() as u64,
@@ -373,6 +406,32 @@ impl Record {
                 );
             }
             RunEvent::Error { role, message } => note("error", role.as_deref(), message.clone()),
+            RunEvent::Collected {
+                series,
+                set_point,
+                x,
+                y,
+            } => {
+                let slot = match self.series.iter().position(|s| s.id == *series) {
+                    Some(i) => i,
+                    None => {
+                        self.series.push(SeriesRecord {
+                            id: series.clone(),
+                            x_unit: x.unit.symbol().to_string(),
+                            y_unit: y.unit.symbol().to_string(),
+                            points: Vec::new(),
+                        });
+                        self.series.len() - 1
+                    }
+                };
+                self.series[slot].points.push(SeriesPoint {
+                    seq: entry.seq,
+                    set_point: *set_point,
+                    x: x.value,
+                    y: y.value,
+                    superseded: false,
+                });
+            }
             RunEvent::InstrumentNote { role, note: text } => {
                 note("instrument", Some(role), text.clone())
             }
@@ -402,6 +461,14 @@ impl Record {
                 }
                 for m in self.measurements.iter_mut().filter(|m| redone(m.set_point)) {
                     m.superseded = true;
+                }
+                for point in self
+                    .series
+                    .iter_mut()
+                    .flat_map(|s| s.points.iter_mut())
+                    .filter(|p| redone(p.set_point))
+                {
+                    point.superseded = true;
                 }
                 folding.open.clear();
                 let again = from_set_point

@@ -19,7 +19,7 @@ use crate::analysis::{
 };
 use crate::driver::{DeviceEvent, DriverError};
 use crate::journal::{CheckOutcome, JournalSink, LimitRecord, PromptAnswer, RunEvent};
-use crate::procedure::expr::{Scope, Value};
+use crate::procedure::expr::{Scope, Series, Value};
 use crate::procedure::{Check, Formula, Repeat, RuleKind, SampleCount, Step, StepKind, Sweep};
 use crate::units::{Quantity, Unit, parse_quantity};
 use std::collections::BTreeMap;
@@ -36,6 +36,8 @@ pub struct Frame {
     pub set_point: Option<usize>,
     /// The current `repeat` attempt.
     pub attempt: Option<usize>,
+    /// Series of points collected by `collect` steps.
+    pub series: BTreeMap<String, Series>,
     /// The role and quantity each measurement was read from.
     pub sources: BTreeMap<String, (String, String)>,
 }
@@ -46,6 +48,9 @@ impl Scope for Frame {
     }
     fn samples(&self, name: &str) -> Option<(Vec<f64>, Unit)> {
         self.measurements.get(name).cloned()
+    }
+    fn series(&self, name: &str) -> Option<Series> {
+        self.series.get(name).cloned()
     }
 }
 
@@ -194,6 +199,31 @@ impl Executor<'_> {
             StepKind::Sweep(sweep) => self.sweep(sweep, frame),
             StepKind::Check(check) => self.check(check, frame, line),
             StepKind::Repeat(repeat) => self.repeat(repeat, frame, line),
+            StepKind::Collect { id, x, y } => {
+                let (x, y) = (
+                    self.quantity(x, frame, line)?,
+                    self.quantity(y, frame, line)?,
+                );
+                let series = frame.series.entry(id.clone()).or_default();
+                let x_unit = series.x_unit.get_or_insert_with(|| x.unit.clone()).clone();
+                let y_unit = series.y_unit.get_or_insert_with(|| y.unit.clone()).clone();
+                let convert = |q: &Quantity, u: &Unit| {
+                    q.to_unit(u)
+                        .map(|q| q.value)
+                        .map_err(|e| RunError::Evaluation {
+                            line,
+                            message: e.to_string(),
+                        })
+                };
+                series.x.push(convert(&x, &x_unit)?);
+                series.y.push(convert(&y, &y_unit)?);
+                self.emit(RunEvent::Collected {
+                    series: id.clone(),
+                    set_point: frame.set_point,
+                    x,
+                    y,
+                })
+            }
         }
     }
 
@@ -510,7 +540,7 @@ impl Executor<'_> {
         Ok(())
     }
 
-    fn sweep(&mut self, sweep: &Sweep, frame: &Frame) -> Result<(), RunError> {
+    fn sweep(&mut self, sweep: &Sweep, frame: &mut Frame) -> Result<(), RunError> {
         for (label, row) in &sweep.rows {
             let index = self.set_points;
             self.set_points += 1;
@@ -531,7 +561,10 @@ impl Executor<'_> {
                 label: label.clone(),
                 bindings,
             })?;
-            self.run_steps(&sweep.steps, &mut inner)?;
+            let result = self.run_steps(&sweep.steps, &mut inner);
+            // Points collected at this set point stay visible after the sweep.
+            frame.series = inner.series;
+            result?;
         }
         Ok(())
     }

@@ -275,6 +275,7 @@ pub fn execute(
         run_dir,
         resume_from: None,
         recorded_identities: Vec::new(),
+        collected: BTreeMap::new(),
     };
     finish(run, journal, observer, operator, stop)
 }
@@ -288,6 +289,8 @@ struct Run<'a> {
     resume_from: Option<usize>,
     /// When resuming: the identity each role gave before the interruption.
     recorded_identities: Vec<(String, crate::driver::Identity)>,
+    /// When resuming: the points collected at set points that are not run again.
+    collected: BTreeMap<String, crate::procedure::expr::Series>,
 }
 
 /// Drives a run to its end: bench, steps, teardown, run end, record, report.
@@ -499,6 +502,7 @@ fn run_and_tear_down(
     };
     let mut frame = Frame {
         values: prepared.parameters.clone(),
+        series: run.collected.clone(),
         ..Frame::default()
     };
     let mut result = announce_instruments(&mut ex, ready);

@@ -19,8 +19,10 @@ use super::{Observer, Operator, StopRequest};
 use super::{Prepared, RunError, RunOutcome, RunRequest, finish};
 use crate::fixture::parse_fixture;
 use crate::journal::{Entry, JOURNAL_FILE, JournalSink, JournalWriter, RunEvent, RunHeader};
+use crate::procedure::expr::Series;
 use crate::procedure::{ValidationError, parse_procedure};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Why a run cannot be resumed (exit code 2: nothing was moved).
@@ -121,10 +123,36 @@ pub fn resume(
             run_dir: run_dir.to_path_buf(),
             resume_from: Some(from_set_point.unwrap_or(0)),
             recorded_identities: recorded_identities(&entries),
+            collected: collected_before(&entries, from_set_point.unwrap_or(0)),
         };
         finish(run, journal, observer, operator, stop)
     })();
     Ok(outcome)
+}
+
+/// The points collected at set points complete before the interruption, which the resumed
+/// run does not run again, so that fits after the sweep still see every point.
+fn collected_before(entries: &[Entry], from: usize) -> BTreeMap<String, Series> {
+    let mut series: BTreeMap<String, Series> = BTreeMap::new();
+    for entry in entries {
+        if let RunEvent::Collected {
+            series: id,
+            set_point: Some(sp),
+            x,
+            y,
+        } = &entry.event
+            && *sp < from
+        {
+            let s = series.entry(id.clone()).or_default();
+            let x_unit = s.x_unit.get_or_insert_with(|| x.unit.clone()).clone();
+            let y_unit = s.y_unit.get_or_insert_with(|| y.unit.clone()).clone();
+            if let (Ok(x), Ok(y)) = (x.to_unit(&x_unit), y.to_unit(&y_unit)) {
+                s.x.push(x.value);
+                s.y.push(y.value);
+            }
+        }
+    }
+    series
 }
 
 /// The identities instruments gave before the interruption, by role.
