@@ -55,6 +55,7 @@ fn fault(kind: FaultKind, after_requests: u64, count: Option<u64>) -> Option<Fau
         after_requests,
         count,
         delay_ms: 400,
+        probability: None,
     })
 }
 

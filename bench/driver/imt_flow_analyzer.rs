@@ -167,7 +167,7 @@ pub(crate) const SPEC: DriverSpec = DriverSpec {
     events: &[DeviceEvent::Breath],
 };
 
-const OPTIONS: &[&str] = &["model", "gas_standard", "poll_interval"];
+const OPTIONS: &[&str] = &["model", "gas_standard", "poll_interval", "retries"];
 
 /// The breath-phase measurement: bit 0 is 1 during inspiration.
 const BREATH_PHASE: u32 = 8;
@@ -180,6 +180,10 @@ pub(crate) struct ImtFlowAnalyzer {
     timeout: Duration,
     /// Set after a timeout or garbage; the next request first discards stale input.
     resync: bool,
+    /// Retries of a read after a transient fault.
+    retries: u32,
+    /// What happened that the journal should know (retries).
+    notes: Vec<String>,
 }
 
 /// Opens the driver on `link`; writes and checks the gas standard if the option is given.
@@ -215,12 +219,15 @@ pub(crate) fn open(
     };
     let poll_interval = options.duration("poll_interval", Duration::from_millis(10))?;
     let timeout = link.command_timeout();
+    let retries = super::scpi_pressure_meter::retries(NAME, options.text("retries"))?;
     let mut driver = ImtFlowAnalyzer {
         link,
         model,
         poll_interval,
         timeout,
         resync: false,
+        retries,
+        notes: Vec::new(),
     };
     if let Some(code) = gas_standard {
         driver.write_setting(imt::SETTING_GAS_STANDARD, code)?;
@@ -274,8 +281,33 @@ impl ImtFlowAnalyzer {
         }
     }
 
-    /// The single raw value of the answer to `request`.
+    /// The single raw value of the answer to `request`. Reads (never writes) are asked again
+    /// up to `retries` times after a transient fault (a timeout, a garbled answer); each retry
+    /// is noted, so the journal says what was recovered from.
     fn value_of(&mut self, request: &Frame) -> Result<i64, DriverError> {
+        let retriable =
+            request.operation != Operation::WriteSetting && request.operation != Operation::Command;
+        let mut attempt = 0;
+        loop {
+            match self.value_once(request) {
+                Err(e) if retriable && attempt < self.retries && super::retry::is_transient(&e) => {
+                    attempt += 1;
+                    self.notes
+                        .push(format!("retry {attempt} of `{request}` after: {e}"));
+                    std::thread::sleep(super::retry::pause_before(attempt));
+                }
+                Ok(v) if attempt > 0 => {
+                    self.notes
+                        .push(format!("`{request}` succeeded after {attempt} retries"));
+                    return Ok(v);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One exchange of `request` and its single raw value.
+    fn value_once(&mut self, request: &Frame) -> Result<i64, DriverError> {
         let frame = self.exchange(request)?;
         frame.single_value().map_err(|e| {
             protocol(
@@ -401,6 +433,10 @@ impl Driver for ImtFlowAnalyzer {
 
     fn make_safe(&mut self) -> Result<(), DriverError> {
         Ok(())
+    }
+
+    fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
     }
 
     fn conditions(&mut self) -> Result<Vec<Condition>, DriverError> {

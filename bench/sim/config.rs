@@ -48,6 +48,8 @@ pub struct LungConfig {
     pub resistance: f64,
     /// Serial number it reports.
     pub serial: String,
+    /// Faults injected into its answers (none unless stated).
+    pub fault: Option<FaultConfig>,
 }
 
 impl Default for LungConfig {
@@ -55,6 +57,7 @@ impl Default for LungConfig {
         LungConfig {
             compliance: 50.0,
             resistance: 5.0,
+            fault: None,
             serial: "SIM-LUNG-0001".into(),
         }
     }
@@ -105,6 +108,8 @@ pub struct VentilatorConfig {
     pub fio2_noise_sd: f64,
     /// Serial number it reports.
     pub serial: String,
+    /// Faults injected into its answers (none unless stated).
+    pub fault: Option<FaultConfig>,
 }
 
 impl Default for VentilatorConfig {
@@ -120,6 +125,7 @@ impl Default for VentilatorConfig {
             rate_error: 0.0,
             fio2_error: 0.0,
             fio2_noise_sd: 0.0,
+            fault: None,
             serial: "SIM-VENT-0001".into(),
         }
     }
@@ -154,6 +160,8 @@ pub struct FlowAnalyzerConfig {
     pub stop_answering_after_breaths: Option<u64>,
     /// Serial number it reports (an integer, as the IMT protocol carries it).
     pub serial: u32,
+    /// Faults injected into its answers (none unless stated).
+    pub fault: Option<FaultConfig>,
 }
 
 impl Default for FlowAnalyzerConfig {
@@ -167,6 +175,7 @@ impl Default for FlowAnalyzerConfig {
             oxygen_noise_sd: 0.0,
             stop_answering_after_queries: None,
             stop_answering_after_breaths: None,
+            fault: None,
             serial: 300_001,
         }
     }
@@ -310,6 +319,11 @@ pub struct FaultConfig {
     /// Delay of a late answer, ms (500 unless stated).
     #[serde(default = "default_delay_ms")]
     pub delay_ms: u64,
+    /// When stated, each answer after `after_requests` is faulted at random with this
+    /// probability (0 to 1), drawn from the bench's `seed`: faults at random points that
+    /// repeat from run to run.
+    #[serde(default)]
+    pub probability: Option<f64>,
 }
 
 fn default_delay_ms() -> u64 {

@@ -196,29 +196,43 @@ struct Context<'a> {
 }
 
 /// What to do with one answer.
-enum Delivery {
+pub(crate) enum Delivery {
     Now(Vec<u8>),
     After(Vec<u8>, Duration),
     Nothing,
 }
 
 /// The fault plan of one device and how far it has got.
-struct Faults {
+pub(crate) struct Faults {
     config: Option<FaultConfig>,
     answered: u64,
     faulted: u64,
+    /// Draws for random faults (`probability`), seeded from the bench's seed and the device.
+    rng: rand::rngs::StdRng,
 }
 
 impl Faults {
-    fn new(config: Option<FaultConfig>) -> Self {
+    pub(crate) fn new(config: Option<FaultConfig>) -> Self {
+        Faults::seeded(config, 0)
+    }
+
+    /// A fault plan whose random faults follow `seed`.
+    pub(crate) fn seeded(config: Option<FaultConfig>, seed: u64) -> Self {
+        use rand::SeedableRng;
         Faults {
             config,
             answered: 0,
             faulted: 0,
+            rng: rand::rngs::StdRng::seed_from_u64(seed),
         }
     }
 
-    fn deliver(&mut self, answer: Option<Vec<u8>>, keeps_terminator: bool) -> Delivery {
+    /// How many answers were faulted so far.
+    pub(crate) fn faulted(&self) -> u64 {
+        self.faulted
+    }
+
+    pub(crate) fn deliver(&mut self, answer: Option<Vec<u8>>, keeps_terminator: bool) -> Delivery {
         let Some(mut answer) = answer else {
             return Delivery::Nothing;
         };
@@ -226,8 +240,13 @@ impl Faults {
         let Some(fault) = &self.config else {
             return Delivery::Now(answer);
         };
+        let chance = match fault.probability {
+            Some(p) => rand::RngExt::random_bool(&mut self.rng, p.clamp(0.0, 1.0)),
+            None => true,
+        };
         let due = self.answered > fault.after_requests
-            && fault.count.is_none_or(|count| self.faulted < count);
+            && fault.count.is_none_or(|count| self.faulted < count)
+            && chance;
         if !due || answer.is_empty() {
             return Delivery::Now(answer);
         }
@@ -379,6 +398,7 @@ mod tests {
             after_requests: after,
             count,
             delay_ms: 50,
+            probability: None,
         })
     }
 

@@ -35,6 +35,7 @@ pub use config::{
 };
 pub use instruments::{TCP_DEVICES, resolve_link};
 
+use framed::Faults;
 use model::{LungSettings, Model};
 use serde::Serialize;
 use serve::{Endpoint, Log};
@@ -139,7 +140,13 @@ impl SimBench {
             ventilator::Ventilator::new(Arc::clone(&model), config.ventilator.serial.clone());
         bench.endpoints.push((
             "ventilator",
-            Endpoint::spawn("ventilator", Box::new(vent), Arc::clone(&log), epoch)?,
+            Endpoint::spawn(
+                "ventilator",
+                Box::new(vent),
+                Faults::seeded(config.ventilator.fault.clone(), config.seed ^ 0x01),
+                Arc::clone(&log),
+                epoch,
+            )?,
         ));
         let analyzer = flow_analyzer::FlowAnalyzer::new(
             Arc::clone(&model),
@@ -148,12 +155,24 @@ impl SimBench {
         );
         bench.endpoints.push((
             "flow_analyzer",
-            Endpoint::spawn("flow_analyzer", Box::new(analyzer), Arc::clone(&log), epoch)?,
+            Endpoint::spawn(
+                "flow_analyzer",
+                Box::new(analyzer),
+                Faults::seeded(config.flow_analyzer.fault.clone(), config.seed ^ 0x02),
+                Arc::clone(&log),
+                epoch,
+            )?,
         ));
         let lung = test_lung::TestLung::new(Arc::clone(&model), config.lung.serial.clone());
         bench.endpoints.push((
             "test_lung",
-            Endpoint::spawn("test_lung", Box::new(lung), Arc::clone(&log), epoch)?,
+            Endpoint::spawn(
+                "test_lung",
+                Box::new(lung),
+                Faults::seeded(config.lung.fault.clone(), config.seed ^ 0x03),
+                Arc::clone(&log),
+                epoch,
+            )?,
         ));
         bench.instruments = instruments::spawn(config, &model, &log, epoch)?;
         Ok(bench)

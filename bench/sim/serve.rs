@@ -10,6 +10,7 @@
 //! between two driver sessions; holding the slave keeps the line alive, and closing both
 //! (on stop) is what a driver sees as a disconnection.
 
+use super::framed::{Delivery, Faults};
 use super::{SimError, SimLogLine};
 use serialport::{SerialPort, TTYPort};
 use std::collections::VecDeque;
@@ -53,6 +54,7 @@ impl Endpoint {
     pub(crate) fn spawn(
         name: &'static str,
         mut device: Box<dyn Device>,
+        mut faults: Faults,
         log: Log,
         epoch: Instant,
     ) -> Result<Endpoint, SimError> {
@@ -80,7 +82,15 @@ impl Endpoint {
             .name(format!("sim-{name}"))
             .spawn(move || {
                 let _keep_alive = slave;
-                serve(name, &mut master, device.as_mut(), &log, epoch, &flag);
+                serve(
+                    name,
+                    &mut master,
+                    device.as_mut(),
+                    &mut faults,
+                    &log,
+                    epoch,
+                    &flag,
+                );
             })
             .map_err(|source| SimError::Thread {
                 device: name,
@@ -113,6 +123,7 @@ fn serve(
     name: &'static str,
     master: &mut TTYPort,
     device: &mut dyn Device,
+    faults: &mut Faults,
     log: &Log,
     epoch: Instant,
     stop: &AtomicBool,
@@ -140,8 +151,27 @@ fn serve(
         while let Some(pos) = pending[start..].iter().position(|&b| b == terminator) {
             let request = &pending[start..start + pos];
             record(log, name, epoch, request);
-            if let Some(answer) = device.answer(request) {
-                out.extend_from_slice(&answer);
+            let answer = device.answer(request);
+            let before = faults.faulted();
+            let delivery = faults.deliver(answer, true);
+            if faults.faulted() > before {
+                // Every injected fault is in the simulator's log, to be found in the record.
+                record(log, name, epoch, b"!fault injected in the answer above");
+            }
+            match delivery {
+                Delivery::Now(bytes) => out.extend_from_slice(&bytes),
+                Delivery::After(bytes, delay) => {
+                    if !out.is_empty() {
+                        let _ = master.write_all(&out);
+                        out.clear();
+                    }
+                    let end = Instant::now() + delay;
+                    while Instant::now() < end && !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(POLL.min(end.saturating_duration_since(Instant::now())));
+                    }
+                    let _ = master.write_all(&bytes);
+                }
+                Delivery::Nothing => {}
             }
             start += pos + 1;
         }
