@@ -518,7 +518,7 @@ fn probe_says_plainly_what_is_wrong() {
     dir.write(
         "fixtures/wrong.yaml",
         &format!(
-            "name: wrong\ntime_scale: 200\ninstruments:\n  pressure_reference:\n    driver: qbench-pressure-meter\n    link: {{ serial: {{ port: \"sim:pressure_meter\", timeout_ms: 300 }} }}\n    identity: {{ serial: PM-9999 }}\n    calibration: {{ certificate: C-1, due: 2020-01-31 }}\n  lan_meter:\n    driver: scpi\n    link: {{ tcp: {{ host: 127.0.0.1, port: {port}, timeout_ms: 300 }} }}\n  missing:\n    driver: qbench-room-sensor\n    link: {{ serial: {{ port: /dev/qbench-no-such-port, timeout_ms: 300 }} }}\nsimulation: {{}}\n"
+            "name: wrong\ntime_scale: 200\ninstruments:\n  pressure_reference:\n    driver: qbench-pressure-meter\n    link: {{ serial: {{ port: \"sim:pressure_meter\", timeout_ms: 300 }} }}\n    identity: {{ serial: PM-9999 }}\n    calibration: {{ certificate: C-1, due: 2020-01-31 }}\n  lan_meter:\n    driver: scpi\n    kind: pressure_meter\n    link: {{ tcp: {{ host: 127.0.0.1, port: {port}, timeout_ms: 300 }} }}\n  missing:\n    driver: qbench-room-sensor\n    link: {{ serial: {{ port: /dev/qbench-no-such-port, timeout_ms: 300 }} }}\nsimulation: {{}}\n"
         ),
     );
     let out = dir.qbench(&["probe", "--fixture", "fixtures/wrong.yaml"]);
@@ -753,5 +753,67 @@ fn a_retried_transient_fault_is_journaled_and_the_run_goes_on() {
     assert!(
         notes.iter().any(|n| n.starts_with("retry 1")),
         "the retry is in the journal: {notes:?}"
+    );
+}
+
+#[test]
+fn a_procedure_uses_a_profile_driven_instrument_without_rust() {
+    let dir = Dir::new();
+    let procedure = r#"
+id: room-conditions
+title: Room conditions recorded by a profile-driven thermo-hygrometer
+version: 0.1.0
+standard: IEC 60601-1:2005
+clause: "5.3 ambient temperature, humidity and pressure (test conditions)"
+roles:
+  thermohygrometer:
+    kind: thermohygrometer
+    capabilities: [temperature, humidity]
+steps:
+  - measure: { id: t, role: thermohygrometer, quantity: temperature, samples: 5, timeout: 30 s }
+  - measure: { id: rh, role: thermohygrometer, quantity: humidity, samples: 5, timeout: 30 s }
+  - check: { id: temperature_in_range, title: Ambient temperature within 15 °C to 35 °C, value: mean(t), min: 15 °C, max: 35 °C }
+  - check: { id: humidity_in_range, title: Relative humidity within 30 % to 75 %, value: mean(rh), min: 30 %, max: 75 % }
+"#;
+    dir.write("room.yaml", procedure);
+    // Valid alone (the kind is checked against the fixture's instrument when one is given).
+    let out = dir.qbench(&["validate", "room.yaml", "fixtures/sim-links.yaml"]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let out = dir.qbench(&[
+        "run",
+        "room.yaml",
+        "--fixture",
+        "fixtures/sim-links.yaml",
+        "--yes",
+        "--out",
+        "run",
+    ]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let record = qbench::record::read_record(&dir.path().join("run/record.json")).expect("record");
+    let t = record
+        .measurements
+        .iter()
+        .find(|m| m.id == "t")
+        .expect("temperature measured");
+    assert_eq!((t.samples.len(), t.unit.as_str()), (5, "°C"));
+    // A capability the profile does not offer is refused before anything moves.
+    dir.write(
+        "room2.yaml",
+        &procedure.replace("[temperature, humidity]", "[temperature, dew_point]"),
+    );
+    let out = dir.qbench(&[
+        "run",
+        "room2.yaml",
+        "--fixture",
+        "fixtures/sim-links.yaml",
+        "--yes",
+        "--out",
+        "run2",
+    ]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("does not offer `dew_point`"),
+        "{}",
+        out.stderr
     );
 }

@@ -158,6 +158,20 @@ impl Scope for ValidationScope {
     }
 }
 
+/// The specification standing for kinds without a built-in driver (empty: every name is
+/// accepted in validation and checked against the fixture's instrument instead).
+static OPEN_KIND: DriverSpec = DriverSpec {
+    name: "",
+    kind: "",
+    settings: &[],
+    actions: &[],
+    quantities: &[],
+    events: &[],
+};
+
+/// The unit symbol standing for "known only at run time".
+const OPEN_UNIT: &str = "(unit known at run time)";
+
 /// Names that cannot be parameters or columns: they would shadow functions or keywords.
 const RESERVED: &[&str] = &[
     "and", "or", "not", "mean", "sd", "cv", "count", "median", "min", "max", "abs",
@@ -191,11 +205,18 @@ impl Validator {
             self.check_binding_name(name, &role.referenced);
             let kind = role.value.kind.value.clone();
             let spec = kind_spec(&kind);
-            if spec.is_none() {
+            // A kind without a built-in driver (a device profile's, a SCPI or Modbus
+            // instrument's) must say what it needs; the fixture's instrument is checked for it.
+            if spec.is_none() && role.value.capabilities.is_empty() {
                 let kinds: Vec<&str> = DRIVERS.iter().map(|d| d.kind).collect();
                 let hint = did_you_mean(&kind, kinds.iter().copied())
                     .map(|k| format!("\ndid you mean `{k}`?"))
-                    .unwrap_or_else(|| format!("\nknown kinds: {}", dedup(&kinds).join(", ")));
+                    .unwrap_or_else(|| {
+                        format!(
+                            "\nbuilt-in kinds: {}; a kind of your own (a device profile's) must list its `capabilities:`",
+                            dedup(&kinds).join(", ")
+                        )
+                    });
                 self.error(
                     &role.value.kind.referenced,
                     format!("unknown instrument kind `{kind}`{hint}"),
@@ -312,8 +333,16 @@ impl Validator {
         let kind = match &raw.value {
             RawStep::Set(set) => {
                 let spec = self.role(&set.role)?;
+                let open = self.is_open(&set.role.value);
                 let mut values = Vec::new();
                 for (name, text) in &set.values {
+                    if open {
+                        self.uses(&set.role.value, name);
+                        if let Some(f) = self.formula(text, scope, None, name) {
+                            values.push((name.clone(), f));
+                        }
+                        continue;
+                    }
                     let Some(setting) = spec.settings.iter().find(|s| s.name == name) else {
                         let hint = did_you_mean(name, spec.settings.iter().map(|s| s.name))
                             .map(|s| format!("\ndid you mean `{s}`?"))
@@ -343,7 +372,7 @@ impl Validator {
                 let spec = self.role(&action.role)?;
                 let name = &action.action.value;
                 self.uses(&action.role.value, name);
-                if !spec.actions.contains(&name.as_str()) {
+                if !self.is_open(&action.role.value) && !spec.actions.contains(&name.as_str()) {
                     self.error(
                         &action.action.referenced,
                         format!(
@@ -409,7 +438,15 @@ impl Validator {
             );
             return None;
         };
-        kind_spec(kind)
+        Some(kind_spec(kind).unwrap_or(&OPEN_KIND))
+    }
+
+    /// Whether `role` is of a kind without a built-in driver (a profile's, say): what it
+    /// offers is checked against the fixture's instrument instead.
+    fn is_open(&self, role: &str) -> bool {
+        self.roles
+            .get(role)
+            .is_some_and(|kind| kind_spec(kind).is_none())
     }
 
     /// Notes that `role` uses `capability`.
@@ -576,7 +613,9 @@ impl Validator {
             };
             let spec = self.role(role)?;
             self.uses(&role.value, "breath");
-            if !spec.events.contains(&crate::driver::DeviceEvent::Breath) {
+            if !self.is_open(&role.value)
+                && !spec.events.contains(&crate::driver::DeviceEvent::Breath)
+            {
                 self.error(
                     &role.referenced,
                     format!("a {} does not signal breaths", spec.kind),
@@ -594,6 +633,9 @@ impl Validator {
         for (name, read) in &wait.read {
             self.check_binding_name(name, &read.referenced);
             let unit = self.quantity_unit(&read.value.role, &read.value.quantity)?;
+            if unit.symbol() == OPEN_UNIT {
+                inner.poisoned.insert(name.clone());
+            }
             inner.values.insert(name.clone(), Quantity::new(1.0, unit));
             reads.push((
                 name.clone(),
@@ -621,6 +663,10 @@ impl Validator {
     fn quantity_unit(&mut self, role: &Text, quantity: &Text) -> Option<Unit> {
         let spec = self.role(role)?;
         self.uses(&role.value, &quantity.value);
+        if self.is_open(&role.value) {
+            // Known only from the fixture's instrument: a placeholder unit marks it.
+            return Some(Unit::new(OPEN_UNIT, 1.0, Dimension::NONE));
+        }
         let Some(q) = spec.quantities.iter().find(|q| q.name == quantity.value) else {
             let hint = did_you_mean(&quantity.value, spec.quantities.iter().map(|q| q.name))
                 .map(|s| format!("\ndid you mean `{s}`?"))
@@ -767,10 +813,11 @@ impl Validator {
         }
         let unit = self.quantity_unit(&m.role, &m.quantity)?;
         let spec = self.role(&m.role)?;
+        let open = self.is_open(&m.role.value);
         let count = match (&m.breaths, &m.samples) {
             (Some(b), None) => {
                 self.uses(&m.role.value, "breath");
-                if !spec.events.contains(&crate::driver::DeviceEvent::Breath) {
+                if !open && !spec.events.contains(&crate::driver::DeviceEvent::Breath) {
                     self.error(
                         &m.role.referenced,
                         format!("a {} does not signal breaths", spec.kind),
@@ -790,6 +837,10 @@ impl Validator {
             }
         };
         let timeout = self.duration(&m.timeout, scope, "a timeout")?;
+        if unit.symbol() == OPEN_UNIT {
+            // Its unit is known only at run time: expressions using it are not evaluated here.
+            scope.poisoned.insert(m.id.value.clone());
+        }
         scope.measurements.insert(m.id.value.clone(), unit);
         Some(StepKind::Measure {
             id: m.id.value.clone(),
@@ -1034,7 +1085,7 @@ impl Validator {
                 formula,
                 name.to_string(),
                 "each".to_string(),
-                Some(unit.dimension()),
+                (!scope.poisoned.contains(name)).then(|| unit.dimension()),
             )
         } else {
             let value = self.formula(&c.value, scope, None, "a check's value")?;

@@ -1,8 +1,8 @@
 //! Opening the bench: the simulated devices if the fixture uses them, every link, every
 //! driver, and the identity and calibration checks that come before anything moves.
 
-use super::RunError;
-use crate::driver::{Driver, Identity, open_driver, spec_of};
+use super::{RunError, error_chain};
+use crate::driver::{Driver, Identity, open_driver};
 use crate::fixture::{Fixture, InstrumentConfig, MANUAL_DRIVER, SIM_PORT_PREFIX};
 use crate::journal::InstrumentReady;
 use crate::link::LinkSettings;
@@ -62,18 +62,19 @@ pub fn check_roles(procedure: &Procedure, fixture: &Fixture) -> Result<(), RunEr
             }
             continue;
         }
-        let Some(spec) = spec_of(&config.driver) else {
-            return Err(not_provided(format!("unknown driver `{}`", config.driver)));
-        };
-        let offered = crate::procedure::capabilities_of(spec);
-        if let Some(missing) = needed
-            .capabilities
-            .iter()
-            .find(|c| !offered.contains(&c.as_str()))
-        {
+        // What the driver offers as configured (a profile's commands, a SCPI or Modbus
+        // instrument's declared points, or a built-in driver's specification).
+        let offered =
+            crate::driver::capabilities(&config.driver, &config.options, Some(&config.kind))
+                .map_err(|e| {
+                    not_provided(format!("driver `{}`: {}", config.driver, error_chain(&e)))
+                })?
+                .names();
+        if let Some(missing) = needed.capabilities.iter().find(|c| !offered.contains(c)) {
             return Err(not_provided(format!(
-                "driver `{}` does not offer `{missing}`",
-                spec.name
+                "driver `{}` does not offer `{missing}` (it offers: {})",
+                config.driver,
+                offered.join(", ")
             )));
         }
     }
