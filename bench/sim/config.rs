@@ -158,6 +158,9 @@ pub struct FlowAnalyzerConfig {
     /// it stops answering; steadier than counting requests, which breath polling consumes
     /// at a rate that depends on the host's speed.
     pub stop_answering_after_breaths: Option<u64>,
+    /// Fault: after this many breath-volume readings, every per-breath value it reports is
+    /// stuck at that breath's (none unless stated).
+    pub stuck_after_breaths: Option<u64>,
     /// Serial number it reports (an integer, as the IMT protocol carries it).
     pub serial: u32,
     /// Faults injected into its answers (none unless stated).
@@ -175,6 +178,7 @@ impl Default for FlowAnalyzerConfig {
             oxygen_noise_sd: 0.0,
             stop_answering_after_queries: None,
             stop_answering_after_breaths: None,
+            stuck_after_breaths: None,
             fault: None,
             serial: 300_001,
         }

@@ -41,6 +41,8 @@ pub(crate) struct FlowAnalyzer {
     queries: u64,
     /// Inspired-volume readings answered so far (for `stop_answering_after_breaths`).
     breaths_read: u64,
+    /// The breath whose values it keeps reporting once stuck (`stuck_after_breaths`).
+    stuck: Option<Breath>,
 }
 
 impl FlowAnalyzer {
@@ -57,6 +59,7 @@ impl FlowAnalyzer {
             settings,
             queries: 0,
             breaths_read: 0,
+            stuck: None,
         }
     }
 
@@ -75,7 +78,9 @@ impl FlowAnalyzer {
 
     /// The physical value of measurement `id` now; `None` when not defined.
     fn measurement(&self, id: u32, s: &Snapshot) -> Option<f64> {
-        let last = s.last_completed;
+        // A stuck analyzer reports the same breath again and again: a plausible value that a
+        // bench must catch by its spread, not by an error.
+        let last = self.stuck.or(s.last_completed);
         let running = s.current.filter(|_| s.phase != Phase::Standby);
         // Instantaneous flow (L/min), pressure (mbar) and inspired volume (mL) now.
         let instant = running.map(|b| {
@@ -139,6 +144,12 @@ impl FlowAnalyzer {
             (Operation::ReadMeasurement, []) => {
                 let divider = self.imt_model.divider(id)?;
                 let snapshot = self.model.snapshot();
+                if id == 23
+                    && self.stuck.is_none()
+                    && self.config.stuck_after_breaths.is_some_and(|n| self.breaths_read >= n)
+                {
+                    self.stuck = snapshot.last_completed;
+                }
                 match self.measurement(id, &snapshot) {
                     Some(v) => value(imt::to_raw(v, divider)),
                     None => value(imt::NOT_DEFINED),
