@@ -44,7 +44,7 @@ impl Default for DefectThresholds {
 }
 
 /// The kinds of defect, as bit flags of a [`DefectMap`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DefectKind {
     /// No useful signal.
@@ -165,9 +165,12 @@ pub fn detect_defects<F: Pixel, D: Pixel>(
     }
     let t = thresholds;
     let fine = |v: f64| v.is_finite() && v > 0.0;
-    if !(fine(t.dead_below) && fine(t.hot_above) && fine(t.noisy_above))
-        || !(t.line_fraction > 0.0 && t.line_fraction <= 1.0)
-    {
+    let valid = fine(t.dead_below)
+        && fine(t.hot_above)
+        && fine(t.noisy_above)
+        && t.line_fraction > 0.0
+        && t.line_fraction <= 1.0;
+    if !valid {
         return Err(ImagingError::invalid(
             "defect thresholds",
             format!("{t:?}: each must be positive, the line fraction at most 1"),
@@ -178,7 +181,7 @@ pub fn detect_defects<F: Pixel, D: Pixel>(
     let median_signal = median((0..w * h).map(signal));
     let median_dark = median(dark.pixels().iter().map(|p| p.to_f64()));
     let median_noise = noise.map(|n| median(n.pixels().iter().map(|p| p.to_f64())));
-    if !(median_signal > 0.0) {
+    if median_signal.is_nan() || median_signal <= 0.0 {
         return Err(ImagingError::invalid(
             "flat frame",
             format!("its median signal above the dark frame is {median_signal}, not positive"),
@@ -264,18 +267,17 @@ mod tests {
 
     #[test]
     fn finds_a_dead_column_a_hot_pixel_and_a_noisy_pixel() {
-        let dark = Frame::from_fn(32, 20, |x, y| if (x, y) == (3, 4) { 5000u16 } else { 100 })
-            .unwrap();
-        let flat =
-            Frame::from_fn(32, 20, |x, y| match (x, y) {
-                (7, _) => 100u16,
-                (3, 4) => 6000,
-                (10, 10) => 400,
-                _ => 1100,
-            })
-            .unwrap();
-        let noise = Frame::from_fn(32, 20, |x, y| if (x, y) == (20, 2) { 40.0f32 } else { 5.0 })
-            .unwrap();
+        let dark =
+            Frame::from_fn(32, 20, |x, y| if (x, y) == (3, 4) { 5000u16 } else { 100 }).unwrap();
+        let flat = Frame::from_fn(32, 20, |x, y| match (x, y) {
+            (7, _) => 100u16,
+            (3, 4) => 6000,
+            (10, 10) => 400,
+            _ => 1100,
+        })
+        .unwrap();
+        let noise =
+            Frame::from_fn(32, 20, |x, y| if (x, y) == (20, 2) { 40.0f32 } else { 5.0 }).unwrap();
         let d = detect_defects(&flat, &dark, Some(&noise), &DefectThresholds::default()).unwrap();
         let r = &d.report;
         assert_eq!(r.columns, vec![7]);

@@ -107,18 +107,30 @@ impl<'a> Cursor<'a> {
         self.pos >= self.bytes.len()
     }
 
-    /// Reads one element header: (group, element), VR (explicit syntax only), length.
-    fn header(&mut self) -> Result<((u16, u16), Option<[u8; 2]>, u32), ImagingError> {
+    /// Reads one element header: (group, element) and value length (the VR, in the explicit
+    /// syntax, only tells how the length is encoded).
+    fn header(&mut self) -> Result<((u16, u16), u32), ImagingError> {
         let tag = (self.u16()?, self.u16()?);
         if tag.0 == 0xFFFE || !self.explicit {
-            return Ok((tag, None, self.u32()?));
+            return Ok((tag, self.u32()?));
         }
         let vr = self.take(2)?;
         let vr = [vr[0], vr[1]];
         let long = matches!(
             &vr,
-            b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN"
-                | b"UR" | b"UT" | b"UV"
+            b"OB"
+                | b"OD"
+                | b"OF"
+                | b"OL"
+                | b"OV"
+                | b"OW"
+                | b"SQ"
+                | b"SV"
+                | b"UC"
+                | b"UN"
+                | b"UR"
+                | b"UT"
+                | b"UV"
         );
         let len = if long {
             self.take(2)?;
@@ -126,7 +138,7 @@ impl<'a> Cursor<'a> {
         } else {
             u32::from(self.u16()?)
         };
-        Ok((tag, Some(vr), len))
+        Ok((tag, len))
     }
 
     /// Skips the items of a sequence of undefined length, up to its delimiter.
@@ -135,7 +147,7 @@ impl<'a> Cursor<'a> {
             return Err(self.malformed("sequences nested more than 32 deep"));
         }
         loop {
-            let (tag, _, len) = self.header()?;
+            let (tag, len) = self.header()?;
             match tag {
                 (0xFFFE, 0xE0DD) => return Ok(()),
                 (0xFFFE, 0xE000) if len == UNDEFINED => self.skip_item(depth)?,
@@ -155,7 +167,7 @@ impl<'a> Cursor<'a> {
     /// Skips the elements of an item of undefined length, up to its delimiter.
     fn skip_item(&mut self, depth: usize) -> Result<(), ImagingError> {
         loop {
-            let (tag, _, len) = self.header()?;
+            let (tag, len) = self.header()?;
             if tag == (0xFFFE, 0xE00D) {
                 return Ok(());
             }
@@ -197,7 +209,7 @@ pub fn parse_dicom(bytes: &[u8], path: &Path) -> Result<DicomImage, ImagingError
     if part10 {
         // The File Meta Information is always explicit VR little endian.
         while c.bytes.len() >= c.pos + 2 && us(&c.bytes[c.pos..]) == Some(0x0002) {
-            let (tag, _, len) = c.header()?;
+            let (tag, len) = c.header()?;
             if len == UNDEFINED {
                 return Err(c.malformed("undefined length in the file meta information"));
             }
@@ -226,7 +238,7 @@ pub fn parse_dicom(bytes: &[u8], path: &Path) -> Result<DicomImage, ImagingError
     let mut pixel_data: Option<&[u8]> = None;
     while !c.at_end() {
         let start = c.pos;
-        let (tag, _, len) = c.header()?;
+        let (tag, len) = c.header()?;
         if len == UNDEFINED {
             if tag == (0x7FE0, 0x0010) {
                 return Err(unsupported(
@@ -244,7 +256,10 @@ pub fn parse_dicom(bytes: &[u8], path: &Path) -> Result<DicomImage, ImagingError
             (0x0028, 0x0004) => photometric = text(value),
             (0x0028, 0x0008) => {
                 frames = text(value).parse().map_err(|_| {
-                    c.malformed(format!("number of frames `{}` is not a number", text(value)))
+                    c.malformed(format!(
+                        "number of frames `{}` is not a number",
+                        text(value)
+                    ))
                 })?;
             }
             (0x0028, 0x0010) => rows = us(value).unwrap_or(0),
@@ -302,8 +317,16 @@ pub fn parse_dicom(bytes: &[u8], path: &Path) -> Result<DicomImage, ImagingError
             data.len()
         )));
     }
-    let stored = if (1..=16).contains(&stored) { stored } else { 16 };
-    let mask = if stored == 16 { u16::MAX } else { (1u16 << stored) - 1 };
+    let stored = if (1..=16).contains(&stored) {
+        stored
+    } else {
+        16
+    };
+    let mask = if stored == 16 {
+        u16::MAX
+    } else {
+        (1u16 << stored) - 1
+    };
     let frames = data
         .chunks_exact(per_frame * 2)
         .take(frames)
@@ -385,7 +408,13 @@ pub(crate) mod testutil {
         out.extend([0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
         out.extend([0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
         let (w, h) = (frames[0].width() as u16, frames[0].height() as u16);
-        element(&mut out, explicit, (0x0028, 0x0002), b"US", &1u16.to_le_bytes());
+        element(
+            &mut out,
+            explicit,
+            (0x0028, 0x0002),
+            b"US",
+            &1u16.to_le_bytes(),
+        );
         element(&mut out, explicit, (0x0028, 0x0004), b"CS", b"MONOCHROME2");
         element(
             &mut out,
@@ -394,11 +423,41 @@ pub(crate) mod testutil {
             b"IS",
             frames.len().to_string().as_bytes(),
         );
-        element(&mut out, explicit, (0x0028, 0x0010), b"US", &h.to_le_bytes());
-        element(&mut out, explicit, (0x0028, 0x0011), b"US", &w.to_le_bytes());
-        element(&mut out, explicit, (0x0028, 0x0100), b"US", &bits.to_le_bytes());
-        element(&mut out, explicit, (0x0028, 0x0101), b"US", &bits.to_le_bytes());
-        element(&mut out, explicit, (0x0028, 0x0103), b"US", &0u16.to_le_bytes());
+        element(
+            &mut out,
+            explicit,
+            (0x0028, 0x0010),
+            b"US",
+            &h.to_le_bytes(),
+        );
+        element(
+            &mut out,
+            explicit,
+            (0x0028, 0x0011),
+            b"US",
+            &w.to_le_bytes(),
+        );
+        element(
+            &mut out,
+            explicit,
+            (0x0028, 0x0100),
+            b"US",
+            &bits.to_le_bytes(),
+        );
+        element(
+            &mut out,
+            explicit,
+            (0x0028, 0x0101),
+            b"US",
+            &bits.to_le_bytes(),
+        );
+        element(
+            &mut out,
+            explicit,
+            (0x0028, 0x0103),
+            b"US",
+            &0u16.to_le_bytes(),
+        );
         let mut data = Vec::new();
         for f in frames {
             for p in f.pixels() {
@@ -437,7 +496,10 @@ mod tests {
         let jpeg = dicom_bytes(&frames(), "1.2.840.10008.1.2.4.50", 16);
         let e = parse_dicom(&jpeg, Path::new("ct.dcm")).unwrap_err();
         let text = e.to_string();
-        assert!(text.contains("ct.dcm") && text.contains("1.2.840.10008.1.2.4.50"), "{text}");
+        assert!(
+            text.contains("ct.dcm") && text.contains("1.2.840.10008.1.2.4.50"),
+            "{text}"
+        );
         let eight = dicom_bytes(&frames(), EXPLICIT_VR_LITTLE_ENDIAN, 8);
         let e = parse_dicom(&eight, Path::new("b.dcm")).unwrap_err();
         assert!(e.to_string().contains("bits allocated"), "{e}");

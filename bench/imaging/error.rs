@@ -25,7 +25,9 @@ pub enum ImagingError {
         len: usize,
     },
     /// Frames that an analysis combines but whose sizes differ.
-    #[error("{what}: a {expected_width}×{expected_height} frame was expected, got {width}×{height}")]
+    #[error(
+        "{what}: a {expected_width}×{expected_height} frame was expected, got {width}×{height}"
+    )]
     SizeMismatch {
         /// What was being computed.
         what: &'static str,

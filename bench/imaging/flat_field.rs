@@ -83,7 +83,8 @@ impl FlatFieldCorrection {
 
     /// Corrects a raw frame of the same size.
     pub fn correct<T: Pixel>(&self, raw: &Frame<T>) -> Result<Frame<f32>, ImagingError> {
-        self.dark.check_same_size(raw, "flat-field correction of a frame")?;
+        self.dark
+            .check_same_size(raw, "flat-field correction of a frame")?;
         let pixels = raw
             .pixels()
             .iter()
@@ -118,15 +119,19 @@ mod tests {
     fn a_gain_and_offset_pattern_is_removed() {
         let dark = Frame::from_fn(8, 4, |x, _| 100 + x as u16).unwrap();
         let gain = |x: usize, y: usize| 1.0 + 0.05 * x as f64 - 0.03 * y as f64;
-        let flat = Frame::from_fn(8, 4, |x, y| (100.0 + x as f64 + 1000.0 * gain(x, y)) as u16)
-            .unwrap();
-        let raw = Frame::from_fn(8, 4, |x, y| (100.0 + x as f64 + 500.0 * gain(x, y)) as u16)
-            .unwrap();
+        let flat =
+            Frame::from_fn(8, 4, |x, y| (100.0 + x as f64 + 1000.0 * gain(x, y)) as u16).unwrap();
+        let raw =
+            Frame::from_fn(8, 4, |x, y| (100.0 + x as f64 + 500.0 * gain(x, y)) as u16).unwrap();
         let c = FlatFieldCorrection::new(&dark, &flat).unwrap();
         let out = c.correct(&raw).unwrap();
         let target = c.summary().target;
         for v in out.pixels() {
-            assert!((f64::from(*v) - target / 2.0).abs() < 1.0, "{v} vs {}", target / 2.0);
+            assert!(
+                (f64::from(*v) - target / 2.0).abs() < 1.0,
+                "{v} vs {}",
+                target / 2.0
+            );
         }
         assert_eq!(c.summary().uncorrectable_pixels, 0);
     }

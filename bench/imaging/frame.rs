@@ -54,15 +54,24 @@ impl<T: Pixel> Frame<T> {
         })
     }
 
+    /// A frame from a buffer the caller knows to hold exactly `width × height` pixels
+    /// (checked in debug builds only).
+    pub(crate) fn from_raw(width: usize, height: usize, pixels: Vec<T>) -> Frame<T> {
+        debug_assert_eq!(width * height, pixels.len());
+        Frame {
+            width,
+            height,
+            pixels,
+        }
+    }
+
     /// A frame with every pixel set to `value`; fails on a zero dimension.
     pub fn filled(width: usize, height: usize, value: T) -> Result<Frame<T>, ImagingError> {
-        let len = width
-            .checked_mul(height)
-            .ok_or(ImagingError::FrameSize {
-                width,
-                height,
-                len: 0,
-            })?;
+        let len = width.checked_mul(height).ok_or(ImagingError::FrameSize {
+            width,
+            height,
+            len: 0,
+        })?;
         Frame::new(width, height, vec![value; len])
     }
 
@@ -125,8 +134,14 @@ impl<T: Pixel> Frame<T> {
     pub fn check_roi(&self, roi: &Roi) -> Result<(), ImagingError> {
         let fits = roi.width > 0
             && roi.height > 0
-            && roi.x.checked_add(roi.width).is_some_and(|r| r <= self.width)
-            && roi.y.checked_add(roi.height).is_some_and(|b| b <= self.height);
+            && roi
+                .x
+                .checked_add(roi.width)
+                .is_some_and(|r| r <= self.width)
+            && roi
+                .y
+                .checked_add(roi.height)
+                .is_some_and(|b| b <= self.height);
         if fits {
             Ok(())
         } else {

@@ -270,10 +270,14 @@ pub struct NpsAccumulator {
 impl NpsAccumulator {
     /// Prepares the accumulation for frames of `width × height` pixels: places the ROIs,
     /// plans the FFT and the detrending fit.
-    pub fn new(config: NpsConfig, width: usize, height: usize) -> Result<NpsAccumulator, ImagingError> {
+    pub fn new(
+        config: NpsConfig,
+        width: usize,
+        height: usize,
+    ) -> Result<NpsAccumulator, ImagingError> {
         config.pitch.check()?;
         let n = config.roi_size;
-        if n < 8 || n % 2 != 0 {
+        if n < 8 || !n.is_multiple_of(2) {
             return Err(ImagingError::invalid(
                 "NPS ROI size",
                 format!("{n} is not an even number of at least 8 pixels"),
@@ -379,7 +383,13 @@ impl NpsAccumulator {
                     rois: 0,
                 };
                 for &(x, y) in origins {
-                    roi_power(frame, Roi::new(x, y, n, n), fft.as_ref(), detrender, &mut work);
+                    roi_power(
+                        frame,
+                        Roi::new(x, y, n, n),
+                        fft.as_ref(),
+                        detrender,
+                        &mut work,
+                    );
                 }
                 work
             })
@@ -432,7 +442,10 @@ impl NpsAccumulator {
         let (dx, dy) = (self.config.pitch.x_mm, self.config.pitch.y_mm);
         let (du, dv) = (1.0 / (n as f64 * dx), 1.0 / (n as f64 * dy));
         let nps = |ky: i64, kx: i64| {
-            let (ky, kx) = (ky.rem_euclid(n as i64) as usize, kx.rem_euclid(n as i64) as usize);
+            let (ky, kx) = (
+                ky.rem_euclid(n as i64) as usize,
+                kx.rem_euclid(n as i64) as usize,
+            );
             self.power[kx * n + ky] * scale
         };
         let mean_signal = self.sum_means / self.rois as f64;
@@ -568,7 +581,11 @@ mod tests {
         let r = nps(&frame, &config(64, 32)).unwrap();
         assert_eq!(r.rois, 49);
         let expected = sigma * sigma * 0.01;
-        assert!((r.variance / (sigma * sigma) - 1.0).abs() < 0.05, "{}", r.variance);
+        assert!(
+            (r.variance / (sigma * sigma) - 1.0).abs() < 0.05,
+            "{}",
+            r.variance
+        );
         for p in r.radial.iter().skip(3) {
             assert!((p.nps / expected - 1.0).abs() < 0.25, "{p:?} vs {expected}");
         }

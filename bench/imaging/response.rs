@@ -100,7 +100,7 @@ pub fn lag<T: Pixel>(
     let exposed = roi_stats(exposed, roi)?.mean;
     let after = roi_stats(dark_after, roi)?.mean;
     let signal = exposed - before;
-    if !(signal > 0.0) {
+    if signal.is_nan() || signal <= 0.0 {
         return Err(ImagingError::invalid(
             "exposed frame",
             format!("its mean {exposed} is not above the dark frame's {before}"),

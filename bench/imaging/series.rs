@@ -9,11 +9,11 @@
 //!   and multiple ROIs, TG-150 uniformity, and the NPS accumulated ROI by ROI.
 
 use super::error::ImagingError;
+use super::frame::RoiGrid;
 use super::frame::{Frame, PixelPitch, Roi};
 use super::nps::{NpsAccumulator, NpsConfig, NpsResult};
 use super::stats::{RoiStats, RunningStats, five_rois, roi_stats};
 use super::uniformity::{Uniformity, UniformityConfig, uniformity_on_grid};
-use super::frame::RoiGrid;
 use serde::{Deserialize, Serialize};
 
 /// Per-pixel sums of a series of 16-bit frames.
@@ -105,7 +105,10 @@ impl FrameSeries {
         Frame::new(
             self.width,
             self.height,
-            self.sum.iter().map(|&s| (f64::from(s) / n) as f32).collect(),
+            self.sum
+                .iter()
+                .map(|&s| (f64::from(s) / n) as f32)
+                .collect(),
         )
     }
 
@@ -185,7 +188,10 @@ impl RoiSeries {
     }
 
     /// Adds one frame, returning each ROI's statistics in it.
-    pub fn add<T: super::Pixel>(&mut self, frame: &Frame<T>) -> Result<Vec<RoiStats>, ImagingError> {
+    pub fn add<T: super::Pixel>(
+        &mut self,
+        frame: &Frame<T>,
+    ) -> Result<Vec<RoiStats>, ImagingError> {
         let stats = self
             .rois
             .iter()
@@ -291,7 +297,10 @@ impl FlatSeries {
     }
 
     /// Analyses one frame and folds it into the series; the frame can be dropped after.
-    pub fn add<T: super::Pixel>(&mut self, frame: &Frame<T>) -> Result<FlatFrameAnalysis, ImagingError> {
+    pub fn add<T: super::Pixel>(
+        &mut self,
+        frame: &Frame<T>,
+    ) -> Result<FlatFrameAnalysis, ImagingError> {
         // Uniformity and the NPS are independent: run them side by side.
         let (grid, nps) = (&self.grid, &mut self.nps);
         let (uniformity, added) =
@@ -325,8 +334,7 @@ mod tests {
         let mut s = FrameSeries::new(4, 4, true);
         assert!(s.mean().is_err());
         for v in [10u16, 12, 14] {
-            let f = Frame::from_fn(4, 4, |x, _| v + x as u16 + if x == 0 { v } else { 0 })
-                .unwrap();
+            let f = Frame::from_fn(4, 4, |x, _| v + x as u16 + if x == 0 { v } else { 0 }).unwrap();
             s.add(&f).unwrap();
         }
         let m = s.mean().unwrap();

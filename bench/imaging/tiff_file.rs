@@ -119,7 +119,10 @@ mod tests {
         bytes.set_position(0);
         let e = decode_tiff(bytes, Path::new("scan.tif")).unwrap_err();
         let text = e.to_string();
-        assert!(text.contains("scan.tif") && text.contains("Gray(8)"), "{text}");
+        assert!(
+            text.contains("scan.tif") && text.contains("Gray(8)"),
+            "{text}"
+        );
         let e = read_tiff(Path::new("/nonexistent/x.tif")).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/x.tif"));
     }

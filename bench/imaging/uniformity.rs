@@ -134,7 +134,10 @@ pub fn uniformity_on_grid<T: Pixel>(
         .map(|&(m, s)| (s > 0.0).then(|| m / s))
         .collect();
     let signal = metric(signal, grid.rows, grid.columns).ok_or_else(|| {
-        ImagingError::invalid("flat frame", "its mean signal over the ROIs is not positive")
+        ImagingError::invalid(
+            "flat frame",
+            "its mean signal over the ROIs is not positive",
+        )
     })?;
     Ok(Uniformity {
         rows: grid.rows,
