@@ -171,17 +171,17 @@ impl Detrender {
         }
     }
 
-    /// Removes the fitted trend from `roi` (N × N, real parts) and returns the ROI's mean
-    /// before removal.
-    fn apply(&self, roi: &mut [Complex<f64>]) -> f64 {
+    /// Removes the fitted trend from `roi` (N × N) and returns the ROI's mean before
+    /// removal.
+    fn apply(&self, roi: &mut [f64]) -> f64 {
         let n = self.coord.len();
         let mut p = [0.0; 6];
         for (row, &v) in roi.chunks_exact(n).zip(&self.coord) {
             let (mut r0, mut r1, mut r2) = (0.0, 0.0, 0.0);
-            for (z, &u) in row.iter().zip(&self.coord) {
-                r0 += z.re;
-                r1 += z.re * u;
-                r2 += z.re * u * u;
+            for (&z, &u) in row.iter().zip(&self.coord) {
+                r0 += z;
+                r1 += z * u;
+                r2 += z * u * u;
             }
             p[0] += r0;
             p[1] += r1;
@@ -199,7 +199,7 @@ impl Detrender {
             let a = c[0] + c[2] * v + c[5] * v * v;
             let b = c[1] + c[4] * v;
             for (z, &u) in row.iter_mut().zip(&self.coord) {
-                z.re -= a + b * u + c[3] * u * u;
+                *z -= a + b * u + c[3] * u * u;
             }
         }
         p[0] / (n * n) as f64
@@ -243,6 +243,8 @@ fn invert(m: &[f64], n: usize) -> Vec<f64> {
 
 /// Per-thread working memory and partial sums.
 struct Work {
+    first: Vec<f64>,
+    second: Vec<f64>,
     buf: Vec<Complex<f64>>,
     tmp: Vec<Complex<f64>>,
     scratch: Vec<Complex<f64>>,
@@ -260,7 +262,8 @@ pub struct NpsAccumulator {
     origins: Vec<(usize, usize)>,
     fft: Arc<dyn Fft<f64>>,
     detrender: Detrender,
-    /// Σ|FFT2|², transposed: index kx·N + ky.
+    /// Σ|FFT2|² of the packed ROI pairs, transposed: index kx·N + ky. The power of the
+    /// ROIs themselves is its symmetric part, see [`NpsAccumulator::power`].
     power: Vec<f64>,
     sum_means: f64,
     rois: usize,
@@ -368,13 +371,16 @@ impl NpsAccumulator {
         }
         let n = self.config.roi_size;
         let threads = rayon::current_num_threads().max(1);
-        let chunk = self.origins.len().div_ceil(threads);
+        // Whole pairs of ROIs per thread: two real ROIs share one complex FFT.
+        let chunk = self.origins.len().div_ceil(2).div_ceil(threads) * 2;
         let (fft, detrender) = (&self.fft, &self.detrender);
         let parts: Vec<Work> = self
             .origins
             .par_chunks(chunk)
             .map(|origins| {
                 let mut work = Work {
+                    first: vec![0.0; n * n],
+                    second: vec![0.0; n * n],
                     buf: vec![Complex::default(); n * n],
                     tmp: vec![Complex::default(); n * n],
                     scratch: vec![Complex::default(); fft.get_inplace_scratch_len()],
@@ -382,10 +388,13 @@ impl NpsAccumulator {
                     sum_means: 0.0,
                     rois: 0,
                 };
-                for &(x, y) in origins {
+                for pair in origins.chunks(2) {
+                    let roi = |&(x, y): &(usize, usize)| Roi::new(x, y, n, n);
+                    let second = pair.get(1).map(roi);
                     roi_power(
                         frame,
-                        Roi::new(x, y, n, n),
+                        roi(&pair[0]),
+                        second,
                         fft.as_ref(),
                         detrender,
                         &mut work,
@@ -405,6 +414,18 @@ impl NpsAccumulator {
         Ok(())
     }
 
+    /// Σ|FFT2(ROI)|² over every ROI at (ky, kx), indices taken modulo N.
+    ///
+    /// Two real ROIs a and b are transformed together as z = a + i·b. Then
+    /// A(k) = (Z(k) + Z*(−k)) / 2 and B(k) = (Z(k) − Z*(−k)) / 2i, so that
+    /// |A(k)|² + |B(k)|² = (|Z(k)|² + |Z(−k)|²) / 2: the sum over ROIs is the symmetric part
+    /// of the accumulated |Z|², and this holds for a lone ROI (b = 0) as well.
+    fn power(&self, ky: i64, kx: i64) -> f64 {
+        let n = self.config.roi_size as i64;
+        let at = |ky: i64, kx: i64| self.power[(kx.rem_euclid(n) * n + ky.rem_euclid(n)) as usize];
+        0.5 * (at(ky, kx) + at(-ky, -kx))
+    }
+
     /// The 2-D NPS so far, N × N with zero frequency at (N/2, N/2) (row = v, column = u),
     /// pixel value² · mm².
     pub fn spectrum_2d(&self) -> Result<Frame<f64>, ImagingError> {
@@ -416,8 +437,8 @@ impl NpsAccumulator {
             (0..n * n)
                 .map(|i| {
                     let (row, col) = (i / n, i % n);
-                    let (ky, kx) = ((row + n / 2) % n, (col + n / 2) % n);
-                    self.power[kx * n + ky] * scale
+                    let half = (n / 2) as i64;
+                    self.power(row as i64 - half, col as i64 - half) * scale
                 })
                 .collect(),
         )
@@ -441,13 +462,7 @@ impl NpsAccumulator {
         let n = self.config.roi_size;
         let (dx, dy) = (self.config.pitch.x_mm, self.config.pitch.y_mm);
         let (du, dv) = (1.0 / (n as f64 * dx), 1.0 / (n as f64 * dy));
-        let nps = |ky: i64, kx: i64| {
-            let (ky, kx) = (
-                ky.rem_euclid(n as i64) as usize,
-                kx.rem_euclid(n as i64) as usize,
-            );
-            self.power[kx * n + ky] * scale
-        };
+        let nps = |ky: i64, kx: i64| self.power(ky, kx) * scale;
         let mean_signal = self.sum_means / self.rois as f64;
         let norm = mean_signal - self.config.signal_offset;
         let point = |frequency: f64, value: f64| NpsPoint {
@@ -507,22 +522,40 @@ impl NpsAccumulator {
     }
 }
 
-/// Detrends one ROI, transforms it and adds its squared moduli to `work`.
+/// Copies `roi` of `frame` into `out` (N × N).
+fn load<T: Pixel>(frame: &Frame<T>, roi: &Roi, out: &mut [f64]) {
+    for (y, dst) in out.chunks_exact_mut(roi.width).enumerate() {
+        for (d, s) in dst.iter_mut().zip(frame.roi_row(roi, y)) {
+            *d = s.to_f64();
+        }
+    }
+}
+
+/// Detrends one or two ROIs, transforms them together (the first as the real part, the
+/// second as the imaginary part) and adds the squared moduli to `work`.
 fn roi_power<T: Pixel>(
     frame: &Frame<T>,
-    roi: Roi,
+    first: Roi,
+    second: Option<Roi>,
     fft: &dyn Fft<f64>,
     detrender: &Detrender,
     work: &mut Work,
 ) {
-    let n = roi.width;
-    for (y, dst) in work.buf.chunks_exact_mut(n).enumerate() {
-        for (d, s) in dst.iter_mut().zip(frame.roi_row(&roi, y)) {
-            *d = Complex::new(s.to_f64(), 0.0);
-        }
-    }
-    work.sum_means += detrender.apply(&mut work.buf);
+    let n = first.width;
+    load(frame, &first, &mut work.first);
+    work.sum_means += detrender.apply(&mut work.first);
     work.rois += 1;
+    match second {
+        Some(roi) => {
+            load(frame, &roi, &mut work.second);
+            work.sum_means += detrender.apply(&mut work.second);
+            work.rois += 1;
+        }
+        None => work.second.fill(0.0),
+    }
+    for ((z, &a), &b) in work.buf.iter_mut().zip(&work.first).zip(&work.second) {
+        *z = Complex::new(a, b);
+    }
     // Rows, then a transpose, then rows again: tmp[kx·N + ky] = FFT2(ROI)(ky, kx).
     fft.process_with_scratch(&mut work.buf, &mut work.scratch);
     const B: usize = 16;
@@ -612,6 +645,47 @@ mod tests {
         assert!(r.variance < 1e-18, "{}", r.variance);
         let planar = nps(&frame, &config(32, 16)).unwrap();
         assert!(planar.variance > 1.0);
+    }
+
+    #[test]
+    fn packed_pairs_give_the_power_of_each_roi() {
+        // Three 8 × 8 ROIs (a pair and a lone one) against a direct DFT of each.
+        let mut rng = StdRng::seed_from_u64(9);
+        let normal = Normal::new(100.0, 7.0).unwrap();
+        let frame = Frame::from_fn(24, 8, |x, y| normal.sample(&mut rng) + (x * y) as f64).unwrap();
+        let mut acc = NpsAccumulator::new(config(8, 8), 24, 8).unwrap();
+        acc.add_frame(&frame).unwrap();
+        assert_eq!(acc.rois, 3);
+        let n = 8usize;
+        let mut reference = vec![0.0; n * n];
+        for k in 0..3 {
+            let mut roi = vec![0.0; n * n];
+            load(&frame, &Roi::new(8 * k, 0, n, n), &mut roi);
+            acc.detrender.apply(&mut roi);
+            for ky in 0..n {
+                for kx in 0..n {
+                    let mut z = Complex::new(0.0, 0.0);
+                    for y in 0..n {
+                        for x in 0..n {
+                            let phase =
+                                -std::f64::consts::TAU * ((kx * x + ky * y) as f64) / n as f64;
+                            z += Complex::from_polar(roi[y * n + x], phase);
+                        }
+                    }
+                    reference[ky * n + kx] += z.norm_sqr();
+                }
+            }
+        }
+        for ky in 0..n {
+            for kx in 0..n {
+                let got = acc.power(ky as i64, kx as i64);
+                let want = reference[ky * n + kx];
+                assert!(
+                    (got - want).abs() <= 1e-9 * (1.0 + want),
+                    "({ky}, {kx}): {got} vs {want}"
+                );
+            }
+        }
     }
 
     #[test]
