@@ -301,6 +301,12 @@ fn frames_dropped_as_tiff_files_are_read_back_and_analysed_streaming() {
         assert!(one.uniformity.signal.global < 0.02);
     }
     let result = series.result().unwrap();
+    // Results go into a run's record as JSON.
+    let json = serde_json::to_string(&result).unwrap();
+    assert!(
+        json.contains("\"radial\"") && json.contains("\"nnps\""),
+        "{json:.200}"
+    );
     assert_eq!(
         (result.frames, result.nps.frames, result.nps.rois),
         (3, 3, 27)

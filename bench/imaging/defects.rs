@@ -80,13 +80,6 @@ impl DefectMap {
     }
 }
 
-impl Pixel for u8 {
-    #[inline]
-    fn to_f64(self) -> f64 {
-        f64::from(self)
-    }
-}
-
 /// One defective pixel outside the defective rows and columns.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DefectPixel {

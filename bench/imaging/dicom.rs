@@ -311,7 +311,8 @@ pub fn parse_dicom(bytes: &[u8], path: &Path) -> Result<DicomImage, ImagingError
     if per_frame == 0 || frames == 0 {
         return Err(c.malformed(format!("{columns}×{rows} × {frames} frames holds no pixel")));
     }
-    if data.len() < per_frame * 2 * frames {
+    let needed = per_frame.saturating_mul(2).saturating_mul(frames);
+    if data.len() < needed {
         return Err(c.malformed(format!(
             "pixel data of {} bytes is shorter than {frames} frame(s) of {columns}×{rows} 16-bit pixels",
             data.len()
@@ -489,6 +490,16 @@ mod tests {
             assert_eq!(image.info.photometric, "MONOCHROME2");
             assert_eq!(image.info.transfer_syntax, syntax);
         }
+    }
+
+    #[test]
+    fn reads_a_file_and_names_a_missing_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flat.dcm");
+        std::fs::write(&path, dicom_bytes(&frames(), EXPLICIT_VR_LITTLE_ENDIAN, 16)).unwrap();
+        assert_eq!(read_dicom(&path).unwrap().frames.len(), 2);
+        let e = read_dicom(&dir.path().join("none.dcm")).unwrap_err();
+        assert!(e.to_string().contains("none.dcm"), "{e}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::error::ImagingError;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// A pixel value an analysis can read: 16-bit raw counts or 32-bit floating point.
+/// A pixel value an analysis can read: 16-bit raw counts, floating point, or 8-bit flags.
 pub trait Pixel: Copy + Send + Sync + 'static {
     /// The value as an `f64`.
     fn to_f64(self) -> f64;
@@ -22,6 +22,20 @@ impl Pixel for u16 {
 }
 
 impl Pixel for f32 {
+    #[inline]
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+}
+
+impl Pixel for f64 {
+    #[inline]
+    fn to_f64(self) -> f64 {
+        self
+    }
+}
+
+impl Pixel for u8 {
     #[inline]
     fn to_f64(self) -> f64 {
         f64::from(self)
@@ -115,9 +129,9 @@ impl<T: Pixel> Frame<T> {
         self.pixels
     }
 
-    /// Row `y` (panics when `y` is not below the height, like slice indexing).
-    pub fn row(&self, y: usize) -> &[T] {
-        &self.pixels[y * self.width..(y + 1) * self.width]
+    /// Row `y`, if inside the frame.
+    pub fn row(&self, y: usize) -> Option<&[T]> {
+        (y < self.height).then(|| &self.pixels[y * self.width..(y + 1) * self.width])
     }
 
     /// The pixel at (x, y), if inside the frame.
@@ -281,8 +295,8 @@ impl RoiGrid {
         if roi_size == 0 {
             return Err(ImagingError::invalid("ROI size", "it is zero"));
         }
-        let inner_w = width.saturating_sub(2 * border);
-        let inner_h = height.saturating_sub(2 * border);
+        let inner_w = width.saturating_sub(border.saturating_mul(2));
+        let inner_h = height.saturating_sub(border.saturating_mul(2));
         let (columns, rows) = (inner_w / roi_size, inner_h / roi_size);
         if columns == 0 || rows == 0 {
             return Err(ImagingError::invalid(

@@ -310,7 +310,10 @@ impl NpsAccumulator {
                 )
             }
         };
-        if region.x + region.width > width || region.y + region.height > height {
+        let inside = |start: usize, span: usize, limit: usize| {
+            start.checked_add(span).is_some_and(|end| end <= limit)
+        };
+        if !inside(region.x, region.width, width) || !inside(region.y, region.height, height) {
             return Err(ImagingError::RoiOutside {
                 roi: region,
                 width,
@@ -571,13 +574,6 @@ fn roi_power<T: Pixel>(
     fft.process_with_scratch(&mut work.tmp, &mut work.scratch);
     for (p, z) in work.power.iter_mut().zip(&work.tmp) {
         *p += z.norm_sqr();
-    }
-}
-
-impl Pixel for f64 {
-    #[inline]
-    fn to_f64(self) -> f64 {
-        self
     }
 }
 

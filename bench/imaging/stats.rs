@@ -89,7 +89,6 @@ pub(crate) fn roi_stats_unchecked<T: Pixel>(frame: &Frame<T>, roi: &Roi) -> RoiS
 /// The five ROIs of `size × size` commonly used for multiple-ROI checks: the centre, then
 /// the centres of the four quadrants (upper left, upper right, lower left, lower right).
 pub fn five_rois(width: usize, height: usize, size: usize) -> Result<Vec<Roi>, ImagingError> {
-    let half = size / 2;
     let centres = [
         (width / 2, height / 2),
         (width / 4, height / 4),
@@ -101,7 +100,7 @@ pub fn five_rois(width: usize, height: usize, size: usize) -> Result<Vec<Roi>, I
         .iter()
         .map(|&(cx, cy)| {
             Roi::centred(cx, cy, size, size)
-                .filter(|r| r.x + r.width <= width && r.y + r.height <= height && half > 0)
+                .filter(|r| size > 0 && r.x + r.width <= width && r.y + r.height <= height)
                 .ok_or_else(|| {
                     ImagingError::invalid(
                         "ROI size",

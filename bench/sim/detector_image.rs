@@ -249,7 +249,8 @@ impl DetectorImageModel {
         let dead_rows: BTreeSet<usize> = d.dead_rows.iter().copied().collect();
         let wanted = d.dead_pixels + d.hot_pixels + d.noisy_pixels;
         let free_area = (c.width - dead_columns.len()) * (c.height - dead_rows.len());
-        if wanted * 4 > free_area {
+        // Sparse enough that random placement with a free neighbourhood ends quickly.
+        if wanted.saturating_mul(16) > free_area {
             return Err(bad(
                 "detector.defects",
                 format!("{wanted} isolated defects do not fit sparsely in the frame"),
@@ -264,7 +265,15 @@ impl DetectorImageModel {
             (InjectedKind::Noisy, d.noisy_pixels),
         ] {
             let mut placed = 0;
+            let mut attempts = 0usize;
             while placed < count {
+                attempts += 1;
+                if attempts > 1000 + 100 * count {
+                    return Err(bad(
+                        "detector.defects",
+                        format!("cannot place {count} isolated {kind:?} pixels"),
+                    ));
+                }
                 use rand::RngExt;
                 let x = rng.random_range(0..c.width);
                 let y = rng.random_range(0..c.height);
