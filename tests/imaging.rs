@@ -210,6 +210,29 @@ fn injected_defects_are_exactly_those_found() {
 }
 
 #[test]
+fn dark_offset_temporal_and_fixed_pattern_noise_are_found() {
+    // Offset 1000 with a pixel-to-pixel spread of 20, electronic noise 5.
+    let mut model = DetectorImageModel::new(DetectorImageConfig {
+        width: 256,
+        height: 256,
+        ..DetectorImageConfig::default()
+    })
+    .unwrap();
+    let mut darks = FrameSeries::new(256, 256, false);
+    for _ in 0..8 {
+        darks.add(&model.acquire(0.0)).unwrap();
+    }
+    let d = darks.dark_stats(&Roi::central(256, 256, 200, 200)).unwrap();
+    assert!((d.offset - 1000.0).abs() < 0.5, "{d:?}");
+    // 5² + 1/12 from rounding.
+    assert!(
+        (d.temporal_noise / (25.0f64 + 1.0 / 12.0).sqrt() - 1.0).abs() < 0.02,
+        "{d:?}"
+    );
+    assert!((d.fixed_pattern_noise / 20.0 - 1.0).abs() < 0.03, "{d:?}");
+}
+
+#[test]
 fn lag_of_a_known_fraction_is_found() {
     let mut model = DetectorImageModel::new(DetectorImageConfig {
         lag: 0.03,

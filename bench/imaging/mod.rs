@@ -48,8 +48,8 @@ pub use response::{
     ConversionFunction, ConversionPoint, Lag, MIN_KERMA_LEVELS, conversion_function, lag,
 };
 pub use series::{
-    FlatFrameAnalysis, FlatSeries, FlatSeriesConfig, FlatSeriesResult, FrameSeries, RoiSeries,
-    RoiSeriesStats,
+    DarkSeriesStats, FlatFrameAnalysis, FlatSeries, FlatSeriesConfig, FlatSeriesResult,
+    FrameSeries, RoiSeries, RoiSeriesStats,
 };
 pub use stats::{
     DarkStats, RoiStats, RunningStats, dark_stats, five_rois, multi_roi_stats, roi_stats,

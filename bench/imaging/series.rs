@@ -138,6 +138,24 @@ impl FrameSeries {
         Frame::new(self.width, self.height, pixels).map(Some)
     }
 
+    /// The dark offset and noise of `roi` over a series of dark frames: the offset and the
+    /// fixed-pattern noise from the mean frame, the temporal noise from successive frames.
+    /// Needs two frames.
+    pub fn dark_stats(&self, roi: &Roi) -> Result<DarkSeriesStats, ImagingError> {
+        let temporal = self.temporal_noise()?;
+        let mean = self.mean()?;
+        let s = roi_stats(&mean, roi)?;
+        // The mean frame still holds σ²/n of temporal noise: remove it from the spread.
+        let residual = temporal * temporal / self.frames as f64;
+        Ok(DarkSeriesStats {
+            roi: *roi,
+            frames: self.frames,
+            offset: s.mean,
+            temporal_noise: temporal,
+            fixed_pattern_noise: (s.std_dev * s.std_dev - residual).max(0.0).sqrt(),
+        })
+    }
+
     fn need(&self, needed: usize) -> Result<usize, ImagingError> {
         if self.frames < needed {
             Err(ImagingError::TooFew {
@@ -149,6 +167,21 @@ impl FrameSeries {
             Ok(self.frames)
         }
     }
+}
+
+/// The dark offset and noise of a series of dark frames.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DarkSeriesStats {
+    /// The region analysed.
+    pub roi: Roi,
+    /// The number of dark frames.
+    pub frames: usize,
+    /// The offset: the ROI mean of the mean dark frame.
+    pub offset: f64,
+    /// The temporal dark noise (one pixel over time, pooled over the whole frame).
+    pub temporal_noise: f64,
+    /// The fixed-pattern dark noise: the pixel-to-pixel spread of the offset in the ROI.
+    pub fixed_pattern_noise: f64,
 }
 
 /// One ROI's statistics over a series of frames.

@@ -202,6 +202,24 @@ pub(crate) fn metric(map: Vec<f64>, rows: usize, columns: usize) -> Option<Unifo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn signal_uniformity_does_not_depend_on_the_scale(
+            values in proptest::collection::vec(100.0f32..1000.0, 48),
+            scale in 0.1f32..100.0,
+        ) {
+            // 48 pixels as a 12 × 4 frame of 2-pixel ROIs (6 × 2 grid).
+            let a = Frame::new(12, 4, values.clone()).unwrap();
+            let b = Frame::new(12, 4, values.iter().map(|v| v * scale).collect()).unwrap();
+            let grid = RoiGrid::tile(12, 4, 0, 2).unwrap();
+            let ua = uniformity_on_grid(&a, &grid).unwrap();
+            let ub = uniformity_on_grid(&b, &grid).unwrap();
+            prop_assert!((ua.signal.global - ub.signal.global).abs() < 1e-5);
+            prop_assert!((ua.signal.local - ub.signal.local).abs() < 1e-5);
+        }
+    }
 
     #[test]
     fn a_uniform_frame_has_zero_non_uniformity() {
