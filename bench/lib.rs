@@ -16,6 +16,7 @@
 //! - `runner`: validates, opens the bench, executes steps, always tears down.
 //! - `journal`: the append-only, hash-chained, durable log of every event of a run.
 //! - `analysis`: statistics, uncertainty and verdicts; no I/O.
+//! - `imaging`: flat-panel image analysis (ROIs, uniformity, defects, NPS), TIFF/DICOM input.
 //! - `record`: the single source of truth of a run, folded from its journal.
 //! - `report`: a record rendered as HTML (tera templates, SVG plots), CSV and JUnit XML.
 //! - `cli`: the command line; the only module that prints or reads the terminal.
@@ -25,6 +26,7 @@ pub mod analysis;
 pub mod cli;
 pub mod driver;
 pub mod fixture;
+pub mod imaging;
 pub mod journal;
 pub mod link;
 pub mod procedure;

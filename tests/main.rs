@@ -8,6 +8,8 @@ mod util;
 mod analyze;
 /// `qbench verify` and `qbench report` on recorded runs.
 mod evidence;
+/// Image analysis on synthetic images with known answers, from the detector image model.
+mod imaging;
 /// Every construct of the procedure language, run on the simulated bench.
 mod language;
 /// Links and protocols (SCPI, Modbus, device profiles, TCP) and their faults; `probe`, `ports`.

@@ -18,6 +18,7 @@
 
 mod airway;
 mod config;
+pub mod detector_image;
 mod flow_analyzer;
 mod framed;
 mod instruments;
