@@ -360,3 +360,43 @@ fn a_soak_run_with_random_faults_keeps_going_records_every_fault_and_stays_flat(
         "every injected fault appears in the record"
     );
 }
+
+#[test]
+fn a_stuck_analyzer_reports_the_same_breath_again_and_the_record_shows_it() {
+    let dir = Dir::new();
+    let fixture = dir.read("fixtures/sim.yaml").replace(
+        "flow_analyzer: { model: PF-300,",
+        "flow_analyzer: { stuck_after_breaths: 12, model: PF-300,",
+    );
+    dir.write("fixtures/stuck.yaml", &fixture);
+    let out = dir.qbench(&[
+        "run",
+        PROCEDURE,
+        "--fixture",
+        "fixtures/stuck.yaml",
+        "--yes",
+        "--out",
+        "run",
+        "--set",
+        "measured_breaths=6",
+        "--set",
+        "settle_breaths=1",
+    ]);
+    assert!(
+        out.code == 0 || out.code == 1,
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    let record = read_record(&dir.path().join("run/record.json")).expect("record");
+    let first = &record.measurements[0].samples;
+    assert!(
+        first.windows(2).any(|w| w[0].value != w[1].value),
+        "breaths differ before the fault"
+    );
+    let last = &record.measurements.last().expect("measurements").samples;
+    assert!(
+        last.windows(2).all(|w| w[0].value == w[1].value),
+        "the stuck value repeats"
+    );
+}

@@ -146,7 +146,10 @@ impl FlowAnalyzer {
                 let snapshot = self.model.snapshot();
                 if id == 23
                     && self.stuck.is_none()
-                    && self.config.stuck_after_breaths.is_some_and(|n| self.breaths_read >= n)
+                    && self
+                        .config
+                        .stuck_after_breaths
+                        .is_some_and(|n| self.breaths_read >= n)
                 {
                     self.stuck = snapshot.last_completed;
                 }
