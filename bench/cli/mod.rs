@@ -171,6 +171,23 @@ pub fn execute(cli: Cli) -> i32 {
     }
 }
 
+/// Makes Ctrl-C and SIGTERM ask for a stop at the next safe point instead of killing qbench,
+/// so that teardown, the record and the report are always written.
+pub fn stop_on_signals() -> Result<crate::runner::StopRequest, Failure> {
+    use crate::runner::{SIGINT, SIGTERM, StopRequest};
+    let stop = StopRequest::new();
+    for (signal, number) in [
+        (signal_hook::consts::SIGINT, SIGINT),
+        (signal_hook::consts::SIGTERM, SIGTERM),
+    ] {
+        signal_hook::flag::register_usize(signal, stop.flag(), number).map_err(|e| Failure {
+            message: format!("cannot install the signal handler: {e}"),
+            code: exit::INCOMPLETE,
+        })?;
+    }
+    Ok(stop)
+}
+
 /// A command that could not do its job: a message for the operator and the exit code.
 #[derive(Debug)]
 pub struct Failure {

@@ -2,7 +2,7 @@
 
 use super::console::{ConsoleObserver, ConsoleOperator};
 use super::{Failure, exit};
-use crate::runner::{self, AssumeYes, Operator, SIGINT, SIGTERM, StopRequest};
+use crate::runner::{self, AssumeYes, Operator};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -32,16 +32,7 @@ pub fn resume(args: ResumeArgs, out: &mut dyn Write) -> Result<i32, Failure> {
         .clone()
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "unknown".to_string());
-    let stop = StopRequest::new();
-    for (signal, number) in [
-        (signal_hook::consts::SIGINT, SIGINT),
-        (signal_hook::consts::SIGTERM, SIGTERM),
-    ] {
-        signal_hook::flag::register_usize(signal, stop.flag(), number).map_err(|e| Failure {
-            message: format!("cannot install the signal handler: {e}"),
-            code: exit::INCOMPLETE,
-        })?;
-    }
+    let stop = super::stop_on_signals()?;
     let mut operator: Box<dyn Operator> = if args.yes {
         Box::new(AssumeYes)
     } else {

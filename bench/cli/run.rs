@@ -3,10 +3,7 @@
 use super::console::{ConsoleObserver, ConsoleOperator};
 use super::{Failure, exit};
 use crate::record::Record;
-use crate::runner::{
-    self, AssumeYes, Operator, PrepareError, RunRequest, SIGINT, SIGTERM, StopRequest,
-    format_number,
-};
+use crate::runner::{self, AssumeYes, Operator, PrepareError, RunRequest, format_number};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
@@ -83,16 +80,7 @@ pub fn run(args: RunArgs, out: &mut dyn Write) -> Result<i32, Failure> {
     })?;
     // Ctrl-C and SIGTERM ask the runner to stop at a safe point; they no longer kill qbench,
     // so the teardown and the record are always written.
-    let stop = StopRequest::new();
-    for (signal, number) in [
-        (signal_hook::consts::SIGINT, SIGINT),
-        (signal_hook::consts::SIGTERM, SIGTERM),
-    ] {
-        signal_hook::flag::register_usize(signal, stop.flag(), number).map_err(|e| Failure {
-            message: format!("cannot install the signal handler: {e}"),
-            code: exit::INCOMPLETE,
-        })?;
-    }
+    let stop = super::stop_on_signals()?;
     let mut observer = ConsoleObserver::new(out);
     let mut operator: Box<dyn Operator> = if args.yes {
         Box::new(AssumeYes)

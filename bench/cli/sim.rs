@@ -4,7 +4,6 @@
 
 use super::{Failure, exit};
 use crate::fixture::load_fixture;
-use crate::runner::{SIGINT, SIGTERM, StopRequest};
 use crate::sim::SimBench;
 use std::io::Write;
 use std::path::Path;
@@ -26,16 +25,7 @@ pub fn sim(fixture: &Path, out: &mut dyn Write) -> Result<i32, Failure> {
             code: exit::INVALID,
         });
     };
-    let stop = StopRequest::new();
-    for (signal, number) in [
-        (signal_hook::consts::SIGINT, SIGINT),
-        (signal_hook::consts::SIGTERM, SIGTERM),
-    ] {
-        signal_hook::flag::register_usize(signal, stop.flag(), number).map_err(|e| Failure {
-            message: format!("cannot install the signal handler: {e}"),
-            code: exit::INCOMPLETE,
-        })?;
-    }
+    let stop = super::stop_on_signals()?;
     let bench = SimBench::start(config, fixture.time_scale)
         .map_err(|e| Failure::new(&e, exit::INCOMPLETE))?;
     let _ = writeln!(

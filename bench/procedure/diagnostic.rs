@@ -97,6 +97,22 @@ impl fmt::Display for ValidationError {
     }
 }
 
+/// Reads a procedure, fixture or profile file, as a validation error when it cannot be read.
+pub fn read_source(path: &std::path::Path) -> Result<String, ValidationError> {
+    std::fs::read_to_string(path).map_err(|e| {
+        let message = format!("cannot read the file: {e}");
+        ValidationError::new(
+            path.to_path_buf(),
+            String::new(),
+            vec![Diagnostic {
+                line: 0,
+                column: 0,
+                message,
+            }],
+        )
+    })
+}
+
 /// The candidate closest to `word` by edit distance, if it is close enough to be a likely typo.
 pub fn did_you_mean<'a>(
     word: &str,

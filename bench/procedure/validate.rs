@@ -23,17 +23,7 @@ use std::path::Path;
 
 /// Reads and validates the procedure at `path`.
 pub fn load_procedure(path: &Path) -> Result<(Procedure, String), ValidationError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ValidationError::new(
-            path.to_path_buf(),
-            String::new(),
-            vec![Diagnostic {
-                line: 0,
-                column: 0,
-                message: format!("cannot read the file: {e}"),
-            }],
-        )
-    })?;
+    let text = super::diagnostic::read_source(path)?;
     let procedure = parse_procedure(path, &text)?;
     Ok((procedure, text))
 }
