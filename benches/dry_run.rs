@@ -24,6 +24,7 @@ fn request(dir: &Path, procedure: &Path, time_scale: u32) -> RunRequest {
         allow_expired_calibration: false,
         templates: None,
         step_limit: runner::DEFAULT_STEP_LIMIT,
+        environment: Default::default(),
     }
 }
 

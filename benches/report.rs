@@ -34,12 +34,15 @@ fn record() -> Record {
         software: SoftwareInfo {
             name: "qbench".into(),
             version: "bench".into(),
+            git_commit: None,
         },
         host: "bench".into(),
         operator: "bench".into(),
         dut_serial: "bench".into(),
         parameters: BTreeMap::new(),
         overrides: Vec::new(),
+        environment: BTreeMap::new(),
+        allow_expired_calibration: false,
     };
     let mut push = |event| {
         journal.append(event).expect("append");

@@ -97,3 +97,37 @@ fn reports_are_rendered_from_the_record_identically_every_time() {
     );
     assert_eq!(junit.stdout.matches("<failure").count(), 0);
 }
+
+#[test]
+fn an_expired_calibration_stops_the_run_unless_allowed_and_then_the_report_says_so() {
+    let dir = Dir::new();
+    let fixture = dir
+        .read("fixtures/sim.yaml")
+        .replacen("due: 2099-12-31", "due: 2020-01-31", 1);
+    dir.write("fixtures/expired.yaml", &fixture);
+    let args = [
+        "run",
+        PROCEDURE,
+        "--fixture",
+        "fixtures/expired.yaml",
+        "--yes",
+        "--set",
+        "measured_breaths=3",
+    ];
+    let refused = dir.qbench(&[&args[..], &["--out", "refused"]].concat());
+    assert_eq!(refused.code, 3, "{}\n{}", refused.stdout, refused.stderr);
+    let allowed = dir.qbench(
+        &[
+            &args[..],
+            &["--out", "allowed", "--allow-expired-calibration"],
+        ]
+        .concat(),
+    );
+    assert_eq!(allowed.code, 0, "{}\n{}", allowed.stdout, allowed.stderr);
+    let record =
+        qbench::record::read_record(&dir.path().join("allowed/record.json")).expect("record");
+    assert!(record.header.allow_expired_calibration);
+    assert!(record.header.environment.contains_key("os"));
+    let report = dir.read("allowed/report.html");
+    assert!(report.contains("Run with expired calibrations allowed"));
+}

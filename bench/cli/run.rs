@@ -70,6 +70,7 @@ pub fn run(args: RunArgs, out: &mut dyn Write) -> Result<i32, Failure> {
         allow_expired_calibration: args.allow_expired_calibration,
         templates: args.templates.clone(),
         step_limit: std::time::Duration::from_secs(args.step_limit),
+        environment: environment(),
     };
     let prepared = runner::prepare(request).map_err(|e| match e {
         PrepareError::Invalid(v) => Failure {
@@ -186,4 +187,15 @@ fn print_summary(out: &mut dyn Write, record: &Record) {
             "  {id}: {pass} passed, {fail} failed, {na} not applicable"
         );
     }
+}
+
+/// The computing environment a run records: operating system, architecture, kernel release.
+pub fn environment() -> std::collections::BTreeMap<String, String> {
+    let mut env = std::collections::BTreeMap::new();
+    env.insert("os".to_string(), std::env::consts::OS.to_string());
+    env.insert("arch".to_string(), std::env::consts::ARCH.to_string());
+    if let Ok(kernel) = std::fs::read_to_string("/proc/sys/kernel/osrelease") {
+        env.insert("kernel".to_string(), kernel.trim().to_string());
+    }
+    env
 }

@@ -220,6 +220,13 @@ pub struct RunHeader {
     pub parameters: BTreeMap<String, Quantity>,
     /// Parameters overridden on the command line.
     pub overrides: Vec<String>,
+    /// The computing environment: operating system, architecture, kernel.
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    /// Whether the run was allowed to use instruments past their calibration due date
+    /// (`--allow-expired-calibration`); the report says so prominently.
+    #[serde(default)]
+    pub allow_expired_calibration: bool,
 }
 
 /// A file the run depended on, kept whole so the run can be repeated and checked.
@@ -240,6 +247,9 @@ pub struct SoftwareInfo {
     pub name: String,
     /// Program version.
     pub version: String,
+    /// The git commit it was built from (`-modified` when the checkout had changes).
+    #[serde(default)]
+    pub git_commit: Option<String>,
 }
 
 /// An instrument opened and identified at the start of a run.

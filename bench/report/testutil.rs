@@ -71,12 +71,15 @@ pub(crate) fn header(dut_serial: &str) -> RunEvent {
         software: SoftwareInfo {
             name: "qbench".into(),
             version: "0.1.0".into(),
+            git_commit: None,
         },
         host: "bench-01".into(),
         operator: "A. Tester".into(),
         dut_serial: dut_serial.into(),
         parameters,
         overrides: vec!["tolerance_fixed=4 mL".into()],
+        environment: BTreeMap::new(),
+        allow_expired_calibration: false,
     }))
 }
 

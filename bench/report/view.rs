@@ -95,6 +95,10 @@ pub struct Identification {
     pub time_scale: String,
     /// Program name and version.
     pub software: String,
+    /// Operating system, architecture and kernel the run used.
+    pub environment: String,
+    /// Whether the run was allowed to use instruments past their calibration due date.
+    pub expired_calibration_allowed: bool,
     /// Host name of the bench computer.
     pub host: String,
     /// Who ran the procedure.
@@ -751,7 +755,20 @@ fn identification(record: &Record) -> Identification {
         }
         .to_string(),
         time_scale,
-        software: format!("{} {}", h.software.name, h.software.version),
+        software: match &h.software.git_commit {
+            Some(commit) => format!(
+                "{} {} (commit {commit})",
+                h.software.name, h.software.version
+            ),
+            None => format!("{} {}", h.software.name, h.software.version),
+        },
+        environment: h
+            .environment
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        expired_calibration_allowed: h.allow_expired_calibration,
         host: h.host.clone(),
         operator: h.operator.clone(),
         dut_serial: h.dut_serial.clone(),

@@ -78,6 +78,8 @@ pub struct RunRequest {
     pub templates: Option<PathBuf>,
     /// The longest any single step may take, real time (the watchdog).
     pub step_limit: Duration,
+    /// The computing environment to record (operating system, architecture, kernel).
+    pub environment: BTreeMap<String, String>,
 }
 
 /// A validated run, ready to execute.
@@ -260,12 +262,15 @@ pub fn execute(
         software: SoftwareInfo {
             name: "qbench".into(),
             version: env!("CARGO_PKG_VERSION").into(),
+            git_commit: option_env!("QBENCH_GIT_COMMIT").map(str::to_string),
         },
         host: request.host.clone(),
         operator: request.operator.clone(),
         dut_serial: request.dut_serial.clone(),
         parameters: prepared.parameters.clone(),
         overrides: request.overrides.clone(),
+        environment: request.environment.clone(),
+        allow_expired_calibration: request.allow_expired_calibration,
     };
     let entry = journal.append(RunEvent::RunStarted(Box::new(header)))?;
     observer.entry(entry);

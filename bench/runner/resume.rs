@@ -203,6 +203,7 @@ fn prepare_again(
         allow_expired_calibration: false,
         templates,
         step_limit: super::DEFAULT_STEP_LIMIT,
+        environment: header.environment.clone(),
     };
     Ok(Prepared {
         request,
