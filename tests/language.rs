@@ -307,6 +307,11 @@ teardown:
         gain.value,
         fit.slope
     );
+    let report = dir.read("run/report.html");
+    assert!(
+        report.contains("Collected series") && report.contains("<h3>response</h3>"),
+        "the report lists the fitted points"
+    );
 
     // A fit of a series never collected is a validation error.
     dir.write(

@@ -34,6 +34,8 @@ pub struct ReportView {
     pub events: Vec<EventRow>,
     /// Every measurement with all its samples, in the order it was first sampled.
     pub raw_data: Vec<RawMeasurement>,
+    /// Series of points collected across set points (the inputs of fits), in full precision.
+    pub series: Vec<SeriesView>,
     /// Electronic signatures of the record, in the order they were made, each checked.
     pub signatures: Vec<SignatureRow>,
     /// Where the record came from: the journal's head hash and size.
@@ -171,6 +173,34 @@ pub struct CheckSection {
     pub rows: Vec<CheckRow>,
     /// Error against set point as an SVG document (empty when nothing can be plotted).
     pub plot_svg: String,
+}
+
+/// A series of collected points, formatted.
+#[derive(Clone, Debug, Serialize)]
+pub struct SeriesView {
+    /// The series' name.
+    pub id: String,
+    /// Unit of x.
+    pub x_unit: String,
+    /// Unit of y.
+    pub y_unit: String,
+    /// The points.
+    pub points: Vec<SeriesPointView>,
+}
+
+/// One collected point, formatted at full precision.
+#[derive(Clone, Debug, Serialize)]
+pub struct SeriesPointView {
+    /// The set point's label.
+    pub set_point: String,
+    /// x.
+    pub x: String,
+    /// y.
+    pub y: String,
+    /// The journal entry that holds it.
+    pub seq: u64,
+    /// Whether a resumed run collected it again.
+    pub superseded: bool,
 }
 
 /// One outcome of a check at one set point.
@@ -924,6 +954,26 @@ impl ReportView {
                 })
                 .collect(),
             raw_data: raw_data(record, &set_points),
+            series: record
+                .series
+                .iter()
+                .map(|series| SeriesView {
+                    id: series.id.clone(),
+                    x_unit: series.x_unit.clone(),
+                    y_unit: series.y_unit.clone(),
+                    points: series
+                        .points
+                        .iter()
+                        .map(|p| SeriesPointView {
+                            set_point: set_point_label(p.set_point, &set_points),
+                            x: full(p.x),
+                            y: full(p.y),
+                            seq: p.seq,
+                            superseded: p.superseded,
+                        })
+                        .collect(),
+                })
+                .collect(),
             signatures: Vec::new(),
             footer: Footer {
                 journal_head: record.journal_head.clone(),
