@@ -18,7 +18,7 @@
 //! - `analysis`: statistics, uncertainty and verdicts; no I/O.
 //! - `imaging`: flat-panel image analysis (ROIs, uniformity, defects, NPS), TIFF/DICOM input.
 //! - `record`: the single source of truth of a run, folded from its journal.
-//! - `report`: a record rendered as HTML (tera templates, SVG plots), CSV and JUnit XML.
+//! - `report`: a record rendered as HTML (tera templates, SVG plots), PDF, ATML, JUnit XML and CSV.
 //! - `cli`: the command line; the only module that prints or reads the terminal.
 #![warn(missing_docs)]
 
