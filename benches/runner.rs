@@ -61,6 +61,29 @@ fn main() {
     let procedure = procedure();
     println!("runner: {STEPS} measure-and-check steps (each: 1 sample, 1 check, 1 set point)");
 
+    // The journal alone: one sample entry appended (serialised, hashed, time-stamped).
+    let mut journal = MemoryJournal::default();
+    let value = Quantity::new(30.0, parse_unit("L/min").expect("unit"));
+    let (_, elapsed) = common::time(|| {
+        for index in 0..STEPS {
+            let event = qbench::journal::RunEvent::Sample {
+                measurement: "flow".into(),
+                role: "meter".into(),
+                quantity: "high_flow".into(),
+                set_point: Some(index),
+                index: 0,
+                value: value.clone(),
+            };
+            let _ = qbench::journal::JournalSink::append(&mut journal, event);
+        }
+    });
+    common::figure(
+        "one journal entry appended, in memory",
+        elapsed.as_secs_f64() * 1e6 / STEPS as f64,
+        "µs",
+        "-",
+    );
+
     let mut memory = MemoryJournal::default();
     let (verdict, elapsed) =
         common::time(|| qbench::runner::run_in_process(&procedure, drivers(), &mut memory));

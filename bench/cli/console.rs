@@ -115,7 +115,7 @@ impl Observer for ConsoleObserver<'_> {
                     if *satisfied { "held" } else { "timed out" }
                 )
             }
-            RunEvent::Command { .. } | RunEvent::Sample { .. } | RunEvent::StepStarted { .. } => {
+            RunEvent::Command { .. } | RunEvent::Sample { .. } => {
                 return;
             }
         };

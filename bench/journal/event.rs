@@ -15,13 +15,6 @@ pub enum RunEvent {
     RunStarted(Box<RunHeader>),
     /// An instrument was opened and identified.
     InstrumentReady(Box<InstrumentReady>),
-    /// A step started.
-    StepStarted {
-        /// Where the step is in the procedure (`steps[2] > row 3 > measure delivered_volume`).
-        path: String,
-        /// The step's one-line description.
-        label: String,
-    },
     /// A sweep entered a set point.
     SetPoint {
         /// The sweep's name.
@@ -169,8 +162,7 @@ impl RunEvent {
     pub fn is_sync_point(&self) -> bool {
         !matches!(
             self,
-            RunEvent::StepStarted { .. }
-                | RunEvent::SetPoint { .. }
+            RunEvent::SetPoint { .. }
                 | RunEvent::Check(_)
                 | RunEvent::Collected { .. }
                 | RunEvent::Condition { .. }

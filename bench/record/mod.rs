@@ -259,7 +259,6 @@ impl Record {
         match &entry.event {
             RunEvent::RunStarted(_) => note("error", None, "a second run_started entry".into()),
             RunEvent::InstrumentReady(ready) => self.instruments.push((**ready).clone()),
-            RunEvent::StepStarted { .. } => {}
             RunEvent::SetPoint {
                 sweep,
                 index,

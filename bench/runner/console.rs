@@ -11,6 +11,11 @@ pub trait Observer {
     fn entry(&mut self, entry: &Entry);
     /// A progress message that is not recorded (breath 3 of 25).
     fn progress(&mut self, message: &str);
+
+    /// Whether progress messages are shown at all (so that nobody formats them in vain).
+    fn wants_progress(&self) -> bool {
+        true
+    }
 }
 
 /// An observer that ignores everything.
@@ -20,6 +25,10 @@ pub struct Silent;
 impl Observer for Silent {
     fn entry(&mut self, _entry: &Entry) {}
     fn progress(&mut self, _message: &str) {}
+
+    fn wants_progress(&self) -> bool {
+        false
+    }
 }
 
 /// Answers operator prompts.

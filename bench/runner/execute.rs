@@ -162,11 +162,9 @@ impl Executor<'_> {
                 let deadline =
                     Instant::now() + self.real_timeout(&self.quantity(timeout, frame, line)?);
                 for i in 0..n {
-                    self.await_breath(
-                        role,
-                        deadline,
-                        &format!("waiting for breath {} of {n}", i + 1),
-                    )?;
+                    self.await_breath(role, deadline, || {
+                        format!("waiting for breath {} of {n}", i + 1)
+                    })?;
                     self.observer
                         .progress(&format!("settling: breath {} of {n}", i + 1));
                 }
@@ -241,19 +239,18 @@ impl Executor<'_> {
     fn instrument_error(
         &self,
         role: &str,
-        action: String,
-    ) -> impl FnOnce(DriverError) -> RunError + use<> {
-        let driver = self
-            .bench
-            .instruments
-            .get(role)
-            .map(|i| i.config.driver.clone())
-            .unwrap_or_default();
-        let role = role.to_string();
+        action: impl FnOnce() -> String,
+    ) -> impl FnOnce(DriverError) -> RunError {
+        // Only an error pays for the words describing it: the success path allocates nothing.
         move |source| RunError::Instrument {
-            role,
-            driver,
-            action,
+            role: role.to_string(),
+            driver: self
+                .bench
+                .instruments
+                .get(role)
+                .map(|i| i.config.driver.clone())
+                .unwrap_or_default(),
+            action: action(),
             source: Box::new(source),
         }
     }
@@ -320,7 +317,7 @@ impl Executor<'_> {
                 let result = driver.set(setting, value);
                 self.journal_notes(role)?;
                 Some(result.map_err(
-                    self.instrument_error(role, format!("setting `{setting}` to {value}")),
+                    self.instrument_error(role, || format!("setting `{setting}` to {value}")),
                 )?)
             }
             Handle::Manual => {
@@ -341,7 +338,7 @@ impl Executor<'_> {
             Handle::Driver(driver) => {
                 let result = driver.act(action);
                 self.journal_notes(role)?;
-                result.map_err(self.instrument_error(role, format!("performing `{action}`")))?;
+                result.map_err(self.instrument_error(role, || format!("performing `{action}`")))?;
             }
             Handle::Manual => self.confirm(&format!("Perform `{action}` on the {role}."))?,
         }
@@ -354,12 +351,19 @@ impl Executor<'_> {
     }
 
     /// Reads one quantity: from the driver, or entered by the operator for a manual instrument.
-    fn read(&mut self, role: &str, quantity: &str, doing: &str) -> Result<Quantity, RunError> {
+    fn read(
+        &mut self,
+        role: &str,
+        quantity: &str,
+        doing: impl FnOnce() -> String,
+    ) -> Result<Quantity, RunError> {
         match &mut self.instrument(role)?.handle {
             Handle::Driver(driver) => {
                 let result = driver.read(quantity);
                 self.journal_notes(role)?;
-                result.map_err(self.instrument_error(role, format!("reading {quantity} ({doing})")))
+                result.map_err(
+                    self.instrument_error(role, || format!("reading {quantity} ({})", doing())),
+                )
             }
             Handle::Manual => {
                 let kind = self.instrument(role)?.config.kind.clone();
@@ -391,21 +395,25 @@ impl Executor<'_> {
         Ok(())
     }
 
-    fn await_breath(&mut self, role: &str, deadline: Instant, doing: &str) -> Result<(), RunError> {
+    fn await_breath(
+        &mut self,
+        role: &str,
+        deadline: Instant,
+        doing: impl FnOnce() -> String,
+    ) -> Result<(), RunError> {
         self.check_abort()?;
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let wrap = self.instrument_error(role, doing.to_string());
-        match &mut self.instrument(role)?.handle {
-            Handle::Driver(driver) => {
-                let result = driver.await_event(DeviceEvent::Breath, remaining);
-                self.journal_notes(role)?;
-                result.map_err(wrap)
+        let result = match &mut self.instrument(role)?.handle {
+            Handle::Driver(driver) => driver.await_event(DeviceEvent::Breath, remaining),
+            Handle::Manual => {
+                return Err(RunError::RoleNotProvided {
+                    role: role.to_string(),
+                    reason: "an instrument operated by hand cannot signal breaths".into(),
+                });
             }
-            Handle::Manual => Err(RunError::RoleNotProvided {
-                role: role.to_string(),
-                reason: "an instrument operated by hand cannot signal breaths".into(),
-            }),
-        }
+        };
+        self.journal_notes(role)?;
+        result.map_err(self.instrument_error(role, doing))
     }
 
     fn wait_until(
@@ -426,7 +434,9 @@ impl Executor<'_> {
             let mut values = BTreeMap::new();
             let mut all_defined = true;
             for (name, role, quantity) in reads {
-                match self.read(role, quantity, &format!("waiting until {}", condition.text)) {
+                match self.read(role, quantity, || {
+                    format!("waiting until {}", condition.text)
+                }) {
                     Ok(value) => {
                         scope.values.insert(name.clone(), value.clone());
                         values.insert(name.clone(), value);
@@ -492,16 +502,12 @@ impl Executor<'_> {
         };
         let deadline = Instant::now() + self.real_timeout(&self.quantity(timeout, frame, line)?);
         let what = if per_breath { "breath" } else { "sample" };
-        self.emit(RunEvent::StepStarted {
-            path: format!("line {line}"),
-            label: format!("measure {id}: {quantity} of {role}, {n} {what}s"),
-        })?;
         let mut values: Vec<f64> = Vec::with_capacity(n);
         let mut unit: Option<Unit> = None;
         for i in 0..n {
-            let doing = format!("{what} {} of {n} of {id}", i + 1);
+            let doing = || format!("{what} {} of {n} of {id}", i + 1);
             if per_breath {
-                self.await_breath(role, deadline, &format!("waiting for {doing}"))?;
+                self.await_breath(role, deadline, || format!("waiting for {}", doing()))?;
             } else if Instant::now() > deadline {
                 return Err(RunError::MeasurementTimedOut {
                     line,
@@ -510,7 +516,7 @@ impl Executor<'_> {
                     wanted: n,
                 });
             }
-            let sample = self.read(role, quantity, &doing)?;
+            let sample = self.read(role, quantity, doing)?;
             let unit = unit.get_or_insert_with(|| sample.unit.clone());
             let value = sample.to_unit(unit).map_err(|e| RunError::Evaluation {
                 line,
@@ -525,11 +531,10 @@ impl Executor<'_> {
                 index: i,
                 value: sample,
             })?;
-            self.observer.progress(&format!(
-                "{id}: {doing}: {} {}",
-                fmt(value.value),
-                value.unit
-            ));
+            if self.observer.wants_progress() {
+                let line = format!("{id}: {}: {} {}", doing(), fmt(value.value), value.unit);
+                self.observer.progress(&line);
+            }
         }
         frame
             .measurements
