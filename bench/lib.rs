@@ -9,6 +9,7 @@
 //!   language of limits and set values; diagnostics with file:line:column.
 //! - `fixture`: the physical bench, binding roles to drivers, links and calibrations.
 //! - `link`: byte streams to instruments (serial, pseudo-terminals, TCP), with a timeout on every read.
+//! - `can`: CAN frames and buses (SocketCAN, slcan adapters, in-process), CANopen, DBC signals.
 //! - `protocol`: pure codecs of instrument protocols (IMT frames, qbench's line protocol, SCPI,
 //!   Modbus, declarative device profiles).
 //! - `driver`: one instrument's protocol over a link, exposed as typed capabilities.
@@ -23,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod analysis;
+pub mod can;
 pub mod cli;
 pub mod driver;
 pub mod fixture;

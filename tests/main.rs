@@ -6,6 +6,8 @@ mod util;
 
 /// `qbench analyze` on good and bad CSV files.
 mod analyze;
+/// The CAN stage over the simulated slcan adapter: CANopen, node loss, adapter faults.
+mod can;
 /// `qbench verify` and `qbench report` on recorded runs.
 mod evidence;
 /// Image analysis on synthetic images with known answers, from the detector image model.

@@ -10,6 +10,7 @@
 //!   documented in `docs/ventilator-service-port.md`.
 //! - `modbus`: Modbus PDUs, RTU and TCP framing, CRC-16, register conversions.
 //! - `profile`: declarative device profiles (YAML): validation, templates, answer patterns.
+//! - `slcan`: the Lawicel ASCII protocol of serial-line CAN adapters (CANable, USBtin).
 //! - `scpi`: SCPI / IEEE 488.2 answers (identities, error-queue entries, numbers with units).
 
 pub mod imt;
@@ -17,3 +18,4 @@ pub mod line_ascii;
 pub mod modbus;
 pub mod profile;
 pub mod scpi;
+pub mod slcan;

@@ -34,6 +34,8 @@ pub struct SimConfig {
     /// (`[pressure_meter]`); fixtures reach them as `tcp: { host: "sim:pressure_meter" }`.
     /// The room sensor answers Modbus TCP there.
     pub tcp: Vec<String>,
+    /// The simulated CAN bench: slcan adapter and CANopen nodes (see `sim::can`).
+    pub can: super::can::CanSimConfig,
 }
 
 /// The simulated active test lung (its initial settings; a driver may change them).

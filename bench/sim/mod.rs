@@ -17,6 +17,7 @@
 //! Main types: [`SimBench`], [`SimConfig`], [`SimLogLine`], [`SimError`].
 
 mod airway;
+pub mod can;
 mod config;
 pub mod detector_image;
 mod flow_analyzer;
@@ -30,6 +31,7 @@ mod test_lung;
 mod thermohygrometer;
 mod ventilator;
 
+pub use can::{CanSimConfig, SimCanBench};
 pub use config::{
     FaultConfig, FaultKind, FlowAnalyzerConfig, LungConfig, PressureMeterConfig, RoomSensorConfig,
     SimConfig, ThermohygrometerConfig, VentilatorConfig,
@@ -46,13 +48,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The devices of the simulated bench, by the names [`SimBench::port`] takes.
-pub const DEVICES: [&str; 6] = [
+pub const DEVICES: [&str; 7] = [
     "ventilator",
     "flow_analyzer",
     "test_lung",
     "pressure_meter",
     "room_sensor",
     "thermohygrometer",
+    "can_adapter",
 ];
 
 /// One request a simulated device received.
@@ -104,6 +107,8 @@ pub struct SimBench {
     /// The reference instruments added for links and protocols (pty and TCP endpoints).
     instruments: Vec<(&'static str, framed::Endpoint)>,
     log: Log,
+    /// The simulated slcan adapter (`can_adapter`) and the CAN nodes behind it.
+    can: can::SimCanBench,
 }
 
 impl SimBench {
@@ -136,6 +141,7 @@ impl SimBench {
             endpoints: Vec::new(),
             instruments: Vec::new(),
             log: Arc::clone(&log),
+            can: can::SimCanBench::start(&config.can, config.seed, time_scale)?,
         };
         let vent =
             ventilator::Ventilator::new(Arc::clone(&model), config.ventilator.serial.clone());
@@ -181,6 +187,9 @@ impl SimBench {
 
     /// The path a driver opens to reach `device`, while it is connected.
     pub fn port(&self, device: &str) -> Option<&Path> {
+        if device == "can_adapter" {
+            return self.can.port();
+        }
         self.endpoints
             .iter()
             .find(|(name, _)| *name == device)
@@ -202,6 +211,11 @@ impl SimBench {
             .find_map(|(_, e)| e.address)
     }
 
+    /// The simulated CAN bench behind `can_adapter`: its bus and the generator's exposures.
+    pub fn can(&self) -> &can::SimCanBench {
+        &self.can
+    }
+
     /// Every request the devices received, oldest first (the latest 100 000 are kept).
     pub fn log(&self) -> Vec<SimLogLine> {
         let log = self
@@ -214,6 +228,9 @@ impl SimBench {
     /// Unplugs `device`: stops its thread and closes its pty, so its driver sees a
     /// disconnection. Returns whether the device was connected.
     pub fn disconnect(&mut self, device: &str) -> bool {
+        if device == "can_adapter" {
+            return self.can.unplug_adapter();
+        }
         let before = self.instruments.len();
         self.instruments.retain(|(name, _)| *name != device);
         let unplugged = self.instruments.len() != before;

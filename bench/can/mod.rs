@@ -1,0 +1,27 @@
+//! CAN: frames, buses and the protocols spoken on them (CANopen, DBC-described signals).
+//!
+//! A [`CanBus`] carries [`CanFrame`]s to and from one bus with a deadline on every call; it
+//! knows no protocol. Backends:
+//!
+//! - [`slcan::SlcanBus`]: a serial-line adapter (CANable, USBtin, Lawicel CANUSB) speaking
+//!   the slcan ASCII protocol over a [`ByteLink`](crate::link::ByteLink);
+//! - [`socketcan::SocketCanBus`]: a Linux SocketCAN interface (`can0`, `vcan0`);
+//! - [`memory::MemoryBus`]: an in-process bus for unit tests and the simulated bench.
+//!
+//! On top of a bus, [`canopen::CanOpenClient`] speaks CANopen (CiA 301: NMT, heartbeat, SDO,
+//! PDO, EMCY) and [`dbc::DbcDatabase`] packs and unpacks DBC-described signals. The codecs
+//! (slcan lines in `protocol::slcan`, SDO and NMT frames in `canopen`, DBC bit packing) are
+//! pure functions; only the backends do I/O. Nothing here prints, sleeps without a deadline
+//! or decides a verdict.
+
+pub mod candump;
+pub mod canopen;
+pub mod dbc;
+mod error;
+pub mod frame;
+pub mod memory;
+pub mod slcan;
+pub mod socketcan;
+
+pub use error::CanError;
+pub use frame::{CanBus, CanFrame, CanId, FrameError, FrameKind};
