@@ -8,6 +8,8 @@ mod util;
 mod analyze;
 /// The CAN stage over the simulated slcan adapter: CANopen, node loss, adapter faults.
 mod can;
+/// Whole runs against the simulated CANopen X-ray generator.
+mod can_runs;
 /// `qbench verify` and `qbench report` on recorded runs.
 mod evidence;
 /// Image analysis on synthetic images with known answers, from the detector image model.

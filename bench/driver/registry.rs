@@ -17,6 +17,7 @@ pub static DRIVERS: &[DriverSpec] = &[
     profile::SPEC,
     modbus_room_sensor::SPEC,
     modbus_generic::SPEC,
+    crate::can::canopen::xray_generator::SPEC,
 ];
 
 /// The specification of the driver called `name`.
@@ -42,6 +43,12 @@ pub fn open_driver(
         "profile" => profile::open(link, options),
         "qbench-room-sensor" => modbus_room_sensor::open(link, options),
         "modbus" => modbus_generic::open(link, options),
+        crate::can::canopen::xray_generator::NAME => Err(common::unsupported(
+            "registry",
+            format!(
+                "driver `{name}` over a byte link: it is a CANopen node, reached with `link: {{ can: ... }}`"
+            ),
+        )),
         other => {
             let known: Vec<&str> = DRIVERS.iter().map(|d| d.name).collect();
             Err(common::unsupported(

@@ -138,6 +138,21 @@ fn open_instrument(
         calibration_due: config.calibration_due.map(|d| d.to_string()),
         accuracy: config.accuracy.describe(),
     };
+    if let Some(can) = &config.can {
+        let (driver, link_text) = open_can_node(role, config, can, simulator)?;
+        let mut driver = driver;
+        let identity = driver.identify().map_err(|source| RunError::Instrument {
+            role: role.to_string(),
+            driver: config.driver.clone(),
+            action: "asking its identity".into(),
+            source: Box::new(source),
+        })?;
+        let instrument = Instrument {
+            handle: Handle::Driver(driver),
+            config: config.clone(),
+        };
+        return Ok((instrument, ready(identity, link_text)));
+    }
     let Some(declared) = config.link_settings() else {
         // A manual instrument is who the fixture says it is: there is nobody to ask.
         let identity = Identity {
@@ -190,6 +205,72 @@ fn open_instrument(
             config: config.clone(),
         },
         ready(identity, link_text),
+    ))
+}
+
+/// Opens a CANopen node behind a serial-line CAN adapter: the adapter's line, the slcan bus
+/// at the fixture's bit rate, a CANopen client watching the node's heartbeat, the driver.
+pub fn open_can_node(
+    role: &str,
+    config: &InstrumentConfig,
+    can: &crate::fixture::CanLinkSettings,
+    simulator: Option<&SimBench>,
+) -> Result<(Box<dyn Driver>, String), RunError> {
+    use crate::can::canopen::{CanOpenClient, xray_generator};
+    use crate::can::slcan::{SlcanBus, SlcanSettings};
+    use std::time::Duration;
+    if config.driver != xray_generator::NAME {
+        return Err(RunError::RoleNotProvided {
+            role: role.to_string(),
+            reason: format!(
+                "driver `{}` is not reached over CAN (CANopen drivers: {})",
+                config.driver,
+                xray_generator::NAME
+            ),
+        });
+    }
+    let declared = LinkSettings::Serial(can.adapter.clone());
+    let settings = crate::sim::resolve_link(&declared, simulator).map_err(|reason| {
+        RunError::RoleNotProvided {
+            role: role.to_string(),
+            reason,
+        }
+    })?;
+    let link = crate::link::open_link(&settings).map_err(|source| RunError::Link {
+        role: role.to_string(),
+        port: declared.describe(),
+        source: Box::new(source),
+    })?;
+    let bus_settings = SlcanSettings {
+        bit_rate: can.bit_rate,
+        ..SlcanSettings::default()
+    };
+    let bus = SlcanBus::open(link, &bus_settings).map_err(|source| RunError::CanBus {
+        role: role.to_string(),
+        source: Box::new(source),
+    })?;
+    let client = CanOpenClient::new(Box::new(bus), Duration::from_millis(can.sdo_timeout_ms));
+    let driver = xray_generator::XrayGeneratorDriver::open(
+        client,
+        can.node_id,
+        Duration::from_millis(can.heartbeat_timeout_ms),
+        Duration::from_millis(can.sdo_timeout_ms),
+    )
+    .map_err(|source| RunError::Instrument {
+        role: role.to_string(),
+        driver: config.driver.clone(),
+        action: format!("starting CANopen node {}", can.node_id),
+        source: Box::new(source),
+    })?;
+    let (declared_name, actual_name) = (link_name(&declared), link_name(&settings));
+    let adapter = if actual_name == declared_name {
+        declared_name
+    } else {
+        format!("{declared_name} (simulated, {actual_name})")
+    };
+    Ok((
+        Box::new(driver),
+        format!("CANopen node {} via slcan adapter {adapter}", can.node_id),
     ))
 }
 

@@ -34,6 +34,15 @@ pub enum RunError {
         #[source]
         source: Box<LinkError>,
     },
+    /// A CAN bus (its adapter) could not be opened.
+    #[error("instrument `{role}`: cannot open its CAN bus")]
+    CanBus {
+        /// The role of the instrument.
+        role: String,
+        /// The cause.
+        #[source]
+        source: Box<crate::can::CanError>,
+    },
     /// An instrument answered with another identity than the fixture declares.
     #[error(
         "instrument `{role}` is not the one the fixture declares: {field} is `{found}`, expected `{expected}`"

@@ -1013,7 +1013,8 @@ pub fn error_role(error: &RunError) -> Option<String> {
         | RunError::IdentityMismatch { role, .. }
         | RunError::CalibrationExpired { role, .. }
         | RunError::Interlock { role, .. }
-        | RunError::RoleNotProvided { role, .. } => Some(role.clone()),
+        | RunError::RoleNotProvided { role, .. }
+        | RunError::CanBus { role, .. } => Some(role.clone()),
         _ => None,
     }
 }

@@ -25,7 +25,7 @@ mod interlock;
 mod resume;
 mod stop;
 
-pub use bench::check_roles;
+pub use bench::{check_roles, open_can_node};
 pub use console::{AssumeYes, Observer, Operator, Silent};
 pub use error::RunError;
 pub use execute::fmt as format_number;
@@ -309,7 +309,7 @@ fn finish(
     let (verdict, error, simulator_log) =
         run_and_tear_down(&run, &mut journal, observer, operator, stop);
     write_simulator_log(&run.run_dir, &simulator_log)?;
-    let reason = error.as_ref().map(ToString::to_string);
+    let reason = error.as_ref().map(|e| error_chain(e));
     let entry = journal.append(RunEvent::RunEnded {
         verdict,
         reason: reason.clone(),
@@ -357,6 +357,7 @@ pub fn run_in_process(
             kind,
             link: None,
             tcp: None,
+            can: None,
             options: BTreeMap::new(),
             identity: crate::fixture::ExpectedIdentity::default(),
             calibration_certificate: None,

@@ -323,6 +323,15 @@ impl Driver for XrayGeneratorDriver {
             .map_err(|e| self.err(e))
     }
 
+    /// EMCY messages the node sent since last asked: the runner journals them.
+    fn take_notes(&mut self) -> Vec<String> {
+        self.client
+            .drain_emergencies()
+            .iter()
+            .map(|e| format!("EMCY {e}"))
+            .collect()
+    }
+
     fn conditions(&mut self) -> Result<Vec<Condition>, DriverError> {
         Ok(Vec::new())
     }
