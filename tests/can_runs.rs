@@ -51,6 +51,10 @@ fn a_canopen_generator_is_driven_through_the_slcan_adapter() {
         generator.link
     );
     assert_eq!(generator.identity.serial, "4100001");
+    // The run's bus traffic is kept in candump format, and reads back.
+    let log = dir.read("run/can-generator.log");
+    let entries = qbench::can::candump::read_log(&log).expect("a candump log");
+    assert!(entries.len() > 20, "{} frames logged", entries.len());
 }
 
 #[test]

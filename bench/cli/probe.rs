@@ -74,7 +74,7 @@ pub fn probe(path: &Path, out: &mut dyn Write) -> Result<i32, Failure> {
 fn probe_one(config: &InstrumentConfig, simulator: Option<&SimBench>, today: NaiveDate) -> Finding {
     let mut f = Finding::default();
     if let Some(can) = &config.can {
-        match crate::runner::open_can_node("probe", config, can, simulator) {
+        match crate::runner::open_can_node("probe", config, can, simulator, None) {
             Ok((mut driver, link)) => {
                 f.lines.push(format!("link: {link}"));
                 identify(config, driver.as_mut(), &mut f);

@@ -9,6 +9,7 @@ use crate::link::LinkSettings;
 use crate::procedure::Procedure;
 use crate::sim::SimBench;
 use std::collections::BTreeMap;
+use std::path::Path;
 
 /// How qbench reaches an instrument.
 pub enum Handle {
@@ -88,6 +89,7 @@ pub fn open_bench(
     fixture: &Fixture,
     allow_expired_calibration: bool,
     today: chrono::NaiveDate,
+    run_dir: &Path,
 ) -> Result<(Bench, Vec<InstrumentReady>), RunError> {
     let simulator = match &fixture.simulation {
         Some(config) => {
@@ -107,7 +109,7 @@ pub fn open_bench(
                 reason: "not bound".into(),
             });
         };
-        let (instrument, info) = open_instrument(role, config, bench.simulator.as_ref())?;
+        let (instrument, info) = open_instrument(role, config, bench.simulator.as_ref(), run_dir)?;
         check_identity(role, config, &info)?;
         if let Some(due) = config.calibration_due
             && due < today
@@ -128,6 +130,7 @@ fn open_instrument(
     role: &str,
     config: &InstrumentConfig,
     simulator: Option<&SimBench>,
+    run_dir: &Path,
 ) -> Result<(Instrument, InstrumentReady), RunError> {
     let ready = |identity: Identity, link: String| InstrumentReady {
         role: role.to_string(),
@@ -139,7 +142,8 @@ fn open_instrument(
         accuracy: config.accuracy.describe(),
     };
     if let Some(can) = &config.can {
-        let (driver, link_text) = open_can_node(role, config, can, simulator)?;
+        let log = run_dir.join(format!("can-{role}.log"));
+        let (driver, link_text) = open_can_node(role, config, can, simulator, Some(&log))?;
         let mut driver = driver;
         let identity = driver.identify().map_err(|source| RunError::Instrument {
             role: role.to_string(),
@@ -210,11 +214,14 @@ fn open_instrument(
 
 /// Opens a CANopen node behind a serial-line CAN adapter: the adapter's line, the slcan bus
 /// at the fixture's bit rate, a CANopen client watching the node's heartbeat, the driver.
+/// With `log`, every frame on the bus is also written there in candump format (a run keeps
+/// `can-<role>.log` beside its journal; `can::candump::ReplayBus` plays it back).
 pub fn open_can_node(
     role: &str,
     config: &InstrumentConfig,
     can: &crate::fixture::CanLinkSettings,
     simulator: Option<&SimBench>,
+    log: Option<&Path>,
 ) -> Result<(Box<dyn Driver>, String), RunError> {
     use crate::can::canopen::{CanOpenClient, xray_generator};
     use crate::can::slcan::{SlcanBus, SlcanSettings};
@@ -249,7 +256,22 @@ pub fn open_can_node(
         role: role.to_string(),
         source: Box::new(source),
     })?;
-    let client = CanOpenClient::new(Box::new(bus), Duration::from_millis(can.sdo_timeout_ms));
+    let sdo_timeout = Duration::from_millis(can.sdo_timeout_ms);
+    let client = match log {
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(|source| RunError::RunDirectory {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let out = Box::new(std::io::LineWriter::new(file));
+            let interface = format!("slcan-{role}");
+            CanOpenClient::new(
+                Box::new(crate::can::candump::Recorder::new(bus, interface, out)),
+                sdo_timeout,
+            )
+        }
+        None => CanOpenClient::new(Box::new(bus), sdo_timeout),
+    };
     let driver = xray_generator::XrayGeneratorDriver::open(
         client,
         can.node_id,

@@ -458,6 +458,7 @@ fn run_and_tear_down(
         &prepared.fixture,
         prepared.request.allow_expired_calibration,
         today,
+        &run.run_dir,
     );
     // A resumed run must be talking to the very instruments it started with.
     let opened = opened.and_then(|(bench, ready)| {
