@@ -447,7 +447,42 @@ impl Validator {
         }
     }
 
-    /// Parses `text` and evaluates it in `scope`, expecting `dimension` when given.
+    /// Parses `text` and evaluates it in `scope`, reporting a parse or evaluation error.
+    /// `None` when it does not parse; the value is absent when it could not be evaluated, or
+    /// uses a name whose definition was itself invalid (already reported).
+    fn evaluate(
+        &mut self,
+        text: &Text,
+        scope: &ValidationScope,
+    ) -> Option<(Formula, Option<Value>)> {
+        let expr = match expr::parse(&text.value) {
+            Ok(e) => e,
+            Err(e) => {
+                self.expr_error(text, &e);
+                return None;
+            }
+        };
+        let value = if scope.uses_poisoned(&expr) {
+            None
+        } else {
+            match expr.eval(scope) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    self.expr_error(text, &e);
+                    None
+                }
+            }
+        };
+        Some((
+            Formula {
+                expr,
+                text: text.value.clone(),
+            },
+            value,
+        ))
+    }
+
+    /// Parses `text` and evaluates it in `scope`, expecting a number of `dimension` when given.
     fn formula(
         &mut self,
         text: &Text,
@@ -455,75 +490,42 @@ impl Validator {
         dimension: Option<Dimension>,
         what: &str,
     ) -> Option<Formula> {
-        let parsed = match expr::parse(&text.value) {
-            Ok(e) => e,
-            Err(e) => {
-                self.expr_error(text, &e);
-                return None;
-            }
-        };
-        if scope.uses_poisoned(&parsed) {
-            return Some(Formula {
-                expr: parsed,
-                text: text.value.clone(),
-            });
-        }
-        match parsed.eval(scope) {
-            Ok(Value::Number { dimension: d, .. }) => {
+        let (formula, value) = self.evaluate(text, scope)?;
+        match value {
+            Some(Value::Number { dimension: d, .. }) => {
                 if let Some(expected) = dimension
                     && d != expected
                 {
-                    self.error(
-                        &text.referenced,
-                        format!(
-                            "{what} must be a {}, but `{}` is a {}",
-                            expected.describe(),
-                            text.value,
-                            d.describe()
-                        ),
+                    let message = format!(
+                        "{what} must be a {}, but `{}` is a {}",
+                        expected.describe(),
+                        text.value,
+                        d.describe()
                     );
+                    self.error(&text.referenced, message);
                 }
             }
-            Ok(Value::Bool(_)) => {
+            Some(Value::Bool(_)) => {
                 self.error(
                     &text.referenced,
                     format!("{what} must be a number, not a condition"),
                 );
             }
-            Err(e) => self.expr_error(text, &e),
+            None => {}
         }
-        Some(Formula {
-            expr: parsed,
-            text: text.value.clone(),
-        })
+        Some(formula)
     }
 
+    /// Parses `text` and evaluates it in `scope`, expecting a condition.
     fn condition(&mut self, text: &Text, scope: &ValidationScope) -> Option<Formula> {
-        let parsed = match expr::parse(&text.value) {
-            Ok(e) => e,
-            Err(e) => {
-                self.expr_error(text, &e);
-                return None;
-            }
-        };
-        if scope.uses_poisoned(&parsed) {
-            return Some(Formula {
-                expr: parsed,
-                text: text.value.clone(),
-            });
-        }
-        match parsed.eval(scope) {
-            Ok(Value::Bool(_)) => {}
-            Ok(Value::Number { .. }) => self.error(
+        let (formula, value) = self.evaluate(text, scope)?;
+        if let Some(Value::Number { .. }) = value {
+            self.error(
                 &text.referenced,
                 "`when` must be a condition, such as `volume > 50 mL`",
-            ),
-            Err(e) => self.expr_error(text, &e),
+            );
         }
-        Some(Formula {
-            expr: parsed,
-            text: text.value.clone(),
-        })
+        Some(formula)
     }
 
     fn expr_error(&mut self, text: &Text, error: &expr::ExprError) {
