@@ -184,7 +184,6 @@ impl ByteLink for SerialLink {
     fn receive_until(&mut self, terminator: u8, timeout: Duration) -> Result<Vec<u8>, LinkError> {
         let deadline = Instant::now() + timeout;
         let mut scanned = 0;
-        let mut chunk = [0u8; CHUNK];
         let mut first = true;
         loop {
             if let Some(pos) = self.pending[scanned..]
@@ -197,59 +196,17 @@ impl ByteLink for SerialLink {
                 return Ok(line);
             }
             scanned = self.pending.len();
-            // The first pass always reads, even with no time left, so a zero timeout still
-            // collects what has already arrived.
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() && !first {
-                return Err(self.timeout_error(timeout));
-            }
+            self.fill(deadline, first, timeout)?;
             first = false;
-            self.port.set_timeout(remaining).map_err(|e| {
-                LinkError::from_serialport(e, &self.description, "setting the read timeout")
-            })?;
-            match self.port.read(&mut chunk) {
-                // A hung-up tty reads as end of file: the far end is gone, do not spin.
-                Ok(0) => {
-                    return Err(self.error(LinkErrorKind::Disconnected, "end of file"));
-                }
-                Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    let err = LinkError::from_io(e, &self.description, "reading");
-                    if err.is_timeout() {
-                        return Err(self.timeout_error(timeout));
-                    }
-                    return Err(err);
-                }
-            }
         }
     }
 
     fn receive_exact(&mut self, count: usize, timeout: Duration) -> Result<Vec<u8>, LinkError> {
         let deadline = Instant::now() + timeout;
-        let mut chunk = [0u8; CHUNK];
         let mut first = true;
         while self.pending.len() < count {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() && !first {
-                return Err(self.timeout_error(timeout));
-            }
+            self.fill(deadline, first, timeout)?;
             first = false;
-            self.port.set_timeout(remaining).map_err(|e| {
-                LinkError::from_serialport(e, &self.description, "setting the read timeout")
-            })?;
-            match self.port.read(&mut chunk) {
-                Ok(0) => return Err(self.error(LinkErrorKind::Disconnected, "end of file")),
-                Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    let err = LinkError::from_io(e, &self.description, "reading");
-                    if err.is_timeout() {
-                        return Err(self.timeout_error(timeout));
-                    }
-                    return Err(err);
-                }
-            }
         }
         Ok(self.pending.drain(..count).collect())
     }
@@ -271,6 +228,37 @@ impl ByteLink for SerialLink {
 }
 
 impl SerialLink {
+    /// Reads what arrives before `deadline` into the pending bytes (one read). The first pass
+    /// always reads, even with no time left, so a zero timeout still collects what has
+    /// already arrived; `timeout` is the caller's, for the message.
+    fn fill(&mut self, deadline: Instant, first: bool, timeout: Duration) -> Result<(), LinkError> {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() && !first {
+            return Err(self.timeout_error(timeout));
+        }
+        self.port.set_timeout(remaining).map_err(|e| {
+            LinkError::from_serialport(e, &self.description, "setting the read timeout")
+        })?;
+        let mut chunk = [0u8; CHUNK];
+        match self.port.read(&mut chunk) {
+            // A hung-up tty reads as end of file: the far end is gone, do not spin.
+            Ok(0) => Err(self.error(LinkErrorKind::Disconnected, "end of file")),
+            Ok(n) => {
+                self.pending.extend_from_slice(&chunk[..n]);
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(()),
+            Err(e) => {
+                let err = LinkError::from_io(e, &self.description, "reading");
+                Err(if err.is_timeout() {
+                    self.timeout_error(timeout)
+                } else {
+                    err
+                })
+            }
+        }
+    }
+
     fn timeout_error(&self, timeout: Duration) -> LinkError {
         let detail = if self.pending.is_empty() {
             format!("no answer within {} ms", timeout.as_millis())
