@@ -28,6 +28,25 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
+    /// What a built-in driver offers, from its static specification.
+    pub fn of_spec(spec: &super::DriverSpec) -> Capabilities {
+        Capabilities {
+            kind: spec.kind.to_string(),
+            settings: spec
+                .settings
+                .iter()
+                .map(|s| (s.name.into(), s.unit.into()))
+                .collect(),
+            quantities: spec
+                .quantities
+                .iter()
+                .map(|q| (q.name.into(), q.unit.into()))
+                .collect(),
+            actions: spec.actions.iter().map(|a| a.to_string()).collect(),
+            events: spec.events.to_vec(),
+        }
+    }
+
     /// Every name a procedure may use with it (settings, actions, quantities, `breath`).
     pub fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.settings.iter().map(|(n, _)| n.clone()).collect();
@@ -122,21 +141,7 @@ pub fn capabilities(
         other => {
             let spec = spec_of(other)
                 .ok_or_else(|| unsupported("registry", format!("driver `{other}`")))?;
-            Ok(Capabilities {
-                kind: spec.kind.to_string(),
-                settings: spec
-                    .settings
-                    .iter()
-                    .map(|s| (s.name.into(), s.unit.into()))
-                    .collect(),
-                quantities: spec
-                    .quantities
-                    .iter()
-                    .map(|q| (q.name.into(), q.unit.into()))
-                    .collect(),
-                actions: spec.actions.iter().map(|a| a.to_string()).collect(),
-                events: spec.events.to_vec(),
-            })
+            Ok(Capabilities::of_spec(spec))
         }
     }
 }

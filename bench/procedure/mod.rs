@@ -18,7 +18,7 @@ mod raw;
 mod validate;
 
 pub use diagnostic::{Diagnostic, ValidationError, did_you_mean, read_source};
-pub use validate::{capabilities_of, kind_spec, load_procedure, parse_procedure, yaml_diagnostic};
+pub use validate::{kind_spec, load_procedure, parse_procedure, yaml_diagnostic};
 
 use crate::units::{Quantity, Unit};
 use expr::Expr;

@@ -103,18 +103,6 @@ pub fn kind_spec(kind: &str) -> Option<&'static DriverSpec> {
     DRIVERS.iter().find(|d| d.kind == kind)
 }
 
-/// Every capability name a driver offers: settings, actions, quantities, and `breath`.
-pub fn capabilities_of(spec: &DriverSpec) -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = spec.settings.iter().map(|s| s.name).collect();
-    names.extend(spec.actions.iter().copied());
-    names.extend(spec.quantities.iter().map(|q| q.name));
-    if spec.events.contains(&crate::driver::DeviceEvent::Breath) {
-        names.push("breath");
-    }
-    names.dedup();
-    names
-}
-
 /// Names visible to an expression during validation.
 #[derive(Clone, Default)]
 struct ValidationScope {
@@ -212,16 +200,15 @@ impl Validator {
                     format!("unknown instrument kind `{kind}`{hint}"),
                 );
             }
+            let offered = spec.map(|s| crate::driver::Capabilities::of_spec(s).names());
             let mut capabilities = Vec::new();
             for capability in &role.value.capabilities {
-                if let Some(spec) = spec
-                    && !capabilities_of(spec).contains(&capability.value.as_str())
+                if let Some(offered) = &offered
+                    && !offered.contains(&capability.value)
                 {
-                    let hint = did_you_mean(&capability.value, capabilities_of(spec))
+                    let hint = did_you_mean(&capability.value, offered.iter().map(String::as_str))
                         .map(|s| format!("\ndid you mean `{s}`?"))
-                        .unwrap_or_else(|| {
-                            format!("\na {kind} offers: {}", capabilities_of(spec).join(", "))
-                        });
+                        .unwrap_or_else(|| format!("\na {kind} offers: {}", offered.join(", ")));
                     self.error(
                         &capability.referenced,
                         format!("a {kind} has no capability `{}`{hint}", capability.value),
