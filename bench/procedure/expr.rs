@@ -529,21 +529,10 @@ fn fit(name: &str, arg: &str, series: &Series) -> Result<Value, ExprError> {
 }
 
 /// The `p`-th percentile (p a pure number, 95 for the 95th) by linear interpolation between
-/// order statistics (Hyndman and Fan type 7, the default of R and NumPy).
+/// order statistics (`analysis::percentile`, type 7, the default of R and NumPy).
 fn percentile(arg: &str, samples: &[f64], p: f64, unit: Unit) -> Result<Value, ExprError> {
-    if samples.is_empty() {
-        return Err(ExprError::new(format!("{arg} has no samples")));
-    }
-    if !(0.0..=100.0).contains(&p) {
-        return Err(ExprError::new(format!(
-            "a percentile is between 0 and 100, not {p}"
-        )));
-    }
-    let mut sorted = samples.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let h = (sorted.len() - 1) as f64 * p / 100.0;
-    let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
-    let v = sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo]);
+    let v = crate::analysis::percentile(samples, p)
+        .map_err(|e| ExprError::new(format!("percentile({arg}, {p}): {e}")))?;
     Ok(Value::Number {
         si: v * unit.factor(),
         dimension: unit.dimension(),
@@ -551,21 +540,10 @@ fn percentile(arg: &str, samples: &[f64], p: f64, unit: Unit) -> Result<Value, E
     })
 }
 
+/// A statistic of a measurement's samples, computed by the analysis stage (compensated sums,
+/// corrected two-pass standard deviation with n − 1).
 fn statistic(name: &str, arg: &str, samples: &[f64], unit: Unit) -> Result<Value, ExprError> {
-    let n = samples.len();
-    if n == 0 {
-        return Err(ExprError::new(format!("{arg} has no samples")));
-    }
-    let mean = samples.iter().sum::<f64>() / n as f64;
-    let sd = || {
-        if n < 2 {
-            return Err(ExprError::new(format!(
-                "{name}({arg}) needs at least two samples"
-            )));
-        }
-        let ss: f64 = samples.iter().map(|x| (x - mean).powi(2)).sum();
-        Ok((ss / (n - 1) as f64).sqrt())
-    };
+    let failed = |e: crate::analysis::AnalysisError| ExprError::new(format!("{name}({arg}): {e}"));
     let in_unit = |v: f64| Value::Number {
         si: v * unit.factor(),
         dimension: unit.dimension(),
@@ -576,24 +554,31 @@ fn statistic(name: &str, arg: &str, samples: &[f64], unit: Unit) -> Result<Value
         dimension: Dimension::NONE,
         unit: None,
     };
+    let summary = || crate::analysis::Summary::of(samples).map_err(failed);
     Ok(match name {
-        "mean" => in_unit(mean),
-        "sd" => in_unit(sd()?),
-        "cv" => pure(sd()? / mean),
-        "count" => pure(n as f64),
-        "min" => in_unit(samples.iter().copied().fold(f64::INFINITY, f64::min)),
-        "max" => in_unit(samples.iter().copied().fold(f64::NEG_INFINITY, f64::max)),
-        _ => {
-            let mut sorted = samples.to_vec();
-            sorted.sort_by(f64::total_cmp);
-            let mid = n / 2;
-            in_unit(if n % 2 == 1 {
-                sorted[mid]
-            } else {
-                (sorted[mid - 1] + sorted[mid]) / 2.0
-            })
-        }
+        "mean" => in_unit(crate::analysis::mean(samples).map_err(failed)?),
+        "sd" => in_unit(summary()?.std_dev),
+        "cv" => pure(
+            summary()?
+                .cv
+                .ok_or_else(|| ExprError::new(format!("cv({arg}): the mean is zero")))?,
+        ),
+        "count" => pure(samples.len() as f64),
+        "min" => in_unit(
+            extreme(samples, f64::min)
+                .ok_or_else(|| ExprError::new(format!("{arg} has no samples")))?,
+        ),
+        "max" => in_unit(
+            extreme(samples, f64::max)
+                .ok_or_else(|| ExprError::new(format!("{arg} has no samples")))?,
+        ),
+        _ => in_unit(crate::analysis::median(samples).map_err(failed)?),
     })
+}
+
+/// The smallest or largest sample (`pick` is `f64::min` or `f64::max`), if there is one.
+fn extreme(samples: &[f64], pick: fn(f64, f64) -> f64) -> Option<f64> {
+    samples.iter().copied().reduce(pick)
 }
 
 #[derive(Clone, Debug, PartialEq)]
