@@ -11,11 +11,15 @@
 //! spec  := ['±'] ( '(' terms ')' | terms )
 //! terms := term [ '+' term ]
 //! term  := number '%' ['of'] ('reading' | 'rdg')      relative to the reading
+//!        | number ('pp' | 'vol %' | '% vol' | '% abs') absolute, in percentage points
 //!        | number [unit]                               absolute, in a unit qbench knows
 //! ```
 //!
 //! At most one relative and one absolute term; numbers are finite and not negative. A bare
-//! `5 %` is refused: whether it is of reading or of full scale must be written out.
+//! `5 %` is refused: whether it is of reading, of full scale, or an absolute number of
+//! percentage points must be written out. Percentage points are the absolute term of a
+//! quantity that is itself a percentage (an oxygen analyser's `±1 vol %` means the reading
+//! 21 % may be 20 % to 22 %): they are a term in the unit `%`, and print as `pp`.
 
 use super::error::AnalysisError;
 use crate::units::{Quantity, parse_quantity};
@@ -88,7 +92,17 @@ pub fn parse_accuracy(text: &str) -> Result<AccuracySpec, AnalysisError> {
         if term.is_empty() {
             return Err(fail("a `+` without a term on both sides"));
         }
-        if let Some(percent_at) = term.find('%') {
+        if let Some(points) = percentage_points(term) {
+            let value: f64 = points
+                .parse()
+                .map_err(|_| fail("the number of percentage points is not a number"))?;
+            check_term(value).map_err(fail)?;
+            let quantity = parse_quantity(&format!("{value} %"))
+                .map_err(|e| fail(&format!("`{term}`: {e}")))?;
+            if spec.absolute.replace(quantity).is_some() {
+                return Err(fail("more than one absolute term"));
+            }
+        } else if let Some(percent_at) = term.find('%') {
             let number = term[..percent_at].trim();
             let words: Vec<String> = term[percent_at + 1..]
                 .split_whitespace()
@@ -103,7 +117,9 @@ pub fn parse_accuracy(text: &str) -> Result<AccuracySpec, AnalysisError> {
                 ["of", "reading"] | ["reading"] | ["of", "rdg"] | ["rdg"] | ["of", "rdg."]
             );
             if !of_reading {
-                return Err(fail("a percentage must say `% of reading`"));
+                return Err(fail(
+                    "a percentage must say `% of reading`, or `pp` (`vol %`) for percentage points",
+                ));
             }
             let value: f64 = number
                 .parse()
@@ -121,6 +137,16 @@ pub fn parse_accuracy(text: &str) -> Result<AccuracySpec, AnalysisError> {
         }
     }
     Ok(spec)
+}
+
+/// The number of an absolute term in percentage points (`1 pp`, `1 vol %`, `1 % vol`,
+/// `1 % abs`), or `None` when the term is of another form.
+fn percentage_points(term: &str) -> Option<&str> {
+    let lower = term.to_ascii_lowercase();
+    ["pp", "vol %", "vol%", "% vol", "%vol", "% abs", "%abs"]
+        .iter()
+        .find(|suffix| lower.ends_with(*suffix))
+        .map(|suffix| term[..term.len() - suffix.len()].trim())
 }
 
 /// Splits on `+` signs that separate terms, leaving the `+` of an exponent (`1e+3`) alone.
@@ -164,10 +190,24 @@ impl fmt::Display for AccuracySpec {
     /// Writes the canonical form, which [`parse_accuracy`] reads back to the same value.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.percent_of_reading, &self.absolute) {
-            (Some(p), Some(a)) => write!(f, "±({p} % of reading + {a})"),
+            (Some(p), Some(a)) => write!(f, "±({p} % of reading + {})", Absolute(a)),
             (Some(p), None) => write!(f, "±{p} % of reading"),
-            (None, Some(a)) => write!(f, "±{a}"),
+            (None, Some(a)) => write!(f, "±{}", Absolute(a)),
             (None, None) => write!(f, "±0"),
+        }
+    }
+}
+
+/// An absolute term as written in a specification: percentage points as `pp`, so that the
+/// text reads back as an absolute term and not as an ambiguous bare percentage.
+struct Absolute<'a>(&'a Quantity);
+
+impl fmt::Display for Absolute<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.unit.symbol() == "%" {
+            write!(f, "{} pp", self.0.value)
+        } else {
+            write!(f, "{}", self.0)
         }
     }
 }
@@ -213,6 +253,32 @@ mod tests {
         assert_eq!(s.percent_of_reading, Some(2.0));
         let s = parse_accuracy("±(1e+1 mL + 1 % of Reading)").unwrap();
         assert_eq!(s.absolute, Some(q("10 mL")));
+    }
+
+    #[test]
+    fn percentage_points_are_an_absolute_term_in_percent() {
+        for text in ["±1 vol %", "±1 pp", "±1 % vol", "±1 % ABS", "±1vol%"] {
+            let s = parse_accuracy(text).unwrap();
+            assert_eq!(
+                (s.percent_of_reading, s.absolute.clone()),
+                (None, Some(q("1 %")))
+            );
+            assert_eq!(s.to_string(), "±1 pp", "{text}");
+        }
+        let s = parse_accuracy("±(2 % of reading + 1 vol %)").unwrap();
+        assert_eq!(s.to_string(), "±(2 % of reading + 1 pp)");
+        // At 21 % O2: 2 % of 21 % is 0.42 points, plus one point.
+        let w = s.half_width(&q("21 %")).unwrap();
+        assert!((w.value - 1.42).abs() < 1e-12);
+        assert_eq!(w.unit.symbol(), "%");
+        assert!(
+            parse_accuracy("±(1 pp + 2 mL)")
+                .unwrap_err()
+                .to_string()
+                .contains("more than one absolute")
+        );
+        assert!(parse_accuracy("±x pp").is_err());
+        assert!(parse_accuracy("±-1 pp").is_err());
     }
 
     #[test]
@@ -265,7 +331,7 @@ mod tests {
     }
 
     fn absolute_units() -> Vec<&'static str> {
-        ATOMS.iter().map(|a| a.0).filter(|s| *s != "%").collect()
+        ATOMS.iter().map(|a| a.0).collect()
     }
 
     proptest! {
