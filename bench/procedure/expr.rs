@@ -260,6 +260,43 @@ fn lookup(name: &str, scope: &dyn Scope) -> Result<Value, ExprError> {
     Err(ExprError::new(format!("unknown name `{name}`")))
 }
 
+/// The unit of a product (`times`) or a quotient of values in units `u` and `v`, written
+/// as a reader would: a pure-number result has no unit (`mL / L` shows 0.5, not 500 mL/L),
+/// a side with no symbol drops out (`1 / (/min)` is `min`, `2 * mL` is `mL`), and a
+/// compound divisor is parenthesised (`mL/(hPa*s)`).
+fn combined_unit(times: bool, u: &Unit, v: &Unit, dimension: Dimension) -> Unit {
+    if dimension.is_none() {
+        return Unit::one();
+    }
+    let factor = if times {
+        u.factor() * v.factor()
+    } else {
+        u.factor() / v.factor()
+    };
+    let (a, b) = (u.symbol(), v.symbol());
+    let symbol = if times {
+        match (a.is_empty(), b.is_empty()) {
+            (true, _) => b.to_string(),
+            (_, true) => a.to_string(),
+            _ => format!("{a}*{b}"),
+        }
+    } else if b.is_empty() {
+        a.to_string()
+    } else if let Some(inverse) = b.strip_prefix('/').filter(|r| !r.contains(['/', '*'])) {
+        // Dividing by a reciprocal unit multiplies by its base: `mL / (/min)` is `mL*min`.
+        if a.is_empty() {
+            inverse.to_string()
+        } else {
+            format!("{a}*{inverse}")
+        }
+    } else if b.contains(['/', '*']) {
+        format!("{a}/({b})")
+    } else {
+        format!("{a}/{b}")
+    };
+    Unit::new(symbol, factor, dimension)
+}
+
 fn number(v: Value, what: &str) -> Result<(f64, Dimension, Option<Unit>), ExprError> {
     match v {
         Value::Number {
@@ -324,21 +361,7 @@ fn binary(op: BinaryOp, a: Value, b: Value) -> Result<Value, ExprError> {
                 uy.filter(|u| u.dimension() == dimension)
             } else {
                 match (&ux, &uy) {
-                    (Some(u), Some(v)) => {
-                        let symbol = if op == Mul {
-                            format!("{}*{}", u.symbol(), v.symbol())
-                        } else if v.symbol().contains(['/', '*']) {
-                            format!("{}/({})", u.symbol(), v.symbol())
-                        } else {
-                            format!("{}/{}", u.symbol(), v.symbol())
-                        };
-                        let factor = if op == Mul {
-                            u.factor() * v.factor()
-                        } else {
-                            u.factor() / v.factor()
-                        };
-                        Some(Unit::new(symbol, factor, dimension))
-                    }
+                    (Some(u), Some(v)) => Some(combined_unit(op == Mul, u, v, dimension)),
                     _ => None,
                 }
             };
@@ -955,6 +978,28 @@ mod tests {
         let q = quantity("tol_abs + tol_rel * volume");
         assert_eq!(q.unit.symbol(), "mL");
         assert!((q.value - 79.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn derived_units_read_as_a_person_writes_them() {
+        let cases = [
+            ("1 / (3 * 20 /min)", "min", 1.0 / 60.0),
+            ("volume / (20 /min)", "mL*min", 25.0),
+            ("2 * volume", "mL", 1000.0),
+            ("volume / 2 s", "mL/s", 250.0),
+            ("volume / (2 L/s)", "mL/(L/s)", 250.0),
+            ("volume / 1 L", "", 0.5),
+            ("tol_abs / volume", "", 0.008),
+        ];
+        for (text, symbol, value) in cases {
+            let q = quantity(text);
+            assert_eq!(q.unit.symbol(), symbol, "{text}");
+            assert!((q.value - value).abs() < 1e-9, "{text}: {}", q.value);
+            // Records store the symbol: it must read back as the same unit.
+            let back = parse_unit(symbol).unwrap();
+            assert_eq!(back.dimension(), q.unit.dimension(), "{text}");
+            assert!((back.factor() - q.unit.factor()).abs() < 1e-12, "{text}");
+        }
     }
 
     #[test]
