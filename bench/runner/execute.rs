@@ -279,6 +279,23 @@ impl Executor<'_> {
         }))
     }
 
+    /// Asks a person to confirm a hazardous command and records the answer; `--yes` does not
+    /// answer it.
+    fn confirm_hazard(&mut self, message: &str) -> Result<(), RunError> {
+        let (answer, automatic) =
+            self.operator
+                .confirm_hazard(message)
+                .map_err(|reason| RunError::PromptDeclined {
+                    message: format!("{message} ({reason})"),
+                })?;
+        self.emit(RunEvent::Prompt(PromptAnswer {
+            message: message.to_string(),
+            answer,
+            automatic,
+            value: None,
+        }))
+    }
+
     fn enter(
         &mut self,
         message: &str,
@@ -343,6 +360,11 @@ impl Executor<'_> {
     }
 
     fn act(&mut self, role: &str, action: &str) -> Result<(), RunError> {
+        if let Some(message) =
+            super::hazard::confirmation(role, &self.instrument(role)?.config, action)
+        {
+            self.confirm_hazard(&message)?;
+        }
         match &mut self.instrument(role)?.handle {
             Handle::Driver(driver) => {
                 let result = driver.act(action);
