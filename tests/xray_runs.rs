@@ -131,6 +131,32 @@ fn a_generator_output_cv_of_8_percent_fails_reproducibility() {
 }
 
 #[test]
+fn an_output_not_linear_with_mas_fails_linearity_between_the_settings() {
+    let dir = Dir::new();
+    // Output × (mAs)^0.5: X grows by √2 from one setting to the next (twice the mA), a
+    // coefficient of (√2 − 1) / (√2 + 1) = 0.17.
+    let fixture = fixture_variant(
+        &dir,
+        "fixtures/nonlinear.yaml",
+        "output_cv: 0.01",
+        "output_cv: 0.01, mas_nonlinearity: 0.5",
+    );
+    let out = run(
+        &dir,
+        "procedures/xray-output-linearity.yaml",
+        &fixture,
+        "run",
+    );
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let record = record_of(&dir, "run");
+    for check in &record.checks {
+        assert_eq!(check.verdict, Verdict::Fail, "{}", check.id);
+        let coefficient = check.value.as_ref().expect("a value").value;
+        assert!((coefficient - 0.172).abs() < 0.02, "{coefficient}");
+    }
+}
+
+#[test]
 fn a_missed_exposure_is_an_instrument_error_naming_the_dosimeter() {
     let dir = Dir::new();
     let fixture = fixture_variant(
