@@ -233,6 +233,12 @@ fn serve(dir: &Dir) -> Served {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn qbench sim");
+    // Owned at once, so that a failure below still kills it.
+    let mut served = Served {
+        child,
+        can_adapter: String::new(),
+        dosimeter: String::new(),
+    };
     let started = Instant::now();
     let port = |text: &str, device: &str| {
         text.lines()
@@ -247,11 +253,9 @@ fn serve(dir: &Dir) -> Served {
             port(&text, "dosimeter"),
             text.contains("serving"),
         ) {
-            return Served {
-                child,
-                can_adapter,
-                dosimeter,
-            };
+            served.can_adapter = can_adapter;
+            served.dosimeter = dosimeter;
+            return served;
         }
         assert!(
             started.elapsed() < Duration::from_secs(10),
