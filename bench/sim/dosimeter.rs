@@ -525,6 +525,43 @@ mod tests {
         assert!(codes[3].starts_with("-113,"), "{codes:?}");
     }
 
+    proptest::proptest! {
+        /// Any sequence of messages, known or not, with exposures in between: no panic, and
+        /// every answer is one line; a measurement, once made, is what every fetch answers.
+        #[test]
+        fn any_conversation_keeps_the_instrument_consistent(
+            steps in proptest::collection::vec(
+                (0usize..14, "[ -~]{0,12}", proptest::bool::ANY),
+                1..40,
+            ),
+        ) {
+            const MESSAGES: [&str; 13] = [
+                "*IDN?", "*RST", "*CLS", "INIT", "ABOR", "INIT:STAT?", "FETC:KERM?",
+                "FETC:KVP?", "FETC:TIME?", "FETC:RATE?", "FETC:COUN?", "SYST:ERR?",
+                "TRIG:TIM 0.1",
+            ];
+            let log = Arc::new(Mutex::new(Vec::new()));
+            let mut d = Dosimeter::new(quiet(), Arc::clone(&log), 5);
+            let mut counter = 0;
+            for (pick, noise, expose) in steps {
+                let message = MESSAGES.get(pick).map_or(noise, |m| m.to_string());
+                if let Some(answer) = d.answer(message.as_bytes()) {
+                    proptest::prop_assert_eq!(answer.iter().filter(|b| **b == b'\n').count(), 1);
+                    proptest::prop_assert_eq!(answer.last(), Some(&b'\n'));
+                }
+                if expose {
+                    counter += 1;
+                    log.lock().unwrap().push(exposure(counter, 80.0, 100.0, 400.0));
+                }
+                if let Some(m) = d.latest {
+                    proptest::prop_assert_eq!(m.kerma_ugy, 400.0);
+                    let kvp = d.answer(b"FETC:KVP?");
+                    proptest::prop_assert_eq!(kvp, Some(b"+8.00000E+01 KV\n".to_vec()));
+                }
+            }
+        }
+    }
+
     #[test]
     fn noise_is_drawn_per_measurement_and_configuration_is_checked() {
         let log = Arc::new(Mutex::new(Vec::new()));
