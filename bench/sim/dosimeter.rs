@@ -525,6 +525,57 @@ mod tests {
         assert!(codes[3].starts_with("-113,"), "{codes:?}");
     }
 
+    /// Over the real pty, through the real driver: a read while armed waits for the exposure
+    /// the generator makes meanwhile, and the answer comes when it is measured.
+    #[test]
+    fn the_driver_waits_for_an_exposure_made_while_it_reads() {
+        use crate::can::canopen::{CanOpenClient, NmtCommand, NmtState};
+        use crate::driver::open_driver;
+        use crate::link::{SerialLink, SerialSettings};
+        use crate::sim::can::xray_generator as g;
+        use crate::sim::{SimBench, SimConfig};
+        let mut config = SimConfig::default();
+        config.dosimeter.distance_m = 2.0;
+        let bench = SimBench::start(&config, 1.0).expect("bench starts");
+        let port = bench
+            .port("dosimeter")
+            .expect("served")
+            .display()
+            .to_string();
+        let mut settings = SerialSettings::new(port);
+        settings.timeout_ms = 500;
+        let link = SerialLink::open(&settings).expect("open the pty");
+        let options = [("trigger_timeout".to_string(), "3 s".to_string())].into();
+        let mut dosimeter = open_driver("qbench-dosimeter", Box::new(link), &options).unwrap();
+        assert_eq!(dosimeter.identify().unwrap().serial, "SIM-DOSE-0001");
+        let mut can = CanOpenClient::new(
+            Box::new(bench.can().bus().endpoint()),
+            Duration::from_millis(300),
+        );
+        can.nmt(NmtCommand::Start, 5).unwrap();
+        can.wait_for_state(5, NmtState::Operational, Duration::from_millis(500))
+            .unwrap();
+        dosimeter.act("arm").unwrap();
+        let generator = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            can.write_u16(5, g::CONTROLWORD, 0, 1).unwrap();
+            can.write_u16(5, g::CONTROLWORD, 0, 2).unwrap();
+            can
+        });
+        let start = Instant::now();
+        let kerma = dosimeter
+            .read("air_kerma")
+            .expect("the exposure is measured");
+        assert!(start.elapsed() >= Duration::from_millis(300), "it waited");
+        let _can = generator.join().unwrap();
+        // 50 µGy/mAs · 10 mAs at 70 kV and 2 m: 500 · (70/80)² / 4.
+        let expected = 500.0 * (70.0f64 / 80.0).powi(2) / 4.0;
+        assert!((kerma.value - expected).abs() < 0.02 * expected, "{kerma}");
+        let time = dosimeter.read("exposure_time").unwrap();
+        assert!((time.value - 100.0).abs() < 1.0, "{time}");
+        assert!(dosimeter.take_notes().is_empty());
+    }
+
     proptest::proptest! {
         /// Any sequence of messages, known or not, with exposures in between: no panic, and
         /// every answer is one line; a measurement, once made, is what every fetch answers.
