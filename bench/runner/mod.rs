@@ -21,6 +21,7 @@ mod bench;
 mod console;
 mod error;
 mod execute;
+mod hazard;
 mod interlock;
 mod resume;
 mod stop;

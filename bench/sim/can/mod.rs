@@ -94,6 +94,12 @@ impl SimCanBench {
             .unwrap_or_else(|p| p.into_inner().clone())
     }
 
+    /// The generator's exposure log itself, shared with the simulated instruments that
+    /// measure the same exposures (the dosimeter).
+    pub(crate) fn exposure_log(&self) -> Arc<Mutex<Vec<Exposure>>> {
+        Arc::clone(&self.exposures)
+    }
+
     /// Pulls the adapter out: its pty closes and the host sees it disappear. Returns whether
     /// it was plugged in.
     pub fn unplug_adapter(&mut self) -> bool {
@@ -138,6 +144,12 @@ fn validate(config: &CanSimConfig, time_scale: f64) -> Result<(), SimError> {
         return bad(
             "can.xray_generator.output_cv",
             format!("{} is not non-negative", g.output_cv),
+        );
+    }
+    if !(g.mas_nonlinearity.is_finite() && g.mas_nonlinearity.abs() <= 1.0) {
+        return bad(
+            "can.xray_generator.mas_nonlinearity",
+            format!("{} is not within ±1", g.mas_nonlinearity),
         );
     }
     if !(g.output_ugy_per_mas.is_finite() && g.output_ugy_per_mas > 0.0) {
