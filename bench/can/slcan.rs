@@ -20,6 +20,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+/// How long [`SlcanBus::open`] lets an adapter settle before it discards what it sent: long
+/// enough for a USB adapter to answer a command already in its queue.
+const SETTLE: Duration = Duration::from_millis(20);
+
 /// The most transmitted frames awaiting the adapter's acknowledgement at once.
 pub const WINDOW: usize = 32;
 
@@ -96,9 +100,15 @@ impl SlcanBus {
             }
             Err(_) => {}
         }
-        bus.link.discard_input().map_err(|e| bus.link_error(e))?;
-        bus.lines.clear();
-        bus.command(Command::BitRate(rate), &format!("bit rate {rate}"))?;
+        bus.settle()?;
+        let what = format!("bit rate {rate}");
+        if let Err(CanError::Refused { .. }) = bus.command(Command::BitRate(rate), &what) {
+            // The answer read may not be ours: a previous session's last `C`, written as its
+            // process exited, reaches the adapter only when the port is opened again, and its
+            // answer can arrive after our `C`'s. Let the adapter settle and ask once more.
+            bus.settle()?;
+            bus.command(Command::BitRate(rate), &what)?;
+        }
         let open = if settings.listen_only {
             Command::ListenOnly
         } else {
@@ -108,6 +118,14 @@ impl SlcanBus {
         bus.open = true;
         bus.name = format!("{} @ {rate}", bus.name);
         Ok(bus)
+    }
+
+    /// Waits for a previous conversation's stray answers, then discards them.
+    fn settle(&mut self) -> Result<(), CanError> {
+        std::thread::sleep(SETTLE);
+        self.link.discard_input().map_err(|e| self.link_error(e))?;
+        self.lines.clear();
+        Ok(())
     }
 
     /// Closes the channel (`C`); frames no longer flow until the bus is opened again.
