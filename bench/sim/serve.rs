@@ -37,7 +37,22 @@ pub(crate) trait Device: Send + 'static {
     /// The answer to one request (terminator excluded), with its own terminator; `None` to
     /// stay silent.
     fn answer(&mut self, request: &[u8]) -> Option<Vec<u8>>;
+
+    /// Whether the device is streaming data on its own (the loop then polls every
+    /// [`STREAM_POLL`] instead of [`POLL`]).
+    fn is_streaming(&self) -> bool {
+        false
+    }
+
+    /// Bytes the device sends on its own now, unasked (a measurement stream); called at
+    /// every turn of the loop.
+    fn unsolicited(&mut self) -> Option<Vec<u8>> {
+        None
+    }
 }
+
+/// How long a streaming device's thread waits for input before sending what became due.
+const STREAM_POLL: Duration = Duration::from_millis(2);
 
 /// The shared request log.
 pub(crate) type Log = Arc<Mutex<VecDeque<SimLogLine>>>;
@@ -132,18 +147,31 @@ fn serve(
     let mut pending: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     let mut out: Vec<u8> = Vec::with_capacity(1024);
+    let mut poll = POLL;
     while !stop.load(Ordering::Relaxed) {
+        // A stream (fast data) is written between requests, as its samples fall due.
+        if let Some(bytes) = device.unsolicited() {
+            let _ = master.write_all(&bytes);
+        }
+        let wanted = if device.is_streaming() {
+            STREAM_POLL
+        } else {
+            POLL
+        };
+        if wanted != poll && master.set_timeout(wanted).is_ok() {
+            poll = wanted;
+        }
         let n = match master.read(&mut chunk) {
             Ok(n) => n,
             Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::Interrupted) => continue,
             Err(_) => {
                 // No reader on the other side yet, or a transient error: wait, do not spin.
-                std::thread::sleep(POLL);
+                std::thread::sleep(poll);
                 continue;
             }
         };
         if n == 0 {
-            std::thread::sleep(POLL);
+            std::thread::sleep(poll);
             continue;
         }
         pending.extend_from_slice(&chunk[..n]);
