@@ -34,3 +34,5 @@ mod validate;
 mod ventilator_procedures;
 /// `qbench run` of the ventilator volume-accuracy qualification: pass, fail, instrument loss.
 mod ventilator_run;
+/// Waveform capture from the flow analyzer's fast data: packets, breaths, faults, timeouts.
+mod waveform;
