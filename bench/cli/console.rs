@@ -115,7 +115,11 @@ impl Observer for ConsoleObserver<'_> {
                     if *satisfied { "held" } else { "timed out" }
                 )
             }
-            RunEvent::Command { .. } | RunEvent::Sample { .. } => {
+            RunEvent::WaveformCaptured(w) => format!(
+                "  waveform {}: {} samples ({}) from {}; {} packets failed their checksum and were not used",
+                w.id, w.samples, w.length, w.role, w.counts.rejected
+            ),
+            RunEvent::Command { .. } | RunEvent::Sample { .. } | RunEvent::WaveformChunk(_) => {
                 return;
             }
         };

@@ -584,10 +584,10 @@ impl Collector {
 
     fn into_waveform(self, quantities: &[String], counts: StreamCounts) -> Waveform {
         let first = self.stamps.first().copied().unwrap_or(0);
-        let time_s = self
+        let ticks = self
             .stamps
             .iter()
-            .map(|s| f64::from(s.wrapping_sub(first) & 0x00FF_FFFF) * FAST_PERIOD_S)
+            .map(|s| s.wrapping_sub(first) & 0x00FF_FFFF)
             .collect();
         let mut flow = Some(self.flow);
         let mut pressure = Some(self.pressure);
@@ -613,7 +613,7 @@ impl Collector {
         };
         Waveform {
             period_s: FAST_PERIOD_S,
-            time_s,
+            ticks,
             channels,
             breaths,
             counts,

@@ -68,14 +68,25 @@ pub struct StreamCounts {
 pub struct Waveform {
     /// Sampling period, s (0.005 for IMT fast data).
     pub period_s: f64,
-    /// Time of each sample since the first, s (from the instrument's time stamps).
-    pub time_s: Vec<f64>,
+    /// Time of each sample since the first, in sampling periods (the instrument's time
+    /// stamps; a gap is a packet rejected or missing).
+    pub ticks: Vec<u32>,
     /// The quantities, each with one value per sample.
     pub channels: Vec<WaveformChannel>,
     /// Whole breaths in the waveform (starts of inspiration seen, in a breath capture).
     pub breaths: usize,
     /// How the stream went.
     pub counts: StreamCounts,
+}
+
+impl Waveform {
+    /// Time of each sample since the first, s.
+    pub fn time_s(&self) -> Vec<f64> {
+        self.ticks
+            .iter()
+            .map(|t| f64::from(*t) * self.period_s)
+            .collect()
+    }
 }
 
 /// Indices where an inspiration starts: the flow rises above `trigger` (L/min) from at or

@@ -143,6 +143,10 @@ pub enum RunEvent {
         /// Who resumed the run.
         operator: String,
     },
+    /// A waveform was captured; its samples follow in [`RunEvent::WaveformChunk`] entries.
+    WaveformCaptured(Box<super::WaveformHeader>),
+    /// Consecutive samples of a captured waveform.
+    WaveformChunk(Box<super::WaveformChunk>),
     /// The run ended.
     RunEnded {
         /// The overall verdict.

@@ -21,6 +21,7 @@
 mod error;
 mod event;
 mod reader;
+mod waveform;
 mod writer;
 
 pub use error::{JournalError, JournalErrorKind};
@@ -29,6 +30,7 @@ pub use event::{
     SourceFile,
 };
 pub use reader::{ReadJournal, read_journal};
+pub use waveform::{CHUNK_SAMPLES, ChannelHeader, WaveformChunk, WaveformHeader};
 pub use writer::{Entry, JournalSink, JournalWriter, MemoryJournal};
 
 /// Version of the journal format written by this build.

@@ -176,6 +176,8 @@ pub enum StepKind {
     Check(Box<Check>),
     /// Run a group of steps again when it fails.
     Repeat(Repeat),
+    /// Capture a waveform from an instrument's data stream.
+    Capture(Capture),
     /// Add an (x, y) point to a series.
     Collect {
         /// The series.
@@ -185,6 +187,30 @@ pub enum StepKind {
         /// The point's y.
         y: Formula,
     },
+}
+
+/// A waveform capture.
+#[derive(Clone, Debug)]
+pub struct Capture {
+    /// The waveform's id.
+    pub id: String,
+    /// The role whose data stream is captured.
+    pub role: String,
+    /// The quantities kept, in order.
+    pub quantities: Vec<String>,
+    /// How much is captured.
+    pub length: CaptureLength,
+    /// The longest the capture may take (bench time).
+    pub timeout: Formula,
+}
+
+/// How much of a data stream a capture takes.
+#[derive(Clone, Debug)]
+pub enum CaptureLength {
+    /// This many whole breaths.
+    Breaths(Formula),
+    /// This long (bench time).
+    Duration(Formula),
 }
 
 /// A group of steps with a retry policy.

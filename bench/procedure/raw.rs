@@ -97,6 +97,28 @@ pub enum RawStep {
     Repeat(RawRepeat),
     /// Add an (x, y) point to a series, for fits across set points.
     Collect(RawCollect),
+    /// Capture a waveform (flow and pressure against time) from an instrument's data stream.
+    Capture(Box<RawCapture>),
+}
+
+/// `capture:` step.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCapture {
+    /// The waveform's id.
+    pub id: Text,
+    /// The role whose data stream is captured.
+    pub role: Text,
+    /// The quantities kept (`[flow, pressure]`).
+    pub quantities: Spanned<Vec<Text>>,
+    /// A number of whole breaths, each from the start of its inspiration.
+    #[serde(default)]
+    pub breaths: Option<Text>,
+    /// A duration (bench time).
+    #[serde(default)]
+    pub duration: Option<Text>,
+    /// The longest the capture may take (bench time).
+    pub timeout: Text,
 }
 
 /// `collect:` step.

@@ -399,6 +399,7 @@ impl Validator {
                 }
             }
             RawStep::Check(check) => StepKind::Check(Box::new(self.check(check, at, scope)?)),
+            RawStep::Capture(c) => StepKind::Capture(self.capture(c, at, scope)?),
         };
         Some(Step { kind, line })
     }
@@ -826,6 +827,78 @@ impl Validator {
             role: m.role.value.clone(),
             quantity: m.quantity.value.clone(),
             count,
+            timeout,
+        })
+    }
+
+    fn capture(
+        &mut self,
+        c: &super::raw::RawCapture,
+        at: &Location,
+        scope: &mut ValidationScope,
+    ) -> Option<super::Capture> {
+        self.check_binding_name(&c.id.value, &c.id.referenced);
+        let spec = self.role(&c.role)?;
+        let kind = self.roles.get(&c.role.value).cloned().unwrap_or_default();
+        let offered = crate::driver::waveform_quantities(&kind);
+        if offered.is_empty() {
+            let kind = if spec.kind.is_empty() { &kind } else { spec.kind };
+            self.error(
+                &c.role.referenced,
+                format!("a {kind} has no data stream to capture a waveform from\nwaveforms come from a flow_analyzer"),
+            );
+            return None;
+        }
+        let names: Vec<&str> = offered.iter().map(|(n, _)| *n).collect();
+        if c.quantities.value.is_empty() {
+            self.error(
+                &c.quantities.referenced,
+                format!("a capture needs at least one quantity ({})", names.join(", ")),
+            );
+        }
+        let mut quantities = Vec::new();
+        for q in &c.quantities.value {
+            if !names.contains(&q.value.as_str()) {
+                let hint = did_you_mean(&q.value, names.iter().copied())
+                    .map(|s| format!("\ndid you mean `{s}`?"))
+                    .unwrap_or_else(|| format!("\nwaveform quantities of a {kind}: {}", names.join(", ")));
+                self.error(
+                    &q.referenced,
+                    format!("a {kind} does not stream `{}`{hint}", q.value),
+                );
+            } else if quantities.contains(&q.value) {
+                self.error(&q.referenced, format!("`{}` is listed twice", q.value));
+            } else {
+                quantities.push(q.value.clone());
+            }
+        }
+        let length = match (&c.breaths, &c.duration) {
+            (Some(b), None) => {
+                super::CaptureLength::Breaths(self.count(b, scope, "the number of breaths")?)
+            }
+            (None, Some(d)) => super::CaptureLength::Duration(self.duration(
+                d,
+                scope,
+                "a capture's duration",
+            )?),
+            _ => {
+                self.error(at, "a capture needs exactly one of `breaths:` or `duration:`");
+                return None;
+            }
+        };
+        let timeout = self.duration(&c.timeout, scope, "a timeout")?;
+        for (name, unit) in offered {
+            if let (true, Ok(unit)) = (quantities.iter().any(|q| q == name), parse_unit(unit)) {
+                scope
+                    .measurements
+                    .insert(format!("{}_{name}", c.id.value), unit);
+            }
+        }
+        Some(super::Capture {
+            id: c.id.value.clone(),
+            role: c.role.value.clone(),
+            quantities,
+            length,
             timeout,
         })
     }

@@ -36,10 +36,81 @@ pub struct ReportView {
     pub raw_data: Vec<RawMeasurement>,
     /// Series of points collected across set points (the inputs of fits), in full precision.
     pub series: Vec<SeriesView>,
+    /// Captured waveforms with their plots, in the order captured (empty for most runs).
+    pub waveforms: Vec<WaveformView>,
     /// Electronic signatures of the record, in the order they were made, each checked.
     pub signatures: Vec<SignatureRow>,
     /// Where the record came from: the journal's head hash and size.
     pub footer: Footer,
+}
+
+/// A captured waveform: what was captured, how the stream went, and its plot.
+#[derive(Clone, Debug, Serialize)]
+pub struct WaveformView {
+    /// The capture's id.
+    pub id: String,
+    /// The role whose data stream was captured.
+    pub role: String,
+    /// The set point's label, or empty outside sweeps.
+    pub set_point: String,
+    /// What was asked (`2 breaths`).
+    pub length: String,
+    /// Samples recorded, and the sampling period (`1600 samples every 5 ms`).
+    pub samples: String,
+    /// Packets received, rejected for their checksum, missing; bytes of garbage skipped.
+    pub stream: String,
+    /// Set when the journal ended before every announced sample.
+    pub incomplete: bool,
+    /// The journal entry of the capture's header.
+    pub seq: u64,
+    /// Quantities against time, inline SVG.
+    pub plot_svg: String,
+}
+
+fn waveform_view(
+    w: &crate::record::WaveformRecord,
+    set_points: &BTreeMap<usize, &SetPointRecord>,
+) -> WaveformView {
+    const COLOURS: [&str; 3] = ["#1565c0", "#c62828", "#2e7d32"];
+    let time = w.time_s();
+    let traces: Vec<svg::Trace<'_>> = w
+        .channels
+        .iter()
+        .zip(COLOURS.iter().cycle())
+        .map(|(c, colour)| svg::Trace {
+            label: format!("{} [{}]", c.quantity, c.unit),
+            values: &c.values,
+            colour,
+        })
+        .collect();
+    let set_point = w
+        .set_point
+        .map(|i| set_point_label(Some(i), set_points))
+        .unwrap_or_default();
+    let title = if set_point.is_empty() {
+        format!("{} ({})", w.id, w.length)
+    } else {
+        format!("{} ({}) at {set_point}", w.id, w.length)
+    };
+    let c = &w.counts;
+    WaveformView {
+        id: w.id.clone(),
+        role: w.role.clone(),
+        set_point,
+        length: w.length.clone(),
+        samples: format!(
+            "{} samples every {} ms",
+            w.ticks.len(),
+            short(w.period_s * 1000.0)
+        ),
+        stream: format!(
+            "{} packets received, {} rejected (failed checksum, not used), {} missing, {} bytes of garbage skipped",
+            c.received, c.rejected, c.missing, c.discarded_bytes
+        ),
+        incomplete: !w.is_complete(),
+        seq: w.seq,
+        plot_svg: svg::waveform_plot(&time, &traces, &title),
+    }
 }
 
 /// One electronic signature of the record (21 CFR 11.50: printed name, date and time,
@@ -973,6 +1044,11 @@ impl ReportView {
                         })
                         .collect(),
                 })
+                .collect(),
+            waveforms: record
+                .waveforms
+                .iter()
+                .map(|w| waveform_view(w, &set_points))
                 .collect(),
             signatures: Vec::new(),
             footer: Footer {
