@@ -9,6 +9,7 @@
 //!   [`accuracy`] parses the instrument [`AccuracySpec`]s that type-B contributions come from.
 //! - [`decision`]: ILAC-G8 decision rules, from a measured value, its expanded uncertainty and
 //!   a [`Limit`] to a [`Decision`] and then a [`Verdict`].
+//! - [`gas`]: gas standards (ATP, BTPS, STPD...) and the factor between two of them.
 //! - [`table`]: CSV text to numeric columns, for offline analysis (the caller reads the file).
 //!
 //! Validated against the NIST Statistical Reference Datasets kept in `tests/data/nist/` (the
@@ -18,6 +19,7 @@ pub mod accuracy;
 pub mod decision;
 mod error;
 pub mod fit;
+pub mod gas;
 mod float_serde;
 #[cfg(test)]
 mod nist;
