@@ -147,6 +147,9 @@ pub enum RunEvent {
     WaveformCaptured(Box<super::WaveformHeader>),
     /// Consecutive samples of a captured waveform.
     WaveformChunk(Box<super::WaveformChunk>),
+    /// A measurement's volumes or flows are stated at another gas standard, in the room
+    /// conditions read just before it.
+    GasConversion(Box<super::GasConversion>),
     /// The run ended.
     RunEnded {
         /// The overall verdict.

@@ -20,6 +20,7 @@
 
 mod error;
 mod event;
+mod gas;
 mod reader;
 mod waveform;
 mod writer;
@@ -29,6 +30,7 @@ pub use event::{
     CheckOutcome, InstrumentReady, LimitRecord, PromptAnswer, RunEvent, RunHeader, SoftwareInfo,
     SourceFile,
 };
+pub use gas::GasConversion;
 pub use reader::{ReadJournal, read_journal};
 pub use waveform::{CHUNK_SAMPLES, ChannelHeader, WaveformChunk, WaveformHeader};
 pub use writer::{Entry, JournalSink, JournalWriter, MemoryJournal};

@@ -169,6 +169,8 @@ pub enum StepKind {
         count: SampleCount,
         /// The longest the measurement may take (bench time).
         timeout: Formula,
+        /// The gas standard its values are stated at, if the procedure states one.
+        gas: Option<GasSpec>,
     },
     /// Repeat steps over the rows of a table.
     Sweep(Sweep),
@@ -188,6 +190,18 @@ pub enum StepKind {
         y: Formula,
     },
 }
+
+/// The gas standard a measurement's volumes or flows are stated at.
+#[derive(Clone, Debug)]
+pub struct GasSpec {
+    /// The standard (`BTPS`), a name of [`crate::analysis::gas::GAS_STANDARDS`].
+    pub state_at: String,
+    /// The role measuring the room's temperature, humidity and barometric pressure.
+    pub room: String,
+}
+
+/// The quantities a room role must read for a gas-standard conversion.
+pub const ROOM_QUANTITIES: [&str; 3] = ["temperature", "humidity", "barometric_pressure"];
 
 /// A waveform capture.
 #[derive(Clone, Debug)]

@@ -230,6 +230,19 @@ pub struct RawMeasure {
     pub samples: Option<Text>,
     /// The longest the measurement may take (bench time).
     pub timeout: Text,
+    /// The gas standard its volumes or flows are stated at, and the room sensor's role.
+    #[serde(default)]
+    pub gas_standard: Option<Spanned<RawGasStandard>>,
+}
+
+/// `gas_standard:` of a measurement.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGasStandard {
+    /// The standard results are stated at (`BTPS`).
+    pub state_at: Text,
+    /// The role that measures the room's temperature, humidity and barometric pressure.
+    pub room: Text,
 }
 
 /// `sweep:` step: repeat steps at each set point.

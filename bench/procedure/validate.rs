@@ -821,6 +821,10 @@ impl Validator {
             // Its unit is known only at run time: expressions using it are not evaluated here.
             scope.poisoned.insert(m.id.value.clone());
         }
+        let gas = match &m.gas_standard {
+            Some(g) => Some(self.gas_standard(g, &unit)?),
+            None => None,
+        };
         scope.measurements.insert(m.id.value.clone(), unit);
         Some(StepKind::Measure {
             id: m.id.value.clone(),
@@ -828,6 +832,53 @@ impl Validator {
             quantity: m.quantity.value.clone(),
             count,
             timeout,
+            gas,
+        })
+    }
+
+    /// A measurement's `gas_standard:`: a known standard, a quantity that is a volume or a
+    /// flow, and a room role that reads temperature, humidity and barometric pressure.
+    fn gas_standard(
+        &mut self,
+        g: &Spanned<super::raw::RawGasStandard>,
+        unit: &Unit,
+    ) -> Option<super::GasSpec> {
+        let state_at = &g.value.state_at;
+        let known = crate::analysis::gas::gas_standard(&state_at.value);
+        if known.is_none() {
+            self.error(
+                &state_at.referenced,
+                format!(
+                    "unknown gas standard `{}`\nknown: {}",
+                    state_at.value,
+                    crate::analysis::gas::gas_standard_names().join(", ")
+                ),
+            );
+        }
+        let volume = parse_unit("mL").ok().map(|u| u.dimension());
+        let flow = parse_unit("L/min").ok().map(|u| u.dimension());
+        let dimension = Some(unit.dimension());
+        if unit.symbol() != OPEN_UNIT && dimension != volume && dimension != flow {
+            self.error(
+                &g.referenced,
+                format!(
+                    "only volumes and flows have a gas standard; this measurement is a {}",
+                    unit.dimension().describe()
+                ),
+            );
+        }
+        let mut ok = known.is_some();
+        for q in super::ROOM_QUANTITIES {
+            let quantity = Text {
+                value: q.to_string(),
+                referenced: g.value.room.referenced,
+                defined: g.value.room.defined,
+            };
+            ok &= self.quantity_unit(&g.value.room, &quantity).is_some();
+        }
+        ok.then(|| super::GasSpec {
+            state_at: known.map(|s| s.name.to_string()).unwrap_or_default(),
+            room: g.value.room.value.clone(),
         })
     }
 

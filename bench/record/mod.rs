@@ -67,6 +67,10 @@ pub struct Record {
     /// Captured waveforms, in order (absent from records of runs without any).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub waveforms: Vec<WaveformRecord>,
+    /// Measurements restated at a gas standard, with the room conditions and factor used
+    /// (absent from records of runs without any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gas_conversions: Vec<crate::journal::GasConversion>,
     /// UTC time the run started.
     pub started_utc: String,
     /// UTC time of the last entry.
@@ -240,6 +244,7 @@ impl Record {
             interruptions: Vec::new(),
             series: Vec::new(),
             waveforms: Vec::new(),
+            gas_conversions: Vec::new(),
             started_utc: started_utc.clone(),
             ended_utc: entries.last().map(|e| e.utc.clone()).unwrap_or_default(),
             journal_entries: entries.len() as u64,
@@ -500,6 +505,25 @@ impl Record {
                         "interrupted at {interrupted_utc}, resumed by {operator} after {gap_s:.0} s: {again}{torn}"
                     ),
                 );
+            }
+            RunEvent::GasConversion(g) => {
+                note(
+                    "conditions",
+                    Some(&g.role),
+                    format!(
+                        "{} stated at {} from the {} of the {} (room: {}, {}, {} by {}; factor {})",
+                        g.measurement,
+                        g.to,
+                        g.from,
+                        g.role,
+                        g.temperature,
+                        g.humidity,
+                        g.pressure,
+                        g.room,
+                        g.factor
+                    ),
+                );
+                self.gas_conversions.push((**g).clone());
             }
             RunEvent::WaveformCaptured(header) => {
                 self.waveforms

@@ -38,10 +38,29 @@ pub struct ReportView {
     pub series: Vec<SeriesView>,
     /// Captured waveforms with their plots, in the order captured (empty for most runs).
     pub waveforms: Vec<WaveformView>,
+    /// Measurements restated at a gas standard, with the room conditions used.
+    pub gas_conversions: Vec<GasConversionRow>,
     /// Electronic signatures of the record, in the order they were made, each checked.
     pub signatures: Vec<SignatureRow>,
     /// Where the record came from: the journal's head hash and size.
     pub footer: Footer,
+}
+
+/// A measurement restated at the procedure's gas standard.
+#[derive(Clone, Debug, Serialize)]
+pub struct GasConversionRow {
+    /// The measurement.
+    pub measurement: String,
+    /// The set point's label.
+    pub set_point: String,
+    /// The standard its results are stated at.
+    pub stated_at: String,
+    /// The standard the instrument reports in, and the instrument's role.
+    pub reported_in: String,
+    /// The room conditions read before the measurement.
+    pub room: String,
+    /// The factor applied to the raw samples, at full precision.
+    pub factor: String,
 }
 
 /// A captured waveform: what was captured, how the stream went, and its plot.
@@ -1049,6 +1068,21 @@ impl ReportView {
                 .waveforms
                 .iter()
                 .map(|w| waveform_view(w, &set_points))
+                .collect(),
+            gas_conversions: record
+                .gas_conversions
+                .iter()
+                .map(|g| GasConversionRow {
+                    measurement: g.measurement.clone(),
+                    set_point: set_point_label(g.set_point, &set_points),
+                    stated_at: g.to.clone(),
+                    reported_in: format!("{} (by the {})", g.from, g.role),
+                    room: format!(
+                        "{}, {} RH, {} (by the {})",
+                        g.temperature, g.humidity, g.pressure, g.room
+                    ),
+                    factor: full(g.factor),
+                })
                 .collect(),
             signatures: Vec::new(),
             footer: Footer {

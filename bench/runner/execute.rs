@@ -199,7 +199,8 @@ impl Executor<'_> {
                 quantity,
                 count,
                 timeout,
-            } => self.measure(id, role, quantity, count, timeout, frame, line),
+                gas,
+            } => self.measure(id, role, quantity, count, timeout, gas.as_ref(), frame, line),
             StepKind::Capture(capture) => self.capture(capture, frame, line),
             StepKind::Sweep(sweep) => self.sweep(sweep, frame),
             StepKind::Check(check) => self.check(check, frame, line),
@@ -500,9 +501,14 @@ impl Executor<'_> {
         quantity: &str,
         count: &SampleCount,
         timeout: &Formula,
+        gas: Option<&crate::procedure::GasSpec>,
         frame: &mut Frame,
         line: usize,
     ) -> Result<(), RunError> {
+        let factor = match gas {
+            Some(g) => self.gas_factor(id, role, g, frame, line)?,
+            None => 1.0,
+        };
         let (n, per_breath) = match count {
             SampleCount::Breaths(f) => (self.count(f, frame, line)?, true),
             SampleCount::Samples(f) => (self.count(f, frame, line)?, false),
@@ -529,7 +535,8 @@ impl Executor<'_> {
                 line,
                 message: e.to_string(),
             })?;
-            values.push(value.value);
+            // The journal keeps the sample as read; checks use it at the stated standard.
+            values.push(value.value * factor);
             self.emit(RunEvent::Sample {
                 measurement: id.to_string(),
                 role: role.to_string(),
@@ -550,6 +557,80 @@ impl Executor<'_> {
             .sources
             .insert(id.to_string(), (role.to_string(), quantity.to_string()));
         Ok(())
+    }
+
+    /// The factor restating `measurement`'s values at `gas.state_at`: from the gas standard
+    /// the instrument of `role` states, in the room conditions `gas.room` reads now. Journals
+    /// the room conditions and the factor before the first sample.
+    fn gas_factor(
+        &mut self,
+        measurement: &str,
+        role: &str,
+        gas: &crate::procedure::GasSpec,
+        frame: &Frame,
+        line: usize,
+    ) -> Result<f64, RunError> {
+        let conditions = match &mut self.instrument(role)?.handle {
+            Handle::Driver(driver) => {
+                let result = driver.conditions();
+                self.journal_notes(role)?;
+                result.map_err(self.instrument_error(role, || {
+                    "reading the gas standard it reports".to_string()
+                }))?
+            }
+            Handle::Manual => Vec::new(),
+        };
+        let from = conditions
+            .into_iter()
+            .find(|c| c.name == "gas_standard")
+            .map(|c| c.value)
+            .ok_or_else(|| RunError::Evaluation {
+                line,
+                message: format!(
+                    "`{measurement}` is to be stated at {}, but the {role} does not say which gas standard it reports in",
+                    gas.state_at
+                ),
+            })?;
+        let doing = || format!("room conditions for {measurement}");
+        let [temperature, humidity, pressure] = crate::procedure::ROOM_QUANTITIES;
+        let temperature = self.read(&gas.room, temperature, doing)?;
+        let humidity = self.read(&gas.room, humidity, doing)?;
+        let pressure = self.read(&gas.room, pressure, doing)?;
+        let in_unit = |q: &Quantity, symbol: &str| {
+            crate::units::parse_unit(symbol)
+                .ok()
+                .and_then(|u| q.to_unit(&u).ok())
+                .map(|q| q.value)
+                .ok_or_else(|| RunError::Evaluation {
+                    line,
+                    message: format!("room condition {q} is not in a unit of {symbol}"),
+                })
+        };
+        let ambient = crate::analysis::gas::Ambient {
+            temperature_c: in_unit(&temperature, "°C")?,
+            humidity_percent: in_unit(&humidity, "%")?,
+            pressure_hpa: in_unit(&pressure, "hPa")?,
+        };
+        let factor = crate::analysis::gas::conversion_factor(&from, &gas.state_at, &ambient)
+            .map_err(|e| RunError::Evaluation {
+                line,
+                message: format!("stating `{measurement}` at {}: {e}", gas.state_at),
+            })?;
+        self.emit(RunEvent::GasConversion(Box::new(
+            crate::journal::GasConversion {
+                measurement: measurement.to_string(),
+                set_point: frame.set_point,
+                role: role.to_string(),
+                from,
+                to: gas.state_at.clone(),
+                room: gas.room.clone(),
+                temperature,
+                humidity,
+                pressure,
+                factor,
+            },
+        )))?;
+        Ok(factor)
     }
 
     /// Captures a waveform and journals it: a header entry, then its samples in chunks. Each
