@@ -1,8 +1,14 @@
 //! Waveform capture from the flow analyzer's fast-data stream through the real driver, over
 //! the simulated analyzer's pseudo-terminal: the expected number of packets for a duration,
 //! whole breaths, corrupted packets counted and never used, garbage resynchronised, and no
-//! answer a typed timeout naming the instrument.
+//! answer a typed timeout naming the instrument. Then whole runs of the real `qbench` with a
+//! `capture:` step (the report plots it) and volumes stated at a gas standard (the record
+//! states the room conditions), and the validation of both.
 
+use crate::util::Dir;
+use qbench::analysis::Verdict;
+use qbench::journal::{RunEvent, read_journal};
+use qbench::record::{Record, read_record};
 use qbench::driver::{
     CaptureLength, CaptureRequest, Driver, DriverErrorKind, Waveform, inspiration_starts,
     open_driver,
@@ -64,15 +70,19 @@ fn steps_are_packets(w: &Waveform) -> bool {
 #[test]
 fn a_duration_captures_one_packet_per_5_ms_of_bench_time() {
     let (_bench, mut analyzer) = ventilating(|_| {});
-    let w = analyzer.capture(&two_seconds()).expect("captures");
-    assert_eq!(w.ticks.len(), 400, "2 s at 200 packets/s");
+    // One whole breath period (15 /min), so an inspiration is in it wherever it starts.
+    let w = analyzer
+        .capture(&request(CaptureLength::Duration(Duration::from_secs(4))))
+        .expect("captures");
+    assert_eq!(w.ticks.len(), 800, "4 s at 200 packets/s");
     let time = w.time_s();
     assert_eq!(time[0], 0.0);
-    assert!((time[399] - 1.995).abs() < 1e-9, "{}", time[399]);
+    assert!((time[799] - 3.995).abs() < 1e-9, "{}", time[799]);
     assert_eq!(w.counts.rejected, 0);
+    assert_eq!(w.counts.missing, 0);
     assert_eq!(w.counts.discarded_bytes, 0);
     let (flow, pressure) = (channel(&w, "flow"), channel(&w, "pressure"));
-    assert_eq!((flow.len(), pressure.len()), (400, 400));
+    assert_eq!((flow.len(), pressure.len()), (800, 800));
     assert_eq!(w.channels[0].unit, "L/min");
     assert_eq!(w.channels[1].unit, "mbar");
     // Volume control, 500 mL over 1 s: 30 L/min in, PEEP 5 mbar between breaths.
@@ -185,4 +195,147 @@ fn a_capture_longer_than_its_timeout_fails_as_such() {
     );
     // The stream was stopped: the next read is clean.
     assert!(analyzer.read("oxygen").is_ok());
+}
+
+const PROCEDURE: &str = "procedures/ventilator-breath-waveform.yaml";
+
+/// The simulated fixture with each `(from, to)` replacement applied to its text.
+fn fixture_variant(dir: &Dir, name: &str, edits: &[(&str, &str)]) -> String {
+    let mut text = dir.read("fixtures/sim.yaml");
+    for (from, to) in edits {
+        assert!(text.contains(from), "fixtures/sim.yaml no longer contains `{from}`");
+        text = text.replace(from, to);
+    }
+    dir.write(name, &text);
+    name.to_string()
+}
+
+fn run(dir: &Dir, fixture: &str, out: &str) -> Record {
+    let o = dir.qbench(&["run", PROCEDURE, "--fixture", fixture, "--yes", "--json", "--out", out]);
+    assert_eq!(o.code, 0, "stdout:\n{}\nstderr:\n{}", o.stdout, o.stderr);
+    read_record(&dir.path().join(out).join("record.json")).expect("record")
+}
+
+#[test]
+fn a_run_captures_two_breaths_and_the_report_plots_them() {
+    let dir = Dir::new();
+    let record = run(&dir, "fixtures/sim.yaml", "run");
+    assert_eq!(record.verdict, Some(Verdict::Pass));
+    assert_eq!(record.waveforms.len(), 1);
+    let w = &record.waveforms[0];
+    assert_eq!((w.id.as_str(), w.breaths), ("breath", 2));
+    assert!(w.is_complete());
+    // 20 /min (with the simulated ventilator's 0.5 % rate error): about 600 samples a breath.
+    assert!((1180..=1210).contains(&w.ticks.len()), "{}", w.ticks.len());
+    assert_eq!((w.counts.rejected, w.counts.missing), (0, 0));
+    let flow = w.channel("flow").expect("flow");
+    assert_eq!(flow.unit, "L/min");
+    // The peak-flow check was computed from the recorded samples.
+    let peak = flow.values.iter().copied().fold(f64::MIN, f64::max);
+    let check = record.checks.iter().find(|c| c.id == "peak_inspiratory_flow").expect("check");
+    assert_eq!(check.value.as_ref().map(|v| v.value), Some(peak));
+    assert_eq!(check.verdict, Verdict::Pass);
+    // Journaled in a header and chunks, not one entry per sample.
+    let journal = read_journal(&dir.path().join("run/journal.jsonl")).expect("journal verifies");
+    let chunks = journal.entries.iter().filter(|e| matches!(e.event, RunEvent::WaveformChunk(_))).count();
+    assert_eq!(chunks, 2);
+    let report = dir.read("run/report.html");
+    assert!(report.contains("<h2>Waveforms</h2>"));
+    assert!(report.contains(r#"class="plot waveform""#));
+    assert_eq!(report.matches("<polyline").count(), 2, "flow and pressure");
+    assert!(report.contains("flow [L/min]") && report.contains("pressure [mbar]"));
+
+    // A run without a capture has no waveform section.
+    let o = dir.qbench(&["run", "procedures/ventilator-rate-accuracy.yaml", "--yes", "--out", "plain"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let plain = dir.read("plain/report.html");
+    assert!(!plain.contains("Waveforms") && !plain.contains("<polyline"));
+    assert!(!dir.read("plain/record.json").contains("waveforms"));
+}
+
+#[test]
+fn corrupted_packets_are_counted_in_the_record_and_the_report() {
+    let dir = Dir::new();
+    let fixture = fixture_variant(
+        &dir,
+        "corrupt.yaml",
+        &[(
+            "flow_analyzer: { model: PF-300, volume_noise_sd: 0.5 mL }",
+            "flow_analyzer: { model: PF-300, volume_noise_sd: 0.5 mL, fast_data: { corrupt_fraction: 5 % } }",
+        )],
+    );
+    let record = run(&dir, &fixture, "run");
+    let w = &record.waveforms[0];
+    assert!(w.counts.rejected > 10, "{:?}", w.counts);
+    assert!(w.ticks.windows(2).all(|t| t[1] > t[0]));
+    let report = dir.read("run/report.html");
+    assert!(
+        report.contains(&format!("{} rejected (failed checksum, not used)", w.counts.rejected)),
+        "the report states the count"
+    );
+    assert!(record.events.iter().any(|e| e.text.contains("failed their checksum")));
+}
+
+#[test]
+fn volumes_are_stated_at_btps_from_the_analyzers_atp_with_the_room_conditions() {
+    let dir = Dir::new();
+    // The reference's room: 960 hPa, 28 °C, 50 % RH; the analyzer reports at ATP.
+    let fixture = fixture_variant(
+        &dir,
+        "atp.yaml",
+        &[
+            ("gas_standard: BTPS", "gas_standard: ATP"),
+            (
+                "flow_analyzer: { model: PF-300, volume_noise_sd: 0.5 mL }",
+                "flow_analyzer: { model: PF-300, volume_noise_sd: 0.5 mL }\n  room_sensor: { temperature: 28 °C, humidity: 50 %, pressure: 960 hPa }",
+            ),
+        ],
+    );
+    let record = run(&dir, &fixture, "run");
+    assert_eq!(record.gas_conversions.len(), 1);
+    let g = &record.gas_conversions[0];
+    assert_eq!((g.from.as_str(), g.to.as_str()), ("ATP", "BTPS"));
+    assert_eq!(g.room, "room_conditions");
+    assert!((g.temperature.value - 28.0).abs() < 0.01, "{}", g.temperature);
+    assert!((g.humidity.value - 50.0).abs() < 0.01, "{}", g.humidity);
+    assert!((g.pressure.value - 960.0).abs() < 0.1, "{}", g.pressure);
+    // 119 / 110 in the reference's worked example.
+    assert!((g.factor - 119.03 / 110.19).abs() < 0.002, "{}", g.factor);
+    // The raw samples are as the analyzer read them; the check is their mean times the factor.
+    let m = record.measurements.iter().find(|m| m.id == "delivered_volume").expect("measured");
+    let raw_mean = m.samples.iter().map(|s| s.value).sum::<f64>() / m.samples.len() as f64;
+    let check = record.checks.iter().find(|c| c.id == "volume_accuracy").expect("check");
+    let checked = check.value.as_ref().expect("a value").value;
+    assert!((checked - raw_mean * g.factor).abs() < 1e-6, "{checked} vs {raw_mean}");
+    let report = dir.read("run/report.html");
+    assert!(report.contains("Gas standard and room conditions"));
+    assert!(report.contains("28 °C, 50 % RH, 960 hPa"), "room conditions in the report");
+    assert!(report.contains("ATP (by the flow_reference)"));
+}
+
+#[test]
+fn capture_and_gas_standard_mistakes_are_located() {
+    let dir = Dir::new();
+    let text = dir.read(PROCEDURE);
+    let bad = text
+        .replace("quantities: [flow, pressure]", "quantities: [flow, presure]")
+        .replace("      breaths: 2\n", "")
+        .replace("state_at: BTPS", "state_at: BTSP");
+    dir.write("procedures/bad.yaml", &bad);
+    let o = dir.qbench(&["validate", "procedures/bad.yaml"]);
+    assert_eq!(o.code, 2, "{}\n{}", o.stdout, o.stderr);
+    let all = format!("{}{}", o.stdout, o.stderr);
+    let line_of = |needle: &str| {
+        bad.lines().position(|l| l.contains(needle)).map(|i| i + 1).expect("in the file")
+    };
+    assert!(all.contains("does not stream `presure`") && all.contains("did you mean `pressure`?"), "{all}");
+    assert!(all.contains(&format!("bad.yaml:{}:", line_of("presure"))), "{all}");
+    assert!(all.contains("exactly one of `breaths:` or `duration:`"), "{all}");
+    assert!(all.contains("unknown gas standard `BTSP`"), "{all}");
+    assert!(all.contains(&format!("bad.yaml:{}:", line_of("BTSP"))), "{all}");
+    let on_ventilator = text.replace("      role: flow_reference\n      quantities", "      role: dut\n      quantities");
+    dir.write("procedures/vent.yaml", &on_ventilator);
+    let o = dir.qbench(&["validate", "procedures/vent.yaml"]);
+    assert_eq!(o.code, 2);
+    assert!(format!("{}{}", o.stdout, o.stderr).contains("a ventilator has no data stream"), "{}", o.stdout);
 }

@@ -151,7 +151,7 @@ fn serve(
     while !stop.load(Ordering::Relaxed) {
         // A stream (fast data) is written between requests, as its samples fall due.
         if let Some(bytes) = device.unsolicited() {
-            let _ = master.write_all(&bytes);
+            write_stream(master, &bytes, stop);
         }
         let wanted = if device.is_streaming() {
             STREAM_POLL
@@ -212,6 +212,25 @@ fn serve(
             // POLL and the answer is lost, as it would be on a real line.
             let _ = master.write_all(&out);
             out.clear();
+        }
+    }
+}
+
+/// Writes streamed bytes, waiting while the reader is slow rather than losing any: the
+/// stream's samples carry their own time stamps, so a late byte is still a right one. Gives
+/// up when the bench stops or the line fails.
+fn write_stream(master: &mut TTYPort, bytes: &[u8], stop: &AtomicBool) {
+    let mut rest = bytes;
+    while !rest.is_empty() && !stop.load(Ordering::Relaxed) {
+        match master.write(rest) {
+            Ok(0) => return,
+            Ok(n) => rest = &rest[n..],
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::TimedOut | ErrorKind::WouldBlock | ErrorKind::Interrupted
+                ) => {}
+            Err(_) => return,
         }
     }
 }
