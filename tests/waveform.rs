@@ -7,13 +7,13 @@
 
 use crate::util::Dir;
 use qbench::analysis::Verdict;
-use qbench::journal::{RunEvent, read_journal};
-use qbench::record::{Record, read_record};
 use qbench::driver::{
     CaptureLength, CaptureRequest, Driver, DriverErrorKind, Waveform, inspiration_starts,
     open_driver,
 };
+use qbench::journal::{RunEvent, read_journal};
 use qbench::link::{LinkErrorKind, LinkSettings, SerialSettings, open_link};
+use qbench::record::{Record, read_record};
 use qbench::sim::{FastDataFaults, FaultConfig, FaultKind, SimBench, SimConfig, resolve_link};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -108,7 +108,11 @@ fn whole_breaths_start_at_an_inspiration() {
     assert!((1598..=1602).contains(&n), "{n} samples");
     let flow = channel(&w, "flow");
     assert!(flow[0] > 0.5, "starts in inspiration: {}", flow[0]);
-    assert_eq!(inspiration_starts(flow, 0.5).len(), 1, "one more start inside");
+    assert_eq!(
+        inspiration_starts(flow, 0.5).len(),
+        1,
+        "one more start inside"
+    );
     assert!(flow[n - 1] <= 0.5, "ends before the next inspiration");
 }
 
@@ -203,7 +207,10 @@ const PROCEDURE: &str = "procedures/ventilator-breath-waveform.yaml";
 fn fixture_variant(dir: &Dir, name: &str, edits: &[(&str, &str)]) -> String {
     let mut text = dir.read("fixtures/sim.yaml");
     for (from, to) in edits {
-        assert!(text.contains(from), "fixtures/sim.yaml no longer contains `{from}`");
+        assert!(
+            text.contains(from),
+            "fixtures/sim.yaml no longer contains `{from}`"
+        );
         text = text.replace(from, to);
     }
     dir.write(name, &text);
@@ -211,7 +218,16 @@ fn fixture_variant(dir: &Dir, name: &str, edits: &[(&str, &str)]) -> String {
 }
 
 fn run(dir: &Dir, fixture: &str, out: &str) -> Record {
-    let o = dir.qbench(&["run", PROCEDURE, "--fixture", fixture, "--yes", "--json", "--out", out]);
+    let o = dir.qbench(&[
+        "run",
+        PROCEDURE,
+        "--fixture",
+        fixture,
+        "--yes",
+        "--json",
+        "--out",
+        out,
+    ]);
     assert_eq!(o.code, 0, "stdout:\n{}\nstderr:\n{}", o.stdout, o.stderr);
     read_record(&dir.path().join(out).join("record.json")).expect("record")
 }
@@ -232,12 +248,20 @@ fn a_run_captures_two_breaths_and_the_report_plots_them() {
     assert_eq!(flow.unit, "L/min");
     // The peak-flow check was computed from the recorded samples.
     let peak = flow.values.iter().copied().fold(f64::MIN, f64::max);
-    let check = record.checks.iter().find(|c| c.id == "peak_inspiratory_flow").expect("check");
+    let check = record
+        .checks
+        .iter()
+        .find(|c| c.id == "peak_inspiratory_flow")
+        .expect("check");
     assert_eq!(check.value.as_ref().map(|v| v.value), Some(peak));
     assert_eq!(check.verdict, Verdict::Pass);
     // Journaled in a header and chunks, not one entry per sample.
     let journal = read_journal(&dir.path().join("run/journal.jsonl")).expect("journal verifies");
-    let chunks = journal.entries.iter().filter(|e| matches!(e.event, RunEvent::WaveformChunk(_))).count();
+    let chunks = journal
+        .entries
+        .iter()
+        .filter(|e| matches!(e.event, RunEvent::WaveformChunk(_)))
+        .count();
     assert_eq!(chunks, 2);
     let report = dir.read("run/report.html");
     assert!(report.contains("<h2>Waveforms</h2>"));
@@ -246,7 +270,13 @@ fn a_run_captures_two_breaths_and_the_report_plots_them() {
     assert!(report.contains("flow [L/min]") && report.contains("pressure [mbar]"));
 
     // A run without a capture has no waveform section.
-    let o = dir.qbench(&["run", "procedures/ventilator-rate-accuracy.yaml", "--yes", "--out", "plain"]);
+    let o = dir.qbench(&[
+        "run",
+        "procedures/ventilator-rate-accuracy.yaml",
+        "--yes",
+        "--out",
+        "plain",
+    ]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     let plain = dir.read("plain/report.html");
     assert!(!plain.contains("Waveforms") && !plain.contains("<polyline"));
@@ -270,10 +300,18 @@ fn corrupted_packets_are_counted_in_the_record_and_the_report() {
     assert!(w.ticks.windows(2).all(|t| t[1] > t[0]));
     let report = dir.read("run/report.html");
     assert!(
-        report.contains(&format!("{} rejected (failed checksum, not used)", w.counts.rejected)),
+        report.contains(&format!(
+            "{} rejected (failed checksum, not used)",
+            w.counts.rejected
+        )),
         "the report states the count"
     );
-    assert!(record.events.iter().any(|e| e.text.contains("failed their checksum")));
+    assert!(
+        record
+            .events
+            .iter()
+            .any(|e| e.text.contains("failed their checksum"))
+    );
 }
 
 #[test]
@@ -296,20 +334,38 @@ fn volumes_are_stated_at_btps_from_the_analyzers_atp_with_the_room_conditions() 
     let g = &record.gas_conversions[0];
     assert_eq!((g.from.as_str(), g.to.as_str()), ("ATP", "BTPS"));
     assert_eq!(g.room, "room_conditions");
-    assert!((g.temperature.value - 28.0).abs() < 0.01, "{}", g.temperature);
+    assert!(
+        (g.temperature.value - 28.0).abs() < 0.01,
+        "{}",
+        g.temperature
+    );
     assert!((g.humidity.value - 50.0).abs() < 0.01, "{}", g.humidity);
     assert!((g.pressure.value - 960.0).abs() < 0.1, "{}", g.pressure);
     // 119 / 110 in the reference's worked example.
     assert!((g.factor - 119.03 / 110.19).abs() < 0.002, "{}", g.factor);
     // The raw samples are as the analyzer read them; the check is their mean times the factor.
-    let m = record.measurements.iter().find(|m| m.id == "delivered_volume").expect("measured");
+    let m = record
+        .measurements
+        .iter()
+        .find(|m| m.id == "delivered_volume")
+        .expect("measured");
     let raw_mean = m.samples.iter().map(|s| s.value).sum::<f64>() / m.samples.len() as f64;
-    let check = record.checks.iter().find(|c| c.id == "volume_accuracy").expect("check");
+    let check = record
+        .checks
+        .iter()
+        .find(|c| c.id == "volume_accuracy")
+        .expect("check");
     let checked = check.value.as_ref().expect("a value").value;
-    assert!((checked - raw_mean * g.factor).abs() < 1e-6, "{checked} vs {raw_mean}");
+    assert!(
+        (checked - raw_mean * g.factor).abs() < 1e-6,
+        "{checked} vs {raw_mean}"
+    );
     let report = dir.read("run/report.html");
     assert!(report.contains("Gas standard and room conditions"));
-    assert!(report.contains("28 °C, 50 % RH, 960 hPa"), "room conditions in the report");
+    assert!(
+        report.contains("28 °C, 50 % RH, 960 hPa"),
+        "room conditions in the report"
+    );
     assert!(report.contains("ATP (by the flow_reference)"));
 }
 
@@ -318,7 +374,10 @@ fn capture_and_gas_standard_mistakes_are_located() {
     let dir = Dir::new();
     let text = dir.read(PROCEDURE);
     let bad = text
-        .replace("quantities: [flow, pressure]", "quantities: [flow, presure]")
+        .replace(
+            "quantities: [flow, pressure]",
+            "quantities: [flow, presure]",
+        )
         .replace("      breaths: 2\n", "")
         .replace("state_at: BTPS", "state_at: BTSP");
     dir.write("procedures/bad.yaml", &bad);
@@ -326,16 +385,38 @@ fn capture_and_gas_standard_mistakes_are_located() {
     assert_eq!(o.code, 2, "{}\n{}", o.stdout, o.stderr);
     let all = format!("{}{}", o.stdout, o.stderr);
     let line_of = |needle: &str| {
-        bad.lines().position(|l| l.contains(needle)).map(|i| i + 1).expect("in the file")
+        bad.lines()
+            .position(|l| l.contains(needle))
+            .map(|i| i + 1)
+            .expect("in the file")
     };
-    assert!(all.contains("does not stream `presure`") && all.contains("did you mean `pressure`?"), "{all}");
-    assert!(all.contains(&format!("bad.yaml:{}:", line_of("presure"))), "{all}");
-    assert!(all.contains("exactly one of `breaths:` or `duration:`"), "{all}");
+    assert!(
+        all.contains("does not stream `presure`") && all.contains("did you mean `pressure`?"),
+        "{all}"
+    );
+    assert!(
+        all.contains(&format!("bad.yaml:{}:", line_of("presure"))),
+        "{all}"
+    );
+    assert!(
+        all.contains("exactly one of `breaths:` or `duration:`"),
+        "{all}"
+    );
     assert!(all.contains("unknown gas standard `BTSP`"), "{all}");
-    assert!(all.contains(&format!("bad.yaml:{}:", line_of("BTSP"))), "{all}");
-    let on_ventilator = text.replace("      role: flow_reference\n      quantities", "      role: dut\n      quantities");
+    assert!(
+        all.contains(&format!("bad.yaml:{}:", line_of("BTSP"))),
+        "{all}"
+    );
+    let on_ventilator = text.replace(
+        "      role: flow_reference\n      quantities",
+        "      role: dut\n      quantities",
+    );
     dir.write("procedures/vent.yaml", &on_ventilator);
     let o = dir.qbench(&["validate", "procedures/vent.yaml"]);
     assert_eq!(o.code, 2);
-    assert!(format!("{}{}", o.stdout, o.stderr).contains("a ventilator has no data stream"), "{}", o.stdout);
+    assert!(
+        format!("{}{}", o.stdout, o.stderr).contains("a ventilator has no data stream"),
+        "{}",
+        o.stdout
+    );
 }

@@ -79,19 +79,84 @@ pub struct GasStandard {
 /// The gas standards an IMT analyzer offers (setting 3), by the names of
 /// [`crate::protocol::imt::GAS_STANDARDS`].
 pub const GAS_STANDARDS: [GasStandard; 13] = [
-    standard("ATP", Temperature::Ambient, Pressure::Ambient, Humidity::Ambient),
-    standard("STP", Temperature::Fixed(21.1), Pressure::Fixed(ATMOSPHERE_HPA), Humidity::Dry),
-    standard("BTPS", Temperature::Fixed(BODY_TEMPERATURE_C), Pressure::Ambient, Humidity::Saturated),
-    standard("BTPD", Temperature::Fixed(BODY_TEMPERATURE_C), Pressure::Ambient, Humidity::Dry),
-    standard("STPD0", Temperature::Fixed(0.0), Pressure::Fixed(ATMOSPHERE_HPA), Humidity::Dry),
-    standard("20/981", Temperature::Fixed(20.0), Pressure::Fixed(981.0), Humidity::Dry),
-    standard("15/1013", Temperature::Fixed(15.0), Pressure::Fixed(1013.0), Humidity::Dry),
-    standard("20/1013", Temperature::Fixed(20.0), Pressure::Fixed(1013.0), Humidity::Dry),
-    standard("25/991", Temperature::Fixed(25.0), Pressure::Fixed(991.0), Humidity::Dry),
-    standard("AP21", Temperature::Fixed(21.0), Pressure::Ambient, Humidity::Dry),
-    standard("STPH", Temperature::Fixed(21.1), Pressure::Fixed(ATMOSPHERE_HPA), Humidity::Ambient),
-    standard("ATPD", Temperature::Ambient, Pressure::Ambient, Humidity::Dry),
-    standard("ATPS", Temperature::Ambient, Pressure::Ambient, Humidity::Saturated),
+    standard(
+        "ATP",
+        Temperature::Ambient,
+        Pressure::Ambient,
+        Humidity::Ambient,
+    ),
+    standard(
+        "STP",
+        Temperature::Fixed(21.1),
+        Pressure::Fixed(ATMOSPHERE_HPA),
+        Humidity::Dry,
+    ),
+    standard(
+        "BTPS",
+        Temperature::Fixed(BODY_TEMPERATURE_C),
+        Pressure::Ambient,
+        Humidity::Saturated,
+    ),
+    standard(
+        "BTPD",
+        Temperature::Fixed(BODY_TEMPERATURE_C),
+        Pressure::Ambient,
+        Humidity::Dry,
+    ),
+    standard(
+        "STPD0",
+        Temperature::Fixed(0.0),
+        Pressure::Fixed(ATMOSPHERE_HPA),
+        Humidity::Dry,
+    ),
+    standard(
+        "20/981",
+        Temperature::Fixed(20.0),
+        Pressure::Fixed(981.0),
+        Humidity::Dry,
+    ),
+    standard(
+        "15/1013",
+        Temperature::Fixed(15.0),
+        Pressure::Fixed(1013.0),
+        Humidity::Dry,
+    ),
+    standard(
+        "20/1013",
+        Temperature::Fixed(20.0),
+        Pressure::Fixed(1013.0),
+        Humidity::Dry,
+    ),
+    standard(
+        "25/991",
+        Temperature::Fixed(25.0),
+        Pressure::Fixed(991.0),
+        Humidity::Dry,
+    ),
+    standard(
+        "AP21",
+        Temperature::Fixed(21.0),
+        Pressure::Ambient,
+        Humidity::Dry,
+    ),
+    standard(
+        "STPH",
+        Temperature::Fixed(21.1),
+        Pressure::Fixed(ATMOSPHERE_HPA),
+        Humidity::Ambient,
+    ),
+    standard(
+        "ATPD",
+        Temperature::Ambient,
+        Pressure::Ambient,
+        Humidity::Dry,
+    ),
+    standard(
+        "ATPS",
+        Temperature::Ambient,
+        Pressure::Ambient,
+        Humidity::Saturated,
+    ),
 ];
 
 const fn standard(
@@ -167,7 +232,9 @@ impl GasStandard {
         };
         let p_w = match self.humidity {
             Humidity::Dry => 0.0,
-            Humidity::Ambient => ambient.humidity_percent / 100.0 * saturation_vapour_pressure_hpa(t_c),
+            Humidity::Ambient => {
+                ambient.humidity_percent / 100.0 * saturation_vapour_pressure_hpa(t_c)
+            }
             Humidity::Saturated => saturation_vapour_pressure_hpa(t_c),
         };
         (t_c + ZERO_CELSIUS_K, p, p_w)

@@ -19,8 +19,8 @@ pub mod accuracy;
 pub mod decision;
 mod error;
 pub mod fit;
-pub mod gas;
 mod float_serde;
+pub mod gas;
 #[cfg(test)]
 mod nist;
 pub mod stats;

@@ -121,7 +121,14 @@ impl Observer for ConsoleObserver<'_> {
             ),
             RunEvent::GasConversion(g) => format!(
                 "  {}: stated at {} (the {} reports {}; room {}, {}, {}; factor {:.5})",
-                g.measurement, g.to, g.role, g.from, g.temperature, g.humidity, g.pressure, g.factor
+                g.measurement,
+                g.to,
+                g.role,
+                g.from,
+                g.temperature,
+                g.humidity,
+                g.pressure,
+                g.factor
             ),
             RunEvent::Command { .. } | RunEvent::Sample { .. } | RunEvent::WaveformChunk(_) => {
                 return;

@@ -487,7 +487,11 @@ impl ImtFlowAnalyzer {
                 Ok(_) if !left.is_zero() => {}
                 Ok(_) => {
                     self.resync = true;
-                    return Err(protocol(NAME, format!("`{echo}` ending the fast data"), b""));
+                    return Err(protocol(
+                        NAME,
+                        format!("`{echo}` ending the fast data"),
+                        b"",
+                    ));
                 }
                 Err(e) => {
                     self.resync = true;
@@ -537,10 +541,9 @@ impl Collector {
         self.previous_flow = Some(flow);
         match self.length {
             CaptureLength::Duration(d) => {
-                let elapsed = self
-                    .stamps
-                    .first()
-                    .map_or(0.0, |first| f64::from(stamp.wrapping_sub(*first)) * FAST_PERIOD_S);
+                let elapsed = self.stamps.first().map_or(0.0, |first| {
+                    f64::from(stamp.wrapping_sub(*first)) * FAST_PERIOD_S
+                });
                 if elapsed >= d.as_secs_f64() {
                     self.complete = true;
                     return;

@@ -105,7 +105,9 @@ mod tests {
 
     #[test]
     fn inspirations_start_on_a_rising_flow() {
-        let flow = [30.0, 30.0, -20.0, -5.0, -0.1, 0.0, 30.0, 30.0, -10.0, 0.0, 0.6];
+        let flow = [
+            30.0, 30.0, -20.0, -5.0, -0.1, 0.0, 30.0, 30.0, -10.0, 0.0, 0.6,
+        ];
         assert_eq!(inspiration_starts(&flow, 0.5), vec![6, 10]);
         assert!(inspiration_starts(&[], 0.5).is_empty());
         assert_eq!(waveform_quantities("flow_analyzer")[0], ("flow", "L/min"));

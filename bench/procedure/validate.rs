@@ -893,7 +893,11 @@ impl Validator {
         let kind = self.roles.get(&c.role.value).cloned().unwrap_or_default();
         let offered = crate::driver::waveform_quantities(&kind);
         if offered.is_empty() {
-            let kind = if spec.kind.is_empty() { &kind } else { spec.kind };
+            let kind = if spec.kind.is_empty() {
+                &kind
+            } else {
+                spec.kind
+            };
             self.error(
                 &c.role.referenced,
                 format!("a {kind} has no data stream to capture a waveform from\nwaveforms come from a flow_analyzer"),
@@ -904,7 +908,10 @@ impl Validator {
         if c.quantities.value.is_empty() {
             self.error(
                 &c.quantities.referenced,
-                format!("a capture needs at least one quantity ({})", names.join(", ")),
+                format!(
+                    "a capture needs at least one quantity ({})",
+                    names.join(", ")
+                ),
             );
         }
         let mut quantities = Vec::new();
@@ -912,7 +919,9 @@ impl Validator {
             if !names.contains(&q.value.as_str()) {
                 let hint = did_you_mean(&q.value, names.iter().copied())
                     .map(|s| format!("\ndid you mean `{s}`?"))
-                    .unwrap_or_else(|| format!("\nwaveform quantities of a {kind}: {}", names.join(", ")));
+                    .unwrap_or_else(|| {
+                        format!("\nwaveform quantities of a {kind}: {}", names.join(", "))
+                    });
                 self.error(
                     &q.referenced,
                     format!("a {kind} does not stream `{}`{hint}", q.value),
@@ -927,13 +936,14 @@ impl Validator {
             (Some(b), None) => {
                 super::CaptureLength::Breaths(self.count(b, scope, "the number of breaths")?)
             }
-            (None, Some(d)) => super::CaptureLength::Duration(self.duration(
-                d,
-                scope,
-                "a capture's duration",
-            )?),
+            (None, Some(d)) => {
+                super::CaptureLength::Duration(self.duration(d, scope, "a capture's duration")?)
+            }
             _ => {
-                self.error(at, "a capture needs exactly one of `breaths:` or `duration:`");
+                self.error(
+                    at,
+                    "a capture needs exactly one of `breaths:` or `duration:`",
+                );
                 return None;
             }
         };

@@ -526,8 +526,7 @@ impl Record {
                 self.gas_conversions.push((**g).clone());
             }
             RunEvent::WaveformCaptured(header) => {
-                self.waveforms
-                    .push(WaveformRecord::open(header, entry.seq));
+                self.waveforms.push(WaveformRecord::open(header, entry.seq));
             }
             RunEvent::WaveformChunk(chunk) => {
                 let target = self
@@ -537,7 +536,10 @@ impl Record {
                     .find(|w| w.id == chunk.id && w.set_point == chunk.set_point);
                 let result = match target {
                     Some(w) => w.append(chunk),
-                    None => Err(format!("a chunk of waveform {} without its header", chunk.id)),
+                    None => Err(format!(
+                        "a chunk of waveform {} without its header",
+                        chunk.id
+                    )),
                 };
                 if let Err(message) = result {
                     note("error", None, message);

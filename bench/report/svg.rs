@@ -344,7 +344,11 @@ pub(crate) fn waveform_plot(time_s: &[f64], traces: &[Trace<'_>], title: &str) -
     if n == 0 || traces.is_empty() {
         return String::new();
     }
-    let t_hi = time_s.iter().copied().filter(|t| t.is_finite()).fold(0.0, f64::max);
+    let t_hi = time_s
+        .iter()
+        .copied()
+        .filter(|t| t.is_finite())
+        .fold(0.0, f64::max);
     let (t_lo, t_hi, t_ticks) = ticks(0.0, t_hi, 8);
     let xs = Scale {
         lo: t_lo,
@@ -553,12 +557,22 @@ mod tests {
     fn waveform_plots_stack_one_panel_per_quantity_and_keep_peaks() {
         let n = 5000;
         let time: Vec<f64> = (0..n).map(|i| i as f64 * 0.005).collect();
-        let mut flow: Vec<f64> = (0..n).map(|i| if i % 800 < 200 { 30.0 } else { -5.0 }).collect();
+        let mut flow: Vec<f64> = (0..n)
+            .map(|i| if i % 800 < 200 { 30.0 } else { -5.0 })
+            .collect();
         flow[4321] = 99.0;
         let pressure = vec![5.0; n];
         let traces = [
-            Trace { label: "flow [L/min] <&>".into(), values: &flow, colour: "#1565c0" },
-            Trace { label: "pressure [mbar]".into(), values: &pressure, colour: "#c62828" },
+            Trace {
+                label: "flow [L/min] <&>".into(),
+                values: &flow,
+                colour: "#1565c0",
+            },
+            Trace {
+                label: "pressure [mbar]".into(),
+                values: &pressure,
+                colour: "#c62828",
+            },
         ];
         let svg = waveform_plot(&time, &traces, "w1 at row 1");
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
@@ -566,11 +580,21 @@ mod tests {
         assert!(svg.contains("flow [L/min] &lt;&amp;&gt;"));
         assert!(svg.contains("time [s]"));
         let first = svg.split("points=\"").nth(1).unwrap_or_default();
-        let points = first.split('"').next().unwrap_or_default().split(' ').count();
+        let points = first
+            .split('"')
+            .next()
+            .unwrap_or_default()
+            .split(' ')
+            .count();
         assert!(points <= MAX_TRACE_POINTS, "{points}");
         // The lone peak survives decimation: its column's highest point is drawn.
-        let tops: Vec<f64> = first.split('"').next().unwrap_or_default().split(' ')
-            .filter_map(|p| p.split(',').nth(1)?.parse().ok()).collect();
+        let tops: Vec<f64> = first
+            .split('"')
+            .next()
+            .unwrap_or_default()
+            .split(' ')
+            .filter_map(|p| p.split(',').nth(1)?.parse().ok())
+            .collect();
         let mut levels: Vec<String> = tops.iter().map(|y| format!("{y:.2}")).collect();
         levels.sort();
         levels.dedup();

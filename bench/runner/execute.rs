@@ -200,7 +200,16 @@ impl Executor<'_> {
                 count,
                 timeout,
                 gas,
-            } => self.measure(id, role, quantity, count, timeout, gas.as_ref(), frame, line),
+            } => self.measure(
+                id,
+                role,
+                quantity,
+                count,
+                timeout,
+                gas.as_ref(),
+                frame,
+                line,
+            ),
             StepKind::Capture(capture) => self.capture(capture, frame, line),
             StepKind::Sweep(sweep) => self.sweep(sweep, frame),
             StepKind::Check(check) => self.check(check, frame, line),
@@ -570,16 +579,17 @@ impl Executor<'_> {
         frame: &Frame,
         line: usize,
     ) -> Result<f64, RunError> {
-        let conditions = match &mut self.instrument(role)?.handle {
-            Handle::Driver(driver) => {
-                let result = driver.conditions();
-                self.journal_notes(role)?;
-                result.map_err(self.instrument_error(role, || {
-                    "reading the gas standard it reports".to_string()
-                }))?
-            }
-            Handle::Manual => Vec::new(),
-        };
+        let conditions =
+            match &mut self.instrument(role)?.handle {
+                Handle::Driver(driver) => {
+                    let result = driver.conditions();
+                    self.journal_notes(role)?;
+                    result.map_err(self.instrument_error(role, || {
+                        "reading the gas standard it reports".to_string()
+                    }))?
+                }
+                Handle::Manual => Vec::new(),
+            };
         let from = conditions
             .into_iter()
             .find(|c| c.name == "gas_standard")
@@ -636,7 +646,12 @@ impl Executor<'_> {
     /// Captures a waveform and journals it: a header entry, then its samples in chunks. Each
     /// channel is also bound as a measurement `<id>_<quantity>` (one sample per point), so
     /// checks can use its statistics (`max(breath_flow)` is the peak flow).
-    fn capture(&mut self, capture: &Capture, frame: &mut Frame, line: usize) -> Result<(), RunError> {
+    fn capture(
+        &mut self,
+        capture: &Capture,
+        frame: &mut Frame,
+        line: usize,
+    ) -> Result<(), RunError> {
         let (length, described) = match &capture.length {
             crate::procedure::CaptureLength::Breaths(f) => {
                 let n = self.count(f, frame, line)?;
@@ -704,24 +719,27 @@ impl Executor<'_> {
         for chunk in 0..chunks {
             let first = chunk * crate::journal::CHUNK_SAMPLES;
             let end = (first + crate::journal::CHUNK_SAMPLES).min(samples);
-            self.emit(RunEvent::WaveformChunk(Box::new(crate::journal::WaveformChunk {
-                id: capture.id.clone(),
-                set_point: frame.set_point,
-                chunk,
-                first,
-                ticks: waveform.ticks[first..end].to_vec(),
-                values: waveform
-                    .channels
-                    .iter()
-                    .map(|c| c.values[first..end].to_vec())
-                    .collect(),
-            })))?;
+            self.emit(RunEvent::WaveformChunk(Box::new(
+                crate::journal::WaveformChunk {
+                    id: capture.id.clone(),
+                    set_point: frame.set_point,
+                    chunk,
+                    first,
+                    ticks: waveform.ticks[first..end].to_vec(),
+                    values: waveform
+                        .channels
+                        .iter()
+                        .map(|c| c.values[first..end].to_vec())
+                        .collect(),
+                },
+            )))?;
         }
         for channel in &waveform.channels {
-            let unit = crate::units::parse_unit(&channel.unit).map_err(|e| RunError::Evaluation {
-                line,
-                message: format!("waveform {}: {e}", capture.id),
-            })?;
+            let unit =
+                crate::units::parse_unit(&channel.unit).map_err(|e| RunError::Evaluation {
+                    line,
+                    message: format!("waveform {}: {e}", capture.id),
+                })?;
             let name = format!("{}_{}", capture.id, channel.quantity);
             frame
                 .measurements

@@ -33,8 +33,8 @@ mod ventilator;
 
 pub use can::{CanSimConfig, SimCanBench};
 pub use config::{
-    FastDataFaults, FaultConfig, FaultKind, FlowAnalyzerConfig, LungConfig, PressureMeterConfig, RoomSensorConfig,
-    SimConfig, ThermohygrometerConfig, VentilatorConfig,
+    FastDataFaults, FaultConfig, FaultKind, FlowAnalyzerConfig, LungConfig, PressureMeterConfig,
+    RoomSensorConfig, SimConfig, ThermohygrometerConfig, VentilatorConfig,
 };
 pub use instruments::{TCP_DEVICES, resolve_link};
 
