@@ -114,3 +114,73 @@ impl WaveformRecord {
         self.channels.iter().find(|c| c.quantity == quantity)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(samples: usize) -> WaveformHeader {
+        WaveformHeader {
+            id: "breath".into(),
+            role: "flow_reference".into(),
+            set_point: Some(0),
+            length: "2 breaths".into(),
+            period_s: 0.005,
+            channels: vec![
+                ChannelHeader {
+                    quantity: "flow".into(),
+                    unit: "L/min".into(),
+                },
+                ChannelHeader {
+                    quantity: "pressure".into(),
+                    unit: "mbar".into(),
+                },
+            ],
+            samples,
+            chunks: 2,
+            breaths: 2,
+            counts: StreamCounts {
+                received: 5,
+                rejected: 1,
+                missing: 0,
+                discarded_bytes: 0,
+            },
+        }
+    }
+
+    fn chunk(chunk: usize, first: usize, ticks: Vec<u32>) -> WaveformChunk {
+        let n = ticks.len();
+        WaveformChunk {
+            id: "breath".into(),
+            set_point: Some(0),
+            chunk,
+            first,
+            ticks,
+            values: vec![vec![30.0; n], vec![5.0; n]],
+        }
+    }
+
+    #[test]
+    fn chunks_fill_the_waveform_in_order() {
+        let mut w = WaveformRecord::open(&header(4), 7);
+        assert!(!w.is_complete());
+        w.append(&chunk(0, 0, vec![0, 1])).unwrap();
+        // A sample rejected for its checksum leaves a gap in the ticks.
+        w.append(&chunk(1, 2, vec![3, 4])).unwrap();
+        assert!(w.is_complete());
+        assert_eq!(w.time_s(), vec![0.0, 0.005, 0.015, 0.02]);
+        assert_eq!(w.channel("pressure").map(|c| c.values.len()), Some(4));
+        assert_eq!(w.counts.rejected, 1);
+    }
+
+    #[test]
+    fn a_chunk_that_does_not_fit_is_refused() {
+        let mut w = WaveformRecord::open(&header(4), 7);
+        assert!(w.append(&chunk(1, 2, vec![2, 3])).is_err(), "out of order");
+        let mut wrong = chunk(0, 0, vec![0, 1]);
+        wrong.values.pop();
+        assert!(w.append(&wrong).is_err(), "a channel missing");
+        assert!(w.append(&chunk(0, 0, vec![0, 1, 2, 3, 4])).is_err(), "too many");
+        assert!(w.ticks.is_empty());
+    }
+}

@@ -35,8 +35,9 @@ use std::sync::Arc;
 /// Simulated time between two fast-data packets, s.
 const FAST_DATA_PERIOD: f64 = 0.005;
 
-/// The most packets sent in one turn of the serving loop: a host that stalled for longer
-/// skips the oldest packets rather than flooding the line (they are then missing).
+/// The most packets sent in one turn of the serving loop (36 kB): after a stall the rest
+/// follow in the next turns, late but never skipped, as from a real analyzer whose reader
+/// fell behind.
 const MAX_PACKETS_PER_TURN: u64 = 4000;
 
 /// The garbage `garbage_after_packets` sends.
@@ -126,9 +127,7 @@ impl FlowAnalyzer {
         };
         let now = self.model.now();
         let due = ((now - stream.start) / FAST_DATA_PERIOD).floor().max(0.0) as u64 + 1;
-        if due > stream.next + MAX_PACKETS_PER_TURN {
-            stream.next = due - MAX_PACKETS_PER_TURN;
-        }
+        let due = due.min(stream.next + MAX_PACKETS_PER_TURN);
         let ids: Vec<u32> = (64..=66)
             .map(|s| self.settings.get(&s).copied().unwrap_or(0) as u32)
             .collect();
