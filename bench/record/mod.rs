@@ -473,6 +473,9 @@ impl Record {
                 for m in self.measurements.iter_mut().filter(|m| redone(m.set_point)) {
                     m.superseded = true;
                 }
+                for w in self.waveforms.iter_mut().filter(|w| redone(w.set_point)) {
+                    w.superseded = true;
+                }
                 for point in self
                     .series
                     .iter_mut()

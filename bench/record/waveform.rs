@@ -34,6 +34,10 @@ pub struct WaveformRecord {
     pub ticks: Vec<u32>,
     /// The quantities, each with one value per sample.
     pub channels: Vec<ChannelRecord>,
+    /// Whether the capture's set point was run again after an interruption (kept as
+    /// evidence, superseded by the capture taken again).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub superseded: bool,
 }
 
 /// One quantity of a recorded waveform.
@@ -70,6 +74,7 @@ impl WaveformRecord {
                     values: Vec::with_capacity(header.samples),
                 })
                 .collect(),
+            superseded: false,
         }
     }
 
@@ -180,7 +185,10 @@ mod tests {
         let mut wrong = chunk(0, 0, vec![0, 1]);
         wrong.values.pop();
         assert!(w.append(&wrong).is_err(), "a channel missing");
-        assert!(w.append(&chunk(0, 0, vec![0, 1, 2, 3, 4])).is_err(), "too many");
+        assert!(
+            w.append(&chunk(0, 0, vec![0, 1, 2, 3, 4])).is_err(),
+            "too many"
+        );
         assert!(w.ticks.is_empty());
     }
 }

@@ -80,6 +80,8 @@ pub struct WaveformView {
     pub stream: String,
     /// Set when the journal ended before every announced sample.
     pub incomplete: bool,
+    /// Set when the capture was taken again after an interruption.
+    pub superseded: bool,
     /// The journal entry of the capture's header.
     pub seq: u64,
     /// Quantities against time, inline SVG.
@@ -106,11 +108,14 @@ fn waveform_view(
         .set_point
         .map(|i| set_point_label(Some(i), set_points))
         .unwrap_or_default();
-    let title = if set_point.is_empty() {
+    let mut title = if set_point.is_empty() {
         format!("{} ({})", w.id, w.length)
     } else {
         format!("{} ({}) at {set_point}", w.id, w.length)
     };
+    if w.superseded {
+        title.push_str(", superseded: taken again after an interruption");
+    }
     let c = &w.counts;
     WaveformView {
         id: w.id.clone(),
@@ -127,6 +132,7 @@ fn waveform_view(
             c.received, c.rejected, c.missing, c.discarded_bytes
         ),
         incomplete: !w.is_complete(),
+        superseded: w.superseded,
         seq: w.seq,
         plot_svg: svg::waveform_plot(&time, &traces, &title),
     }
