@@ -216,15 +216,26 @@ fn serve(
     }
 }
 
+/// How long streamed bytes wait for a reader that takes none before they are dropped (an
+/// overrun, as when nobody listens to a real analyzer that was left streaming).
+const STREAM_STALL: Duration = Duration::from_millis(500);
+
 /// Writes streamed bytes, waiting while the reader is slow rather than losing any: the
 /// stream's samples carry their own time stamps, so a late byte is still a right one. Gives
-/// up when the bench stops or the line fails.
+/// up when the bench stops, the line fails, or nothing is taken for [`STREAM_STALL`].
 fn write_stream(master: &mut TTYPort, bytes: &[u8], stop: &AtomicBool) {
     let mut rest = bytes;
+    let mut progress = Instant::now();
     while !rest.is_empty() && !stop.load(Ordering::Relaxed) {
+        if progress.elapsed() > STREAM_STALL {
+            return;
+        }
         match master.write(rest) {
             Ok(0) => return,
-            Ok(n) => rest = &rest[n..],
+            Ok(n) => {
+                rest = &rest[n..];
+                progress = Instant::now();
+            }
             Err(e)
                 if matches!(
                     e.kind(),
