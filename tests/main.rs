@@ -34,6 +34,8 @@ mod validate;
 mod ventilator_procedures;
 /// `qbench run` of the ventilator volume-accuracy qualification: pass, fail, instrument loss.
 mod ventilator_run;
+/// Waveform capture from the flow analyzer's fast data: packets, breaths, faults, timeouts.
+mod waveform;
 /// The X-ray generator qualifications with the SCPI dosimeter: pass, a failing output, a
 /// missed exposure, and the person an exposure on a real bench needs.
 mod xray_runs;

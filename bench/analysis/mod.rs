@@ -9,6 +9,7 @@
 //!   [`accuracy`] parses the instrument [`AccuracySpec`]s that type-B contributions come from.
 //! - [`decision`]: ILAC-G8 decision rules, from a measured value, its expanded uncertainty and
 //!   a [`Limit`] to a [`Decision`] and then a [`Verdict`].
+//! - [`gas`]: gas standards (ATP, BTPS, STPD...) and the factor between two of them.
 //! - [`table`]: CSV text to numeric columns, for offline analysis (the caller reads the file).
 //!
 //! Validated against the NIST Statistical Reference Datasets kept in `tests/data/nist/` (the
@@ -19,6 +20,7 @@ pub mod decision;
 mod error;
 pub mod fit;
 mod float_serde;
+pub mod gas;
 #[cfg(test)]
 mod nist;
 pub mod stats;

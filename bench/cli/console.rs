@@ -115,7 +115,22 @@ impl Observer for ConsoleObserver<'_> {
                     if *satisfied { "held" } else { "timed out" }
                 )
             }
-            RunEvent::Command { .. } | RunEvent::Sample { .. } => {
+            RunEvent::WaveformCaptured(w) => format!(
+                "  waveform {}: {} samples ({}) from {}; {} packets failed their checksum and were not used",
+                w.id, w.samples, w.length, w.role, w.counts.rejected
+            ),
+            RunEvent::GasConversion(g) => format!(
+                "  {}: stated at {} (the {} reports {}; room {}, {}, {}; factor {:.5})",
+                g.measurement,
+                g.to,
+                g.role,
+                g.from,
+                g.temperature,
+                g.humidity,
+                g.pressure,
+                g.factor
+            ),
+            RunEvent::Command { .. } | RunEvent::Sample { .. } | RunEvent::WaveformChunk(_) => {
                 return;
             }
         };

@@ -9,15 +9,28 @@
 //!
 //! Options: `model` (`PF-300`, `PF-300 PRO`, `CITREX`; PF-300 unless stated), `gas_standard`
 //! (a name from [`GAS_STANDARDS`](crate::protocol::imt::GAS_STANDARDS), written to setting 3
-//! at open and read back), `poll_interval` (a time quantity, `10 ms` unless stated).
+//! at open and read back), `poll_interval` (a time quantity, `10 ms` unless stated),
+//! `breath_trigger` (the flow above which an inspiration starts in a waveform capture,
+//! `0.5 L/min` unless stated).
+//!
+//! Waveforms ([`Driver::capture`]): the driver writes settings 64 and 65 (fast-data values 1
+//! and 2 are the high flow, measurement 0, and the pressure, measurement 4; value 3 carries
+//! the checksum in its low byte, so it is not used), starts the stream with `%CM#64`, feeds
+//! the bytes to the resynchronising [`FastDataDecoder`] until it has the duration or the
+//! breaths asked for, then stops the stream with `%CM#65` and reads up to its echo. Packets
+//! that fail their checksum are counted and never used. A breath capture starts at the first
+//! inspiration (the flow rising above `breath_trigger`) and ends just before the inspiration
+//! after the last breath.
 
 use super::common::{Options, bad_option, protocol, unit, unsupported};
 use super::{
-    Condition, DeviceEvent, Driver, DriverError, DriverErrorKind, DriverSpec, Identity,
-    QuantitySpec,
+    CaptureLength, CaptureRequest, Condition, DeviceEvent, Driver, DriverError, DriverErrorKind,
+    DriverSpec, Identity, QuantitySpec, StreamCounts, Waveform, WaveformChannel,
+    inspiration_starts,
 };
 use crate::link::ByteLink;
-use crate::protocol::imt::{self, Answer, Frame, Model, Operation};
+use crate::protocol::fast_data::FastDataDecoder;
+use crate::protocol::imt::{self, Answer, FastPacket, Frame, Model, Operation};
 use crate::units::Quantity;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -167,7 +180,22 @@ pub(crate) const SPEC: DriverSpec = DriverSpec {
     events: &[DeviceEvent::Breath],
 };
 
-const OPTIONS: &[&str] = &["model", "gas_standard", "poll_interval", "retries"];
+const OPTIONS: &[&str] = &[
+    "model",
+    "gas_standard",
+    "poll_interval",
+    "retries",
+    "breath_trigger",
+];
+
+/// Fast-data period, s.
+const FAST_PERIOD_S: f64 = 0.005;
+
+/// Measurement ids streamed as fast-data values 1 and 2, with the waveform quantity each is.
+const STREAMED: [(u32, &str, &str); 2] = [(0, "flow", "L/min"), (4, "pressure", "mbar")];
+
+/// The setting naming fast-data value 1 (65 and 66 name values 2 and 3).
+const SETTING_FAST_VALUE_1: u32 = 64;
 
 /// The breath-phase measurement: bit 0 is 1 during inspiration.
 const BREATH_PHASE: u32 = 8;
@@ -184,6 +212,8 @@ pub(crate) struct ImtFlowAnalyzer {
     retries: u32,
     /// What happened that the journal should know (retries).
     notes: Vec<String>,
+    /// Flow above which an inspiration starts, L/min.
+    breath_trigger: f64,
 }
 
 /// Opens the driver on `link`; writes and checks the gas standard if the option is given.
@@ -220,6 +250,24 @@ pub(crate) fn open(
     let poll_interval = options.duration("poll_interval", Duration::from_millis(10))?;
     let timeout = link.command_timeout();
     let retries = super::scpi_pressure_meter::retries(NAME, options.text("retries"))?;
+    let breath_trigger = match options.text("breath_trigger") {
+        None => 0.5,
+        Some(text) => crate::units::parse_quantity(text)
+            .ok()
+            .and_then(|q| {
+                let lpm = crate::units::parse_unit("L/min").ok()?;
+                q.to_unit(&lpm).ok()
+            })
+            .map(|q| q.value)
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| {
+                bad_option(
+                    NAME,
+                    "breath_trigger",
+                    format!("`{text}` is not a flow (write `0.5 L/min`)"),
+                )
+            })?,
+    };
     let mut driver = ImtFlowAnalyzer {
         link,
         model,
@@ -228,6 +276,7 @@ pub(crate) fn open(
         resync: false,
         retries,
         notes: Vec::new(),
+        breath_trigger,
     };
     if let Some(code) = gas_standard {
         driver.write_setting(imt::SETTING_GAS_STANDARD, code)?;
@@ -345,6 +394,234 @@ impl ImtFlowAnalyzer {
     fn info(&mut self, id: u32) -> Result<i64, DriverError> {
         self.value_of(&Frame::new(Operation::ReadInfo, id))
     }
+
+    /// Streams fast data until `request` is satisfied or its timeout passes; the stream is
+    /// stopped whatever happens.
+    fn capture_stream(&mut self, request: &CaptureRequest) -> Result<Waveform, DriverError> {
+        for (slot, (id, _, _)) in STREAMED.iter().enumerate() {
+            self.write_setting(SETTING_FAST_VALUE_1 + slot as u32, i64::from(*id))?;
+        }
+        let start = Instant::now();
+        let deadline = start + request.timeout;
+        self.exchange(&Frame::new(Operation::Command, 64))?;
+        let result = self.read_stream(request, start, deadline);
+        let stopped = self.stop_stream();
+        let waveform = result?;
+        stopped?;
+        Ok(waveform)
+    }
+
+    /// Reads and decodes packets until the capture is complete.
+    fn read_stream(
+        &mut self,
+        request: &CaptureRequest,
+        start: Instant,
+        deadline: Instant,
+    ) -> Result<Waveform, DriverError> {
+        let link_err = |e| DriverError::new(NAME, DriverErrorKind::Link(e));
+        let dividers = STREAMED.map(|(id, _, _)| f64::from(self.model.divider(id).unwrap_or(1)));
+        let mut decoder = FastDataDecoder::new();
+        let mut packets: Vec<FastPacket> = Vec::new();
+        let mut collector = Collector::new(request.length, self.breath_trigger);
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(DriverError::new(
+                    NAME,
+                    DriverErrorKind::NoEvent {
+                        event: collector.describe(),
+                        waited_ms: (now - start).as_millis(),
+                    },
+                ));
+            }
+            let wait = self.timeout.min(deadline - now);
+            let bytes = match self.link.receive_exact(imt::FAST_PACKET_LEN, wait) {
+                Ok(bytes) => bytes,
+                // Cut short by the capture's deadline, not the link's: the loop says so.
+                Err(e) if e.is_timeout() && wait < self.timeout => continue,
+                Err(e) => {
+                    self.resync = true;
+                    return Err(link_err(e));
+                }
+            };
+            packets.clear();
+            decoder.push(&bytes, &mut packets);
+            for p in &packets {
+                let flow = f64::from(p.values[0] as i16) / dividers[0];
+                let pressure = f64::from(p.values[1] as i16) / dividers[1];
+                collector.add(p.timestamp, flow, pressure);
+            }
+            if collector.is_complete() {
+                // Bytes still buffered begin the packets after the capture: not garbage.
+                let c = decoder.counts();
+                let counts = StreamCounts {
+                    received: c.packets,
+                    rejected: c.rejected,
+                    missing: c.missing,
+                    discarded_bytes: c.discarded_bytes,
+                };
+                if counts.rejected > 0 || counts.discarded_bytes > 0 {
+                    self.notes.push(format!(
+                        "fast data: {} packets failed their checksum and were not used, {} bytes of garbage skipped",
+                        counts.rejected, counts.discarded_bytes
+                    ));
+                }
+                return Ok(collector.into_waveform(&request.quantities, counts));
+            }
+        }
+    }
+
+    /// Sends `%CM#65` and reads up to its echo, which follows the last packet; on failure the
+    /// next request starts by discarding stale input.
+    fn stop_stream(&mut self) -> Result<(), DriverError> {
+        let link_err = |e| DriverError::new(NAME, DriverErrorKind::Link(e));
+        let stop = Frame::new(Operation::Command, 65);
+        self.link.send(&stop.encode()).map_err(link_err)?;
+        let echo = imt::echo_of(&stop);
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.link.receive_until(imt::TERMINATOR, left) {
+                // Packet bytes may hold a carriage return: the echo ends whatever came before.
+                Ok(line) if line.ends_with(echo.as_bytes()) => return Ok(()),
+                Ok(_) if !left.is_zero() => {}
+                Ok(_) => {
+                    self.resync = true;
+                    return Err(protocol(
+                        NAME,
+                        format!("`{echo}` ending the fast data"),
+                        b"",
+                    ));
+                }
+                Err(e) => {
+                    self.resync = true;
+                    return Err(link_err(e));
+                }
+            }
+        }
+    }
+}
+
+/// Gathers decoded samples until the capture's length is reached.
+struct Collector {
+    length: CaptureLength,
+    trigger: f64,
+    /// Time stamps, flows (L/min) and pressures (mbar) kept so far.
+    stamps: Vec<u32>,
+    flow: Vec<f64>,
+    pressure: Vec<f64>,
+    /// The flow of the previous sample (for breath starts before the capture begins).
+    previous_flow: Option<f64>,
+    /// Inspiration starts seen since the capture began.
+    starts: usize,
+    complete: bool,
+}
+
+impl Collector {
+    fn new(length: CaptureLength, trigger: f64) -> Collector {
+        Collector {
+            length,
+            trigger,
+            stamps: Vec::new(),
+            flow: Vec::new(),
+            pressure: Vec::new(),
+            previous_flow: None,
+            starts: 0,
+            complete: false,
+        }
+    }
+
+    fn add(&mut self, stamp: u32, flow: f64, pressure: f64) {
+        if self.complete {
+            return;
+        }
+        let rising = self
+            .previous_flow
+            .is_some_and(|p| inspiration_starts(&[p, flow], self.trigger) == [1]);
+        self.previous_flow = Some(flow);
+        match self.length {
+            CaptureLength::Duration(d) => {
+                let elapsed = self.stamps.first().map_or(0.0, |first| {
+                    f64::from(stamp.wrapping_sub(*first)) * FAST_PERIOD_S
+                });
+                if elapsed >= d.as_secs_f64() {
+                    self.complete = true;
+                    return;
+                }
+            }
+            CaptureLength::Breaths(n) => {
+                if rising {
+                    self.starts += 1;
+                }
+                if self.starts == 0 {
+                    return;
+                }
+                if self.starts > n {
+                    self.complete = true;
+                    return;
+                }
+            }
+        }
+        self.stamps.push(stamp);
+        self.flow.push(flow);
+        self.pressure.push(pressure);
+    }
+
+    fn is_complete(&self) -> bool {
+        self.complete
+    }
+
+    fn describe(&self) -> String {
+        match self.length {
+            CaptureLength::Duration(d) => format!(
+                "complete fast-data capture of {} s (had {} samples)",
+                d.as_secs_f64(),
+                self.stamps.len()
+            ),
+            CaptureLength::Breaths(n) => format!(
+                "complete capture of {n} breaths in the fast data (saw {} inspirations)",
+                self.starts
+            ),
+        }
+    }
+
+    fn into_waveform(self, quantities: &[String], counts: StreamCounts) -> Waveform {
+        let first = self.stamps.first().copied().unwrap_or(0);
+        let ticks = self
+            .stamps
+            .iter()
+            .map(|s| s.wrapping_sub(first) & 0x00FF_FFFF)
+            .collect();
+        let mut flow = Some(self.flow);
+        let mut pressure = Some(self.pressure);
+        let channels = quantities
+            .iter()
+            .filter_map(|q| {
+                let (_, name, unit) = STREAMED.iter().find(|(_, n, _)| n == q)?;
+                let values = if *name == "flow" {
+                    flow.take()?
+                } else {
+                    pressure.take()?
+                };
+                Some(WaveformChannel {
+                    quantity: name.to_string(),
+                    unit: unit.to_string(),
+                    values,
+                })
+            })
+            .collect();
+        let breaths = match self.length {
+            CaptureLength::Breaths(_) => self.starts.saturating_sub(1),
+            CaptureLength::Duration(_) => 0,
+        };
+        Waveform {
+            period_s: FAST_PERIOD_S,
+            ticks,
+            channels,
+            breaths,
+            counts,
+        }
+    }
 }
 
 impl Driver for ImtFlowAnalyzer {
@@ -437,6 +714,20 @@ impl Driver for ImtFlowAnalyzer {
 
     fn take_notes(&mut self) -> Vec<String> {
         std::mem::take(&mut self.notes)
+    }
+
+    fn capture(&mut self, request: &CaptureRequest) -> Result<Waveform, DriverError> {
+        if let Some(q) = request
+            .quantities
+            .iter()
+            .find(|q| !STREAMED.iter().any(|(_, n, _)| n == *q))
+        {
+            return Err(unsupported(
+                NAME,
+                format!("waveform quantity `{q}` (known: flow, pressure)"),
+            ));
+        }
+        self.capture_stream(request)
     }
 
     fn conditions(&mut self) -> Result<Vec<Condition>, DriverError> {

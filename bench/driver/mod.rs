@@ -28,11 +28,16 @@ mod scpi_generic;
 mod scpi_pressure_meter;
 mod test_lung_service;
 mod ventilator_service;
+mod waveform;
 
 pub use capabilities::{Capabilities, capabilities};
 pub use error::{DriverError, DriverErrorKind};
 pub use profile::load_profile;
 pub use registry::{DRIVERS, open_driver, spec_of};
+pub use waveform::{
+    CaptureLength, CaptureRequest, StreamCounts, Waveform, WaveformChannel, inspiration_starts,
+    waveform_quantities,
+};
 
 use crate::units::Quantity;
 use serde::{Deserialize, Serialize};
@@ -138,5 +143,17 @@ pub trait Driver: Send {
     /// own error is never silent. Drivers with nothing to report keep this default.
     fn take_notes(&mut self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// Captures a waveform from the instrument's data stream. Instruments without one keep
+    /// this default, which refuses as unsupported.
+    fn capture(&mut self, request: &CaptureRequest) -> Result<Waveform, DriverError> {
+        let _ = request;
+        Err(DriverError::new(
+            "driver",
+            DriverErrorKind::Unsupported {
+                what: "waveform capture (this instrument has no data stream)".into(),
+            },
+        ))
     }
 }

@@ -143,6 +143,13 @@ pub enum RunEvent {
         /// Who resumed the run.
         operator: String,
     },
+    /// A waveform was captured; its samples follow in [`RunEvent::WaveformChunk`] entries.
+    WaveformCaptured(Box<super::WaveformHeader>),
+    /// Consecutive samples of a captured waveform.
+    WaveformChunk(Box<super::WaveformChunk>),
+    /// A measurement's volumes or flows are stated at another gas standard, in the room
+    /// conditions read just before it.
+    GasConversion(Box<super::GasConversion>),
     /// The run ended.
     RunEnded {
         /// The overall verdict.

@@ -20,7 +20,9 @@
 
 mod error;
 mod event;
+mod gas;
 mod reader;
+mod waveform;
 mod writer;
 
 pub use error::{JournalError, JournalErrorKind};
@@ -28,7 +30,9 @@ pub use event::{
     CheckOutcome, InstrumentReady, LimitRecord, PromptAnswer, RunEvent, RunHeader, SoftwareInfo,
     SourceFile,
 };
+pub use gas::GasConversion;
 pub use reader::{ReadJournal, read_journal};
+pub use waveform::{CHUNK_SAMPLES, ChannelHeader, WaveformChunk, WaveformHeader};
 pub use writer::{Entry, JournalSink, JournalWriter, MemoryJournal};
 
 /// Version of the journal format written by this build.

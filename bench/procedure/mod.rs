@@ -171,6 +171,8 @@ pub enum StepKind {
         timeout: Formula,
         /// Steps run before each sample (commands, waits and prompts only).
         before_each: Vec<Step>,
+        /// The gas standard its values are stated at, if the procedure states one.
+        gas: Option<GasSpec>,
     },
     /// Repeat steps over the rows of a table.
     Sweep(Sweep),
@@ -178,6 +180,8 @@ pub enum StepKind {
     Check(Box<Check>),
     /// Run a group of steps again when it fails.
     Repeat(Repeat),
+    /// Capture a waveform from an instrument's data stream.
+    Capture(Capture),
     /// Add an (x, y) point to a series.
     Collect {
         /// The series.
@@ -187,6 +191,42 @@ pub enum StepKind {
         /// The point's y.
         y: Formula,
     },
+}
+
+/// The gas standard a measurement's volumes or flows are stated at.
+#[derive(Clone, Debug)]
+pub struct GasSpec {
+    /// The standard (`BTPS`), a name of [`crate::analysis::gas::GAS_STANDARDS`].
+    pub state_at: String,
+    /// The role measuring the room's temperature, humidity and barometric pressure.
+    pub room: String,
+}
+
+/// The quantities a room role must read for a gas-standard conversion.
+pub const ROOM_QUANTITIES: [&str; 3] = ["temperature", "humidity", "barometric_pressure"];
+
+/// A waveform capture.
+#[derive(Clone, Debug)]
+pub struct Capture {
+    /// The waveform's id.
+    pub id: String,
+    /// The role whose data stream is captured.
+    pub role: String,
+    /// The quantities kept, in order.
+    pub quantities: Vec<String>,
+    /// How much is captured.
+    pub length: CaptureLength,
+    /// The longest the capture may take (bench time).
+    pub timeout: Formula,
+}
+
+/// How much of a data stream a capture takes.
+#[derive(Clone, Debug)]
+pub enum CaptureLength {
+    /// This many whole breaths.
+    Breaths(Formula),
+    /// This long (bench time).
+    Duration(Formula),
 }
 
 /// A group of steps with a retry policy.

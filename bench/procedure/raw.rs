@@ -97,6 +97,28 @@ pub enum RawStep {
     Repeat(RawRepeat),
     /// Add an (x, y) point to a series, for fits across set points.
     Collect(RawCollect),
+    /// Capture a waveform (flow and pressure against time) from an instrument's data stream.
+    Capture(Box<RawCapture>),
+}
+
+/// `capture:` step.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCapture {
+    /// The waveform's id.
+    pub id: Text,
+    /// The role whose data stream is captured.
+    pub role: Text,
+    /// The quantities kept (`[flow, pressure]`).
+    pub quantities: Spanned<Vec<Text>>,
+    /// A number of whole breaths, each from the start of its inspiration.
+    #[serde(default)]
+    pub breaths: Option<Text>,
+    /// A duration (bench time).
+    #[serde(default)]
+    pub duration: Option<Text>,
+    /// The longest the capture may take (bench time).
+    pub timeout: Text,
 }
 
 /// `collect:` step.
@@ -212,6 +234,19 @@ pub struct RawMeasure {
     /// expose, so that each sample is one exposure's.
     #[serde(default)]
     pub before_each: Vec<Spanned<RawStep>>,
+    /// The gas standard its volumes or flows are stated at, and the room sensor's role.
+    #[serde(default)]
+    pub gas_standard: Option<Spanned<RawGasStandard>>,
+}
+
+/// `gas_standard:` of a measurement.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGasStandard {
+    /// The standard results are stated at (`BTPS`).
+    pub state_at: Text,
+    /// The role that measures the room's temperature, humidity and barometric pressure.
+    pub room: Text,
 }
 
 /// `sweep:` step: repeat steps at each set point.

@@ -399,6 +399,7 @@ impl Validator {
                 }
             }
             RawStep::Check(check) => StepKind::Check(Box::new(self.check(check, at, scope)?)),
+            RawStep::Capture(c) => StepKind::Capture(self.capture(c, at, scope)?),
         };
         Some(Step { kind, line })
     }
@@ -821,6 +822,10 @@ impl Validator {
             // Its unit is known only at run time: expressions using it are not evaluated here.
             scope.poisoned.insert(m.id.value.clone());
         }
+        let gas = match &m.gas_standard {
+            Some(g) => Some(self.gas_standard(g, &unit)?),
+            None => None,
+        };
         scope.measurements.insert(m.id.value.clone(), unit);
         Some(StepKind::Measure {
             id: m.id.value.clone(),
@@ -829,6 +834,135 @@ impl Validator {
             count,
             timeout,
             before_each,
+            gas,
+        })
+    }
+
+    /// A measurement's `gas_standard:`: a known standard, a quantity that is a volume or a
+    /// flow, and a room role that reads temperature, humidity and barometric pressure.
+    fn gas_standard(
+        &mut self,
+        g: &Spanned<super::raw::RawGasStandard>,
+        unit: &Unit,
+    ) -> Option<super::GasSpec> {
+        let state_at = &g.value.state_at;
+        let known = crate::analysis::gas::gas_standard(&state_at.value);
+        if known.is_none() {
+            self.error(
+                &state_at.referenced,
+                format!(
+                    "unknown gas standard `{}`\nknown: {}",
+                    state_at.value,
+                    crate::analysis::gas::gas_standard_names().join(", ")
+                ),
+            );
+        }
+        let volume = parse_unit("mL").ok().map(|u| u.dimension());
+        let flow = parse_unit("L/min").ok().map(|u| u.dimension());
+        let dimension = Some(unit.dimension());
+        if unit.symbol() != OPEN_UNIT && dimension != volume && dimension != flow {
+            self.error(
+                &g.referenced,
+                format!(
+                    "only volumes and flows have a gas standard; this measurement is a {}",
+                    unit.dimension().describe()
+                ),
+            );
+        }
+        let mut ok = known.is_some();
+        for q in super::ROOM_QUANTITIES {
+            let quantity = Text {
+                value: q.to_string(),
+                referenced: g.value.room.referenced,
+                defined: g.value.room.defined,
+            };
+            ok &= self.quantity_unit(&g.value.room, &quantity).is_some();
+        }
+        ok.then(|| super::GasSpec {
+            state_at: known.map(|s| s.name.to_string()).unwrap_or_default(),
+            room: g.value.room.value.clone(),
+        })
+    }
+
+    fn capture(
+        &mut self,
+        c: &super::raw::RawCapture,
+        at: &Location,
+        scope: &mut ValidationScope,
+    ) -> Option<super::Capture> {
+        self.check_binding_name(&c.id.value, &c.id.referenced);
+        let spec = self.role(&c.role)?;
+        let kind = self.roles.get(&c.role.value).cloned().unwrap_or_default();
+        let offered = crate::driver::waveform_quantities(&kind);
+        if offered.is_empty() {
+            let kind = if spec.kind.is_empty() {
+                &kind
+            } else {
+                spec.kind
+            };
+            self.error(
+                &c.role.referenced,
+                format!("a {kind} has no data stream to capture a waveform from\nwaveforms come from a flow_analyzer"),
+            );
+            return None;
+        }
+        let names: Vec<&str> = offered.iter().map(|(n, _)| *n).collect();
+        if c.quantities.value.is_empty() {
+            self.error(
+                &c.quantities.referenced,
+                format!(
+                    "a capture needs at least one quantity ({})",
+                    names.join(", ")
+                ),
+            );
+        }
+        let mut quantities = Vec::new();
+        for q in &c.quantities.value {
+            if !names.contains(&q.value.as_str()) {
+                let hint = did_you_mean(&q.value, names.iter().copied())
+                    .map(|s| format!("\ndid you mean `{s}`?"))
+                    .unwrap_or_else(|| {
+                        format!("\nwaveform quantities of a {kind}: {}", names.join(", "))
+                    });
+                self.error(
+                    &q.referenced,
+                    format!("a {kind} does not stream `{}`{hint}", q.value),
+                );
+            } else if quantities.contains(&q.value) {
+                self.error(&q.referenced, format!("`{}` is listed twice", q.value));
+            } else {
+                quantities.push(q.value.clone());
+            }
+        }
+        let length = match (&c.breaths, &c.duration) {
+            (Some(b), None) => {
+                super::CaptureLength::Breaths(self.count(b, scope, "the number of breaths")?)
+            }
+            (None, Some(d)) => {
+                super::CaptureLength::Duration(self.duration(d, scope, "a capture's duration")?)
+            }
+            _ => {
+                self.error(
+                    at,
+                    "a capture needs exactly one of `breaths:` or `duration:`",
+                );
+                return None;
+            }
+        };
+        let timeout = self.duration(&c.timeout, scope, "a timeout")?;
+        for (name, unit) in offered {
+            if let (true, Ok(unit)) = (quantities.iter().any(|q| q == name), parse_unit(unit)) {
+                scope
+                    .measurements
+                    .insert(format!("{}_{name}", c.id.value), unit);
+            }
+        }
+        Some(super::Capture {
+            id: c.id.value.clone(),
+            role: c.role.value.clone(),
+            quantities,
+            length,
+            timeout,
         })
     }
 
@@ -845,6 +979,7 @@ impl Validator {
                 RawStep::Check(_) => "check",
                 RawStep::Repeat(_) => "repeat",
                 RawStep::Collect(_) => "collect",
+                RawStep::Capture(_) => "capture",
             };
             self.error(
                 &step.referenced,

@@ -6,6 +6,7 @@
 //! arbitrary bytes and returns an error rather than panicking (checked with proptest).
 //!
 //! - `imt`: the RS-232 frames of IMT Analytics gas-flow analyzers (FlowAnalyser, CITREX).
+//! - `fast_data`: the resynchronising decoder of those analyzers' fast-data packet stream.
 //! - `line_ascii`: qbench's line protocol for device service ports (ventilator, test lung),
 //!   documented in `docs/ventilator-service-port.md`.
 //! - `modbus`: Modbus PDUs, RTU and TCP framing, CRC-16, register conversions.
@@ -13,6 +14,7 @@
 //! - `slcan`: the Lawicel ASCII protocol of serial-line CAN adapters (CANable, USBtin).
 //! - `scpi`: SCPI / IEEE 488.2 answers (identities, error-queue entries, numbers with units).
 
+pub mod fast_data;
 pub mod imt;
 pub mod line_ascii;
 pub mod modbus;

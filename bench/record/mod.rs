@@ -11,6 +11,7 @@
 //! This stage does no I/O beyond [`write_record`], [`read_record`] and the signature files.
 
 pub mod signature;
+mod waveform;
 
 use crate::analysis::Verdict;
 use crate::journal::{
@@ -20,6 +21,8 @@ use crate::units::Quantity;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+pub use waveform::{ChannelRecord, WaveformRecord};
 
 pub use signature::{
     CheckedSignature, Meaning, SIGNATURES_FILE, Seal, Signature, SignatureCheck, SignatureError,
@@ -61,6 +64,13 @@ pub struct Record {
     /// Interruptions and resumptions, in order.
     #[serde(default)]
     pub interruptions: Vec<Interruption>,
+    /// Captured waveforms, in order (absent from records of runs without any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waveforms: Vec<WaveformRecord>,
+    /// Measurements restated at a gas standard, with the room conditions and factor used
+    /// (absent from records of runs without any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gas_conversions: Vec<crate::journal::GasConversion>,
     /// UTC time the run started.
     pub started_utc: String,
     /// UTC time of the last entry.
@@ -233,6 +243,8 @@ impl Record {
             end_reason: None,
             interruptions: Vec::new(),
             series: Vec::new(),
+            waveforms: Vec::new(),
+            gas_conversions: Vec::new(),
             started_utc: started_utc.clone(),
             ended_utc: entries.last().map(|e| e.utc.clone()).unwrap_or_default(),
             journal_entries: entries.len() as u64,
@@ -461,6 +473,9 @@ impl Record {
                 for m in self.measurements.iter_mut().filter(|m| redone(m.set_point)) {
                     m.superseded = true;
                 }
+                for w in self.waveforms.iter_mut().filter(|w| redone(w.set_point)) {
+                    w.superseded = true;
+                }
                 for point in self
                     .series
                     .iter_mut()
@@ -493,6 +508,45 @@ impl Record {
                         "interrupted at {interrupted_utc}, resumed by {operator} after {gap_s:.0} s: {again}{torn}"
                     ),
                 );
+            }
+            RunEvent::GasConversion(g) => {
+                note(
+                    "conditions",
+                    Some(&g.role),
+                    format!(
+                        "{} stated at {} from the {} of the {} (room: {}, {}, {} by {}; factor {})",
+                        g.measurement,
+                        g.to,
+                        g.from,
+                        g.role,
+                        g.temperature,
+                        g.humidity,
+                        g.pressure,
+                        g.room,
+                        g.factor
+                    ),
+                );
+                self.gas_conversions.push((**g).clone());
+            }
+            RunEvent::WaveformCaptured(header) => {
+                self.waveforms.push(WaveformRecord::open(header, entry.seq));
+            }
+            RunEvent::WaveformChunk(chunk) => {
+                let target = self
+                    .waveforms
+                    .iter_mut()
+                    .rev()
+                    .find(|w| w.id == chunk.id && w.set_point == chunk.set_point);
+                let result = match target {
+                    Some(w) => w.append(chunk),
+                    None => Err(format!(
+                        "a chunk of waveform {} without its header",
+                        chunk.id
+                    )),
+                };
+                if let Err(message) = result {
+                    note("error", None, message);
+                }
             }
             RunEvent::RunEnded { verdict, reason } => {
                 self.verdict = Some(*verdict);

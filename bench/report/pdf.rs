@@ -534,6 +534,57 @@ fn build(view: &ReportView) -> Doc {
         ]);
     }
 
+    if !view.gas_conversions.is_empty() {
+        doc.heading("Gas standard and room conditions");
+        doc.para(
+            "Volumes and flows are stated at the standard below: each raw sample times the factor.",
+        );
+        let rows: Vec<Vec<String>> = view
+            .gas_conversions
+            .iter()
+            .map(|g| {
+                vec![
+                    g.measurement.clone(),
+                    g.set_point.clone(),
+                    g.stated_at.clone(),
+                    g.reported_in.clone(),
+                    g.room.clone(),
+                    g.factor.clone(),
+                ]
+            })
+            .collect();
+        doc.table(
+            &[
+                "Measurement",
+                "Set point",
+                "Stated at",
+                "Reported in",
+                "Room",
+                "Factor",
+            ],
+            &rows,
+        );
+    }
+    if !view.waveforms.is_empty() {
+        doc.heading("Waveforms");
+        doc.para("Plotted in the HTML report; every sample is in the record.");
+        for w in &view.waveforms {
+            let name = if w.set_point.is_empty() {
+                w.id.clone()
+            } else {
+                format!("{} at {}", w.id, w.set_point)
+            };
+            doc.fields(&[
+                ("Waveform", name),
+                (
+                    "Captured",
+                    format!("{} from {}: {}", w.length, w.role, w.samples),
+                ),
+                ("Stream", w.stream.clone()),
+            ]);
+        }
+    }
+
     doc.heading("Event log");
     if view.events.is_empty() {
         doc.para("No event was recorded.");

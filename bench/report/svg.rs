@@ -316,6 +316,166 @@ fn legend(out: &mut String, right: f64, points: &[&PlotPoint]) {
     text(out, x + 14.0, 19.0, "start", "", "limit band");
 }
 
+/// One quantity of a waveform plot.
+pub(crate) struct Trace<'a> {
+    /// Axis label (`flow [L/min]`).
+    pub label: String,
+    /// One value per time.
+    pub values: &'a [f64],
+    /// Line colour.
+    pub colour: &'static str,
+}
+
+/// The most points drawn per trace; longer waveforms keep each column's extremes, so a peak
+/// is never smoothed away.
+const MAX_TRACE_POINTS: usize = 1200;
+
+/// Height of one panel of a waveform plot.
+const PANEL: f64 = 140.0;
+
+/// Gap between two panels.
+const PANEL_GAP: f64 = 18.0;
+
+/// Draws quantities against time as stacked panels sharing the time axis; empty when there
+/// is no sample. `title` and the labels are escaped here.
+pub(crate) fn waveform_plot(time_s: &[f64], traces: &[Trace<'_>], title: &str) -> String {
+    let n = time_s.len();
+    let traces: Vec<&Trace<'_>> = traces.iter().filter(|t| t.values.len() == n).collect();
+    if n == 0 || traces.is_empty() {
+        return String::new();
+    }
+    let t_hi = time_s
+        .iter()
+        .copied()
+        .filter(|t| t.is_finite())
+        .fold(0.0, f64::max);
+    let (t_lo, t_hi, t_ticks) = ticks(0.0, t_hi, 8);
+    let xs = Scale {
+        lo: t_lo,
+        hi: t_hi,
+        from: LEFT,
+        to: WIDTH - RIGHT,
+    };
+    let (left, right) = (LEFT, WIDTH - RIGHT);
+    let height = TOP + traces.len() as f64 * (PANEL + PANEL_GAP) - PANEL_GAP + BOTTOM;
+    let keep = kept_indices(traces.iter().map(|t| t.values), n);
+    let mut out = String::with_capacity(4096 + traces.len() * keep.len() * 16);
+    let _ = write!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" class="plot waveform" viewBox="0 0 {WIDTH} {height:.0}" width="{WIDTH}" height="{height:.0}" role="img" font-family="sans-serif" font-size="11">"#
+    );
+    out.push_str("<title>");
+    push_escaped_xml(&mut out, title);
+    out.push_str("</title>");
+    for (i, trace) in traces.iter().enumerate() {
+        let top = TOP + i as f64 * (PANEL + PANEL_GAP);
+        let bottom = top + PANEL;
+        let finite = trace.values.iter().copied().filter(|v| v.is_finite());
+        let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+            (l.min(v), h.max(v))
+        });
+        let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 0.0) };
+        let pad = (hi - lo) * 0.05;
+        let (y_lo, y_hi, y_ticks) = ticks(lo - pad, hi + pad, 4);
+        let ys = Scale {
+            lo: y_lo,
+            hi: y_hi,
+            from: bottom,
+            to: top,
+        };
+        let _ = write!(
+            out,
+            r##"<rect x="{left:.2}" y="{top:.2}" width="{:.2}" height="{PANEL:.2}" fill="#ffffff" stroke="#444444"/>"##,
+            right - left
+        );
+        for t in &t_ticks {
+            let x = xs.at(*t);
+            let _ = write!(
+                out,
+                r##"<line x1="{x:.2}" y1="{top:.2}" x2="{x:.2}" y2="{bottom:.2}" stroke="#e4e4e4"/>"##
+            );
+        }
+        for t in &y_ticks {
+            let y = ys.at(*t);
+            let _ = write!(
+                out,
+                r##"<line x1="{left:.2}" y1="{y:.2}" x2="{right:.2}" y2="{y:.2}" stroke="#e4e4e4"/>"##
+            );
+            text(&mut out, left - 6.0, y + 4.0, "end", "", &short(*t));
+        }
+        if y_lo < 0.0 && y_hi > 0.0 {
+            let zero = ys.at(0.0);
+            let _ = write!(
+                out,
+                r##"<line x1="{left:.2}" y1="{zero:.2}" x2="{right:.2}" y2="{zero:.2}" stroke="#444444" stroke-dasharray="4 3"/>"##
+            );
+        }
+        let _ = write!(
+            out,
+            r#"<polyline class="trace" fill="none" stroke="{}" stroke-width="1.2" points=""#,
+            trace.colour
+        );
+        for (k, &j) in keep.iter().enumerate() {
+            let (t, v) = (time_s[j], trace.values[j]);
+            if !(t.is_finite() && v.is_finite()) {
+                continue;
+            }
+            if k > 0 {
+                out.push(' ');
+            }
+            let _ = write!(out, "{:.2},{:.2}", xs.at(t), ys.at(v));
+        }
+        out.push_str(r#""/>"#);
+        let mid = (top + bottom) / 2.0;
+        let rotate = format!(r#" transform="rotate(-90 14 {mid:.2})""#);
+        text(&mut out, 14.0, mid, "middle", &rotate, &trace.label);
+    }
+    let bottom = height - BOTTOM;
+    for t in &t_ticks {
+        text(&mut out, xs.at(*t), bottom + 14.0, "middle", "", &short(*t));
+    }
+    text(
+        &mut out,
+        (left + right) / 2.0,
+        height - 8.0,
+        "middle",
+        "",
+        "time [s]",
+    );
+    text(&mut out, left, TOP - 10.0, "start", "", title);
+    out.push_str("</svg>");
+    out
+}
+
+/// The sample indices drawn: all of them for a short waveform; otherwise, per column, the
+/// first sample and each trace's extremes, in time order.
+fn kept_indices<'a>(traces: impl Iterator<Item = &'a [f64]> + Clone, n: usize) -> Vec<usize> {
+    if n <= MAX_TRACE_POINTS {
+        return (0..n).collect();
+    }
+    let columns = MAX_TRACE_POINTS / 4;
+    let mut keep = Vec::with_capacity(MAX_TRACE_POINTS);
+    for c in 0..columns {
+        let (start, end) = (c * n / columns, ((c + 1) * n / columns).min(n));
+        if start >= end {
+            continue;
+        }
+        let mut picked = vec![start];
+        for values in traces.clone() {
+            let slice = &values[start..end];
+            let arg = |better: fn(f64, f64) -> bool| {
+                (0..slice.len()).fold(0, |b, i| if better(slice[i], slice[b]) { i } else { b })
+            };
+            picked.push(start + arg(|a, b| a < b));
+            picked.push(start + arg(|a, b| a > b));
+        }
+        picked.sort_unstable();
+        picked.dedup();
+        keep.extend(picked);
+    }
+    keep
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,5 +551,54 @@ mod tests {
         p.band_low = None;
         let svg = error_plot(&[p], "x", "y", "t");
         assert!(svg.len() < 20_000);
+    }
+
+    #[test]
+    fn waveform_plots_stack_one_panel_per_quantity_and_keep_peaks() {
+        let n = 5000;
+        let time: Vec<f64> = (0..n).map(|i| i as f64 * 0.005).collect();
+        let mut flow: Vec<f64> = (0..n)
+            .map(|i| if i % 800 < 200 { 30.0 } else { -5.0 })
+            .collect();
+        flow[4321] = 99.0;
+        let pressure = vec![5.0; n];
+        let traces = [
+            Trace {
+                label: "flow [L/min] <&>".into(),
+                values: &flow,
+                colour: "#1565c0",
+            },
+            Trace {
+                label: "pressure [mbar]".into(),
+                values: &pressure,
+                colour: "#c62828",
+            },
+        ];
+        let svg = waveform_plot(&time, &traces, "w1 at row 1");
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+        assert_eq!(svg.matches("<polyline").count(), 2);
+        assert!(svg.contains("flow [L/min] &lt;&amp;&gt;"));
+        assert!(svg.contains("time [s]"));
+        let first = svg.split("points=\"").nth(1).unwrap_or_default();
+        let points = first
+            .split('"')
+            .next()
+            .unwrap_or_default()
+            .split(' ')
+            .count();
+        assert!(points <= MAX_TRACE_POINTS, "{points}");
+        // The lone peak survives decimation: its column's highest point is drawn.
+        let tops: Vec<f64> = first
+            .split('"')
+            .next()
+            .unwrap_or_default()
+            .split(' ')
+            .filter_map(|p| p.split(',').nth(1)?.parse().ok())
+            .collect();
+        let mut levels: Vec<String> = tops.iter().map(|y| format!("{y:.2}")).collect();
+        levels.sort();
+        levels.dedup();
+        assert_eq!(levels.len(), 3, "99, 30 and -5 L/min: {levels:?}");
+        assert_eq!(waveform_plot(&[], &traces, "empty"), "");
     }
 }

@@ -36,10 +36,106 @@ pub struct ReportView {
     pub raw_data: Vec<RawMeasurement>,
     /// Series of points collected across set points (the inputs of fits), in full precision.
     pub series: Vec<SeriesView>,
+    /// Captured waveforms with their plots, in the order captured (empty for most runs).
+    pub waveforms: Vec<WaveformView>,
+    /// Measurements restated at a gas standard, with the room conditions used.
+    pub gas_conversions: Vec<GasConversionRow>,
     /// Electronic signatures of the record, in the order they were made, each checked.
     pub signatures: Vec<SignatureRow>,
     /// Where the record came from: the journal's head hash and size.
     pub footer: Footer,
+}
+
+/// A measurement restated at the procedure's gas standard.
+#[derive(Clone, Debug, Serialize)]
+pub struct GasConversionRow {
+    /// The measurement.
+    pub measurement: String,
+    /// The set point's label.
+    pub set_point: String,
+    /// The standard its results are stated at.
+    pub stated_at: String,
+    /// The standard the instrument reports in, and the instrument's role.
+    pub reported_in: String,
+    /// The room conditions read before the measurement.
+    pub room: String,
+    /// The factor applied to the raw samples, at full precision.
+    pub factor: String,
+}
+
+/// A captured waveform: what was captured, how the stream went, and its plot.
+#[derive(Clone, Debug, Serialize)]
+pub struct WaveformView {
+    /// The capture's id.
+    pub id: String,
+    /// The role whose data stream was captured.
+    pub role: String,
+    /// The set point's label, or empty outside sweeps.
+    pub set_point: String,
+    /// What was asked (`2 breaths`).
+    pub length: String,
+    /// Samples recorded, and the sampling period (`1600 samples every 5 ms`).
+    pub samples: String,
+    /// Packets received, rejected for their checksum, missing; bytes of garbage skipped.
+    pub stream: String,
+    /// Set when the journal ended before every announced sample.
+    pub incomplete: bool,
+    /// Set when the capture was taken again after an interruption.
+    pub superseded: bool,
+    /// The journal entry of the capture's header.
+    pub seq: u64,
+    /// Quantities against time, inline SVG.
+    pub plot_svg: String,
+}
+
+fn waveform_view(
+    w: &crate::record::WaveformRecord,
+    set_points: &BTreeMap<usize, &SetPointRecord>,
+) -> WaveformView {
+    const COLOURS: [&str; 3] = ["#1565c0", "#c62828", "#2e7d32"];
+    let time = w.time_s();
+    let traces: Vec<svg::Trace<'_>> = w
+        .channels
+        .iter()
+        .zip(COLOURS.iter().cycle())
+        .map(|(c, colour)| svg::Trace {
+            label: format!("{} [{}]", c.quantity, c.unit),
+            values: &c.values,
+            colour,
+        })
+        .collect();
+    let set_point = w
+        .set_point
+        .map(|i| set_point_label(Some(i), set_points))
+        .unwrap_or_default();
+    let mut title = if set_point.is_empty() {
+        format!("{} ({})", w.id, w.length)
+    } else {
+        format!("{} ({}) at {set_point}", w.id, w.length)
+    };
+    if w.superseded {
+        title.push_str(", superseded: taken again after an interruption");
+    }
+    let c = &w.counts;
+    WaveformView {
+        id: w.id.clone(),
+        role: w.role.clone(),
+        set_point,
+        length: w.length.clone(),
+        samples: format!(
+            "{} samples every {} ms",
+            w.ticks.len(),
+            short(w.period_s * 1000.0)
+        ),
+        stream: format!(
+            "{} packets received, {} rejected (failed checksum, not used), {} missing, {} bytes of garbage skipped",
+            c.received, c.rejected, c.missing, c.discarded_bytes
+        ),
+        incomplete: !w.is_complete(),
+        superseded: w.superseded,
+        seq: w.seq,
+        plot_svg: svg::waveform_plot(&time, &traces, &title),
+    }
 }
 
 /// One electronic signature of the record (21 CFR 11.50: printed name, date and time,
@@ -972,6 +1068,26 @@ impl ReportView {
                             superseded: p.superseded,
                         })
                         .collect(),
+                })
+                .collect(),
+            waveforms: record
+                .waveforms
+                .iter()
+                .map(|w| waveform_view(w, &set_points))
+                .collect(),
+            gas_conversions: record
+                .gas_conversions
+                .iter()
+                .map(|g| GasConversionRow {
+                    measurement: g.measurement.clone(),
+                    set_point: set_point_label(g.set_point, &set_points),
+                    stated_at: g.to.clone(),
+                    reported_in: format!("{} (by the {})", g.from, g.role),
+                    room: format!(
+                        "{}, {} RH, {} (by the {})",
+                        g.temperature, g.humidity, g.pressure, g.room
+                    ),
+                    factor: full(g.factor),
                 })
                 .collect(),
             signatures: Vec::new(),

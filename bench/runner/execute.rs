@@ -20,7 +20,9 @@ use crate::analysis::{
 use crate::driver::{DeviceEvent, DriverError};
 use crate::journal::{CheckOutcome, JournalSink, LimitRecord, PromptAnswer, RunEvent};
 use crate::procedure::expr::{Scope, Series, Value};
-use crate::procedure::{Check, Formula, Repeat, RuleKind, SampleCount, Step, StepKind, Sweep};
+use crate::procedure::{
+    Capture, Check, Formula, Repeat, RuleKind, SampleCount, Step, StepKind, Sweep,
+};
 use crate::units::{Quantity, Unit, parse_quantity};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -135,7 +137,11 @@ impl Executor<'_> {
     fn run_step_body(&mut self, step: &Step, frame: &mut Frame) -> Result<(), RunError> {
         let line = step.line;
         let before_resume_point = self.resume_from.is_some_and(|r| self.set_points < r);
-        if before_resume_point && matches!(step.kind, StepKind::Measure { .. } | StepKind::Check(_))
+        if before_resume_point
+            && matches!(
+                step.kind,
+                StepKind::Measure { .. } | StepKind::Check(_) | StepKind::Capture(_)
+            )
         {
             return Ok(());
         }
@@ -194,6 +200,7 @@ impl Executor<'_> {
                 count,
                 timeout,
                 before_each,
+                gas,
             } => {
                 let sample = Sample {
                     id,
@@ -201,8 +208,9 @@ impl Executor<'_> {
                     quantity,
                     before_each,
                 };
-                self.measure(&sample, count, timeout, frame, line)
+                self.measure(&sample, count, timeout, gas.as_ref(), frame, line)
             }
+            StepKind::Capture(capture) => self.capture(capture, frame, line),
             StepKind::Sweep(sweep) => self.sweep(sweep, frame),
             StepKind::Check(check) => self.check(check, frame, line),
             StepKind::Repeat(repeat) => self.repeat(repeat, frame, line),
@@ -521,6 +529,7 @@ impl Executor<'_> {
         sample: &Sample<'_>,
         count: &SampleCount,
         timeout: &Formula,
+        gas: Option<&crate::procedure::GasSpec>,
         frame: &mut Frame,
         line: usize,
     ) -> Result<(), RunError> {
@@ -530,6 +539,10 @@ impl Executor<'_> {
             quantity,
             before_each,
         } = *sample;
+        let factor = match gas {
+            Some(g) => self.gas_factor(id, role, g, frame, line)?,
+            None => 1.0,
+        };
         let (n, per_breath) = match count {
             SampleCount::Breaths(f) => (self.count(f, frame, line)?, true),
             SampleCount::Samples(f) => (self.count(f, frame, line)?, false),
@@ -563,7 +576,8 @@ impl Executor<'_> {
                 line,
                 message: e.to_string(),
             })?;
-            values.push(value.value);
+            // The journal keeps the sample as read; checks use it at the stated standard.
+            values.push(value.value * factor);
             self.emit(RunEvent::Sample {
                 measurement: id.to_string(),
                 role: role.to_string(),
@@ -583,6 +597,189 @@ impl Executor<'_> {
         frame
             .sources
             .insert(id.to_string(), (role.to_string(), quantity.to_string()));
+        Ok(())
+    }
+
+    /// The factor restating `measurement`'s values at `gas.state_at`: from the gas standard
+    /// the instrument of `role` states, in the room conditions `gas.room` reads now. Journals
+    /// the room conditions and the factor before the first sample.
+    fn gas_factor(
+        &mut self,
+        measurement: &str,
+        role: &str,
+        gas: &crate::procedure::GasSpec,
+        frame: &Frame,
+        line: usize,
+    ) -> Result<f64, RunError> {
+        let conditions =
+            match &mut self.instrument(role)?.handle {
+                Handle::Driver(driver) => {
+                    let result = driver.conditions();
+                    self.journal_notes(role)?;
+                    result.map_err(self.instrument_error(role, || {
+                        "reading the gas standard it reports".to_string()
+                    }))?
+                }
+                Handle::Manual => Vec::new(),
+            };
+        let from = conditions
+            .into_iter()
+            .find(|c| c.name == "gas_standard")
+            .map(|c| c.value)
+            .ok_or_else(|| RunError::Evaluation {
+                line,
+                message: format!(
+                    "`{measurement}` is to be stated at {}, but the {role} does not say which gas standard it reports in",
+                    gas.state_at
+                ),
+            })?;
+        let doing = || format!("room conditions for {measurement}");
+        let [temperature, humidity, pressure] = crate::procedure::ROOM_QUANTITIES;
+        let temperature = self.read(&gas.room, temperature, doing)?;
+        let humidity = self.read(&gas.room, humidity, doing)?;
+        let pressure = self.read(&gas.room, pressure, doing)?;
+        let in_unit = |q: &Quantity, symbol: &str| {
+            crate::units::parse_unit(symbol)
+                .ok()
+                .and_then(|u| q.to_unit(&u).ok())
+                .map(|q| q.value)
+                .ok_or_else(|| RunError::Evaluation {
+                    line,
+                    message: format!("room condition {q} is not in a unit of {symbol}"),
+                })
+        };
+        let ambient = crate::analysis::gas::Ambient {
+            temperature_c: in_unit(&temperature, "°C")?,
+            humidity_percent: in_unit(&humidity, "%")?,
+            pressure_hpa: in_unit(&pressure, "hPa")?,
+        };
+        let factor = crate::analysis::gas::conversion_factor(&from, &gas.state_at, &ambient)
+            .map_err(|e| RunError::Evaluation {
+                line,
+                message: format!("stating `{measurement}` at {}: {e}", gas.state_at),
+            })?;
+        self.emit(RunEvent::GasConversion(Box::new(
+            crate::journal::GasConversion {
+                measurement: measurement.to_string(),
+                set_point: frame.set_point,
+                role: role.to_string(),
+                from,
+                to: gas.state_at.clone(),
+                room: gas.room.clone(),
+                temperature,
+                humidity,
+                pressure,
+                factor,
+            },
+        )))?;
+        Ok(factor)
+    }
+
+    /// Captures a waveform and journals it: a header entry, then its samples in chunks. Each
+    /// channel is also bound as a measurement `<id>_<quantity>` (one sample per point), so
+    /// checks can use its statistics (`max(breath_flow)` is the peak flow).
+    fn capture(
+        &mut self,
+        capture: &Capture,
+        frame: &mut Frame,
+        line: usize,
+    ) -> Result<(), RunError> {
+        let (length, described) = match &capture.length {
+            crate::procedure::CaptureLength::Breaths(f) => {
+                let n = self.count(f, frame, line)?;
+                (
+                    crate::driver::CaptureLength::Breaths(n),
+                    format!("{n} breaths"),
+                )
+            }
+            crate::procedure::CaptureLength::Duration(f) => {
+                let d = self.quantity(f, frame, line)?;
+                // Instrument time: the stream's own time stamps count it, at any time scale.
+                let secs = d.si_value().clamp(0.0, 1e6);
+                (
+                    crate::driver::CaptureLength::Duration(Duration::from_secs_f64(secs)),
+                    format!("{} s", fmt(secs)),
+                )
+            }
+        };
+        let request = crate::driver::CaptureRequest {
+            quantities: capture.quantities.clone(),
+            length,
+            timeout: self.real_timeout(&self.quantity(&capture.timeout, frame, line)?),
+        };
+        let role = capture.role.as_str();
+        self.observer
+            .progress(&format!("capturing waveform {} ({described})", capture.id));
+        let waveform = match &mut self.instrument(role)?.handle {
+            Handle::Driver(driver) => {
+                let result = driver.capture(&request);
+                self.journal_notes(role)?;
+                result.map_err(self.instrument_error(role, || {
+                    format!("capturing waveform {} ({described})", capture.id)
+                }))?
+            }
+            Handle::Manual => {
+                return Err(RunError::RoleNotProvided {
+                    role: role.to_string(),
+                    reason: "an instrument operated by hand has no data stream to capture".into(),
+                });
+            }
+        };
+        let samples = waveform.ticks.len();
+        let chunks = samples.div_ceil(crate::journal::CHUNK_SAMPLES);
+        self.emit(RunEvent::WaveformCaptured(Box::new(
+            crate::journal::WaveformHeader {
+                id: capture.id.clone(),
+                role: role.to_string(),
+                set_point: frame.set_point,
+                length: described,
+                period_s: waveform.period_s,
+                channels: waveform
+                    .channels
+                    .iter()
+                    .map(|c| crate::journal::ChannelHeader {
+                        quantity: c.quantity.clone(),
+                        unit: c.unit.clone(),
+                    })
+                    .collect(),
+                samples,
+                chunks,
+                breaths: waveform.breaths,
+                counts: waveform.counts,
+            },
+        )))?;
+        for chunk in 0..chunks {
+            let first = chunk * crate::journal::CHUNK_SAMPLES;
+            let end = (first + crate::journal::CHUNK_SAMPLES).min(samples);
+            self.emit(RunEvent::WaveformChunk(Box::new(
+                crate::journal::WaveformChunk {
+                    id: capture.id.clone(),
+                    set_point: frame.set_point,
+                    chunk,
+                    first,
+                    ticks: waveform.ticks[first..end].to_vec(),
+                    values: waveform
+                        .channels
+                        .iter()
+                        .map(|c| c.values[first..end].to_vec())
+                        .collect(),
+                },
+            )))?;
+        }
+        for channel in &waveform.channels {
+            let unit =
+                crate::units::parse_unit(&channel.unit).map_err(|e| RunError::Evaluation {
+                    line,
+                    message: format!("waveform {}: {e}", capture.id),
+                })?;
+            let name = format!("{}_{}", capture.id, channel.quantity);
+            frame
+                .measurements
+                .insert(name.clone(), (channel.values.clone(), unit));
+            frame
+                .sources
+                .insert(name, (role.to_string(), channel.quantity.clone()));
+        }
         Ok(())
     }
 

@@ -169,6 +169,25 @@ pub struct FlowAnalyzerConfig {
     pub serial: u32,
     /// Faults injected into its answers (none unless stated).
     pub fault: Option<FaultConfig>,
+    /// Faults injected into its fast-data stream (none unless stated).
+    pub fast_data: FastDataFaults,
+}
+
+/// Faults of the flow analyzer's fast-data stream, on top of the faults of its answers.
+///
+/// A packet is corrupted (its checksum byte altered) with probability `corrupt_fraction`,
+/// drawn from the bench's seed, until `corrupt_count` packets have been; with only
+/// `corrupt_count` stated, the first that many packets of each stream are corrupted.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FastDataFaults {
+    /// Probability (0 to 1, or a percentage) that a packet's checksum is corrupted.
+    #[serde(deserialize_with = "fraction")]
+    pub corrupt_fraction: f64,
+    /// The most packets corrupted in one stream (no limit unless stated).
+    pub corrupt_count: Option<u64>,
+    /// After this many packets of a stream, 5 bytes of garbage are sent once.
+    pub garbage_after_packets: Option<u64>,
 }
 
 impl Default for FlowAnalyzerConfig {
@@ -184,6 +203,7 @@ impl Default for FlowAnalyzerConfig {
             stop_answering_after_breaths: None,
             stuck_after_breaths: None,
             fault: None,
+            fast_data: FastDataFaults::default(),
             serial: 300_001,
         }
     }

@@ -11,7 +11,14 @@
 //! room air (20.9 %) before the ventilator ever ran.
 //! Measurement 8 reports the phase now. Settings are stored and echoed (setting 3, the gas standard, takes
 //! 0..=12; the simulator has no gas physics, so it changes no number). Commands are
-//! acknowledged; fast data (`%CM#64`) is acknowledged but not streamed.
+//! acknowledged.
+//!
+//! Fast data: after `%CM#64` it streams a 9-byte packet for every 5 ms of simulated time
+//! (so `time_scale` times faster in real time), until `%CM#65`, whose echo follows the last
+//! packet. Each packet carries the measurements that settings 64, 65 and 66 name, sampled
+//! from the model at the packet's own instant, as raw 16-bit integers (two's complement,
+//! scaled by the model's dividers); the checksum takes the last byte, as the protocol's
+//! reference describes. `fast_data:` faults corrupt checksums (seeded) or send garbage.
 //!
 //! Fault: with `stop_answering_after_queries: N`, requests after the N-th are read and logged
 //! but never answered.
@@ -19,9 +26,34 @@
 use super::config::FlowAnalyzerConfig;
 use super::model::{Breath, Model, Phase, ROOM_AIR_O2, Snapshot, normal};
 use super::serve::Device;
-use crate::protocol::imt::{self, Frame, Operation};
+use crate::protocol::imt::{self, FastPacket, Frame, Operation};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// Simulated time between two fast-data packets, s.
+const FAST_DATA_PERIOD: f64 = 0.005;
+
+/// The most packets sent in one turn of the serving loop (36 kB): after a stall the rest
+/// follow in the next turns, late but never skipped, as from a real analyzer whose reader
+/// fell behind.
+const MAX_PACKETS_PER_TURN: u64 = 4000;
+
+/// The garbage `garbage_after_packets` sends.
+const GARBAGE: [u8; 5] = [0xFF, 0x13, 0x37, 0x00, 0x42];
+
+/// A fast-data stream in progress.
+struct Stream {
+    /// Simulated time of packet 0, s.
+    start: f64,
+    /// The next packet's time stamp (5 ms units).
+    next: u64,
+    /// Packets corrupted so far.
+    corrupted: u64,
+    /// Draws deciding which packets are corrupted.
+    rng: StdRng,
+}
 
 /// Noise streams of the analyzer (the ventilator's own draw is stream 0).
 const STREAM_VTI: u64 = 1;
@@ -43,6 +75,10 @@ pub(crate) struct FlowAnalyzer {
     breaths_read: u64,
     /// The breath whose values it keeps reporting once stuck (`stuck_after_breaths`).
     stuck: Option<Breath>,
+    /// The fast-data stream, while one runs.
+    stream: Option<Stream>,
+    /// Streams started so far (each draws its own corruptions).
+    streams: u64,
 }
 
 impl FlowAnalyzer {
@@ -60,7 +96,79 @@ impl FlowAnalyzer {
             queries: 0,
             breaths_read: 0,
             stuck: None,
+            stream: None,
+            streams: 0,
         }
+    }
+
+    /// Starts (`%CM#64`) or stops (`%CM#65`) the fast-data stream.
+    fn command(&mut self, id: u32) {
+        match id {
+            64 => {
+                self.streams += 1;
+                self.stream = Some(Stream {
+                    start: self.model.now(),
+                    next: 0,
+                    corrupted: 0,
+                    rng: StdRng::seed_from_u64(
+                        self.model.seed() ^ 0xFA57_DA7A ^ self.streams.rotate_left(32),
+                    ),
+                });
+            }
+            65 => self.stream = None,
+            _ => {}
+        }
+    }
+
+    /// The packets of the stream that fell due since the last call, as bytes.
+    fn due_packets(&mut self) -> Vec<u8> {
+        let Some(mut stream) = self.stream.take() else {
+            return Vec::new();
+        };
+        let now = self.model.now();
+        let due = ((now - stream.start) / FAST_DATA_PERIOD).floor().max(0.0) as u64 + 1;
+        let due = due.min(stream.next + MAX_PACKETS_PER_TURN);
+        let ids: Vec<u32> = (64..=66)
+            .map(|s| self.settings.get(&s).copied().unwrap_or(0) as u32)
+            .collect();
+        let faults = self.config.fast_data.clone();
+        let mut out = Vec::with_capacity(((due.saturating_sub(stream.next)) as usize) * 9);
+        while stream.next < due {
+            let tick = stream.next;
+            let snapshot = self
+                .model
+                .snapshot_at(stream.start + tick as f64 * FAST_DATA_PERIOD);
+            let mut values = [0u16; 3];
+            for (slot, id) in values.iter_mut().zip(&ids) {
+                let divider = self.imt_model.divider(*id).unwrap_or(1);
+                let raw = self
+                    .measurement(*id, &snapshot)
+                    .map_or(0, |v| imt::to_raw(v, divider));
+                *slot = raw.clamp(i64::from(i16::MIN), i64::from(i16::MAX)) as i16 as u16;
+            }
+            let packet = FastPacket {
+                timestamp: (tick & 0x00FF_FFFF) as u32,
+                values,
+            };
+            let mut bytes = imt::encode_fast_packet(&packet);
+            let eligible = faults.corrupt_count.is_none_or(|n| stream.corrupted < n);
+            let drawn = if faults.corrupt_fraction > 0.0 {
+                rand::RngExt::random_bool(&mut stream.rng, faults.corrupt_fraction.min(1.0))
+            } else {
+                faults.corrupt_count.is_some()
+            };
+            if eligible && drawn {
+                bytes[imt::FAST_PACKET_LEN - 1] ^= 0x5A;
+                stream.corrupted += 1;
+            }
+            out.extend_from_slice(&bytes);
+            stream.next += 1;
+            if faults.garbage_after_packets == Some(stream.next) {
+                out.extend_from_slice(&GARBAGE);
+            }
+        }
+        self.stream = Some(stream);
+        out
     }
 
     fn measured_volume(&self, breath: &Breath, stream: u64) -> f64 {
@@ -182,7 +290,11 @@ impl FlowAnalyzer {
             },
             (Operation::ReadState, []) if id == 1 => value(0),
             (Operation::Command, values) if values.len() <= imt::MAX_VALUES => {
-                matches!(id, 1..=5 | 64 | 65).then(|| Frame::new(op, id))
+                let known = matches!(id, 1..=5 | 64 | 65);
+                if known {
+                    self.command(id);
+                }
+                known.then(|| Frame::new(op, id))
             }
             _ => None,
         }
@@ -217,6 +329,15 @@ impl Device for FlowAnalyzer {
             .ok()
             .and_then(|frame| self.reply(&frame));
         Some(answer.map_or_else(imt::encode_invalid, |frame| frame.encode()))
+    }
+
+    fn is_streaming(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    fn unsolicited(&mut self) -> Option<Vec<u8>> {
+        let bytes = self.due_packets();
+        (!bytes.is_empty()).then_some(bytes)
     }
 }
 
@@ -278,6 +399,42 @@ mod tests {
             model.set_running(true);
             let _ = a.answer(&bytes);
         }
+    }
+
+    #[test]
+    fn streams_fast_data_between_start_and_stop() {
+        let config = FlowAnalyzerConfig {
+            fast_data: crate::sim::config::FastDataFaults {
+                corrupt_count: Some(2),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let (mut a, model) = analyzer(config);
+        model.set_running(true);
+        assert!(a.unsolicited().is_none(), "no stream before %CM#64");
+        assert_eq!(ask(&mut a, "%WS#64$0").as_deref(), Some("%WS#64$0\r"));
+        assert_eq!(ask(&mut a, "%WS#65$4").as_deref(), Some("%WS#65$4\r"));
+        assert_eq!(ask(&mut a, "%CM#64").as_deref(), Some("%CM#64\r"));
+        assert!(a.is_streaming());
+        // 1000 × faster: 10 ms real is 10 s simulated, 2000 packets.
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        let bytes = a.unsolicited().expect("packets due");
+        assert_eq!(bytes.len() % imt::FAST_PACKET_LEN, 0);
+        let packets: Vec<_> = bytes.chunks(imt::FAST_PACKET_LEN).collect();
+        assert!(packets.len() >= 2000, "{}", packets.len());
+        let decoded: Vec<_> = packets
+            .iter()
+            .filter_map(|p| imt::decode_fast_packet((*p).try_into().ok()?).ok())
+            .collect();
+        assert_eq!(decoded.len(), packets.len() - 2, "two corrupted");
+        assert_eq!(decoded[0].timestamp, 2);
+        // Inspiration of a volume-controlled breath: 500 mL over 1 s is 30 L/min (raw 300).
+        let flows: Vec<i16> = decoded.iter().map(|p| p.values[0] as i16).collect();
+        assert!(flows.contains(&300), "{:?}", &flows[..20]);
+        assert!(flows.iter().any(|f| *f < 0), "expiration flows back");
+        assert_eq!(ask(&mut a, "%CM#65").as_deref(), Some("%CM#65\r"));
+        assert!(a.unsolicited().is_none(), "no stream after %CM#65");
     }
 
     #[test]

@@ -34,8 +34,8 @@ mod ventilator;
 
 pub use can::{CanSimConfig, SimCanBench};
 pub use config::{
-    FaultConfig, FaultKind, FlowAnalyzerConfig, LungConfig, PressureMeterConfig, RoomSensorConfig,
-    SimConfig, ThermohygrometerConfig, VentilatorConfig,
+    FastDataFaults, FaultConfig, FaultKind, FlowAnalyzerConfig, LungConfig, PressureMeterConfig,
+    RoomSensorConfig, SimConfig, ThermohygrometerConfig, VentilatorConfig,
 };
 pub use dosimeter::DosimeterConfig;
 pub use instruments::{TCP_DEVICES, resolve_link};
@@ -367,6 +367,12 @@ fn validate(config: &SimConfig, time_scale: f64) -> Result<(), SimError> {
         a.gain_error,
         a.gain_error > -1.0,
         "above -1",
+    )?;
+    check(
+        "flow_analyzer.fast_data.corrupt_fraction",
+        a.fast_data.corrupt_fraction,
+        (0.0..=1.0).contains(&a.fast_data.corrupt_fraction),
+        "between 0 and 1",
     )?;
     check(
         "flow_analyzer.volume_noise_sd",

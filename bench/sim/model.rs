@@ -440,7 +440,12 @@ impl Model {
 
     /// What the breathing looks like now.
     pub(crate) fn snapshot(&self) -> Snapshot {
-        let now = self.now();
+        self.snapshot_at(self.now())
+    }
+
+    /// What the breathing looks like at simulated time `now` (a streaming instrument samples
+    /// instants just past, under the current settings).
+    pub(crate) fn snapshot_at(&self, now: f64) -> Snapshot {
         let state = self.lock();
         if !state.running {
             return Snapshot {

@@ -37,7 +37,22 @@ pub(crate) trait Device: Send + 'static {
     /// The answer to one request (terminator excluded), with its own terminator; `None` to
     /// stay silent.
     fn answer(&mut self, request: &[u8]) -> Option<Vec<u8>>;
+
+    /// Whether the device is streaming data on its own (the loop then polls every
+    /// [`STREAM_POLL`] instead of [`POLL`]).
+    fn is_streaming(&self) -> bool {
+        false
+    }
+
+    /// Bytes the device sends on its own now, unasked (a measurement stream); called at
+    /// every turn of the loop.
+    fn unsolicited(&mut self) -> Option<Vec<u8>> {
+        None
+    }
 }
+
+/// How long a streaming device's thread waits for input before sending what became due.
+const STREAM_POLL: Duration = Duration::from_millis(2);
 
 /// The shared request log.
 pub(crate) type Log = Arc<Mutex<VecDeque<SimLogLine>>>;
@@ -132,18 +147,31 @@ fn serve(
     let mut pending: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     let mut out: Vec<u8> = Vec::with_capacity(1024);
+    let mut poll = POLL;
     while !stop.load(Ordering::Relaxed) {
+        // A stream (fast data) is written between requests, as its samples fall due.
+        if let Some(bytes) = device.unsolicited() {
+            write_stream(master, &bytes, stop);
+        }
+        let wanted = if device.is_streaming() {
+            STREAM_POLL
+        } else {
+            POLL
+        };
+        if wanted != poll && master.set_timeout(wanted).is_ok() {
+            poll = wanted;
+        }
         let n = match master.read(&mut chunk) {
             Ok(n) => n,
             Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::Interrupted) => continue,
             Err(_) => {
                 // No reader on the other side yet, or a transient error: wait, do not spin.
-                std::thread::sleep(POLL);
+                std::thread::sleep(poll);
                 continue;
             }
         };
         if n == 0 {
-            std::thread::sleep(POLL);
+            std::thread::sleep(poll);
             continue;
         }
         pending.extend_from_slice(&chunk[..n]);
@@ -184,6 +212,36 @@ fn serve(
             // POLL and the answer is lost, as it would be on a real line.
             let _ = master.write_all(&out);
             out.clear();
+        }
+    }
+}
+
+/// How long streamed bytes wait for a reader that takes none before they are dropped (an
+/// overrun, as when nobody listens to a real analyzer that was left streaming).
+const STREAM_STALL: Duration = Duration::from_millis(500);
+
+/// Writes streamed bytes, waiting while the reader is slow rather than losing any: the
+/// stream's samples carry their own time stamps, so a late byte is still a right one. Gives
+/// up when the bench stops, the line fails, or nothing is taken for [`STREAM_STALL`].
+fn write_stream(master: &mut TTYPort, bytes: &[u8], stop: &AtomicBool) {
+    let mut rest = bytes;
+    let mut progress = Instant::now();
+    while !rest.is_empty() && !stop.load(Ordering::Relaxed) {
+        if progress.elapsed() > STREAM_STALL {
+            return;
+        }
+        match master.write(rest) {
+            Ok(0) => return,
+            Ok(n) => {
+                rest = &rest[n..];
+                progress = Instant::now();
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::TimedOut | ErrorKind::WouldBlock | ErrorKind::Interrupted
+                ) => {}
+            Err(_) => return,
         }
     }
 }
