@@ -148,8 +148,8 @@ pub enum DbcError {
         /// The signal asked for.
         signal: String,
     },
-    /// A value does not fit the signal's raw range.
-    #[error("{value} is out of range for signal `{signal}` (raw range {min} to {max})")]
+    /// A value does not fit the signal's raw range (or the range its file states).
+    #[error("{value} is out of range for signal `{signal}` ({min} to {max})")]
     OutOfRange {
         /// The signal.
         signal: String,

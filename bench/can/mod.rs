@@ -9,7 +9,8 @@
 //! - [`memory::MemoryBus`]: an in-process bus for unit tests and the simulated bench.
 //!
 //! On top of a bus, [`canopen::CanOpenClient`] speaks CANopen (CiA 301: NMT, heartbeat, SDO,
-//! PDO, EMCY) and [`dbc::DbcDatabase`] packs and unpacks DBC-described signals. The codecs
+//! PDO, EMCY) and [`dbc::DbcDatabase`] packs and unpacks DBC-described signals, which
+//! [`dbc_device::DbcDevice`] drives as a fixture describes them. The codecs
 //! (slcan lines in `protocol::slcan`, SDO and NMT frames in `canopen`, DBC bit packing) are
 //! pure functions; only the backends do I/O. Nothing here prints, sleeps without a deadline
 //! or decides a verdict.
@@ -17,6 +18,7 @@
 pub mod candump;
 pub mod canopen;
 pub mod dbc;
+pub mod dbc_device;
 mod error;
 pub mod frame;
 pub mod memory;

@@ -86,6 +86,29 @@ pub enum DriverErrorKind {
         /// How long the driver waited.
         waited_ms: u128,
     },
+    /// No frame of a message a device sends came in time (a DBC-described device's status):
+    /// the device is silent, or was never heard.
+    #[error("no fresh `{message}` frame ({id}) within {waited_ms} ms: {}", last_seen(*last_seen_ms, *open_for_ms))]
+    NoFreshMessage {
+        /// The message (and its multiplexor page).
+        message: String,
+        /// Its identifier (`290h`).
+        id: String,
+        /// How long the driver waited for it.
+        waited_ms: u128,
+        /// How long ago it was last received, if ever.
+        last_seen_ms: Option<u128>,
+        /// How long the device had been open.
+        open_for_ms: u128,
+    },
+}
+
+/// When a message was last received, in words.
+fn last_seen(last_seen_ms: Option<u128>, open_for_ms: u128) -> String {
+    match last_seen_ms {
+        Some(ms) => format!("the last one came {ms} ms ago"),
+        None => format!("none received since the device was opened {open_for_ms} ms ago"),
+    }
 }
 
 impl DriverError {

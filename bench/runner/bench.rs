@@ -224,15 +224,17 @@ pub fn open_can_node(
     log: Option<&Path>,
 ) -> Result<(Box<dyn Driver>, String), RunError> {
     use crate::can::canopen::{CanOpenClient, xray_generator};
+    use crate::can::dbc_device;
     use crate::can::slcan::{SlcanBus, SlcanSettings};
     use std::time::Duration;
-    if config.driver != xray_generator::NAME {
+    if config.driver != xray_generator::NAME && config.driver != dbc_device::NAME {
         return Err(RunError::RoleNotProvided {
             role: role.to_string(),
             reason: format!(
-                "driver `{}` is not reached over CAN (CANopen drivers: {})",
+                "driver `{}` is not reached over CAN (CAN drivers: {}, {})",
                 config.driver,
-                xray_generator::NAME
+                xray_generator::NAME,
+                dbc_device::NAME
             ),
         });
     }
@@ -257,7 +259,7 @@ pub fn open_can_node(
         source: Box::new(source),
     })?;
     let sdo_timeout = Duration::from_millis(can.sdo_timeout_ms);
-    let client = match log {
+    let bus: Box<dyn crate::can::CanBus> = match log {
         Some(path) => {
             let file = std::fs::File::create(path).map_err(|source| RunError::RunDirectory {
                 path: path.to_path_buf(),
@@ -265,13 +267,20 @@ pub fn open_can_node(
             })?;
             let out = Box::new(std::io::LineWriter::new(file));
             let interface = format!("slcan-{role}");
-            CanOpenClient::new(
-                Box::new(crate::can::candump::Recorder::new(bus, interface, out)),
-                sdo_timeout,
-            )
+            Box::new(crate::can::candump::Recorder::new(bus, interface, out))
         }
-        None => CanOpenClient::new(Box::new(bus), sdo_timeout),
+        None => Box::new(bus),
     };
+    let (declared_name, actual_name) = (link_name(&declared), link_name(&settings));
+    let adapter = if actual_name == declared_name {
+        declared_name
+    } else {
+        format!("{declared_name} (simulated, {actual_name})")
+    };
+    if config.driver == dbc_device::NAME {
+        return open_dbc_device(role, config, bus, adapter);
+    }
+    let client = CanOpenClient::new(bus, sdo_timeout);
     let driver = xray_generator::XrayGeneratorDriver::open(
         client,
         can.node_id,
@@ -284,15 +293,50 @@ pub fn open_can_node(
         action: format!("starting CANopen node {}", can.node_id),
         source: Box::new(source),
     })?;
-    let (declared_name, actual_name) = (link_name(&declared), link_name(&settings));
-    let adapter = if actual_name == declared_name {
-        declared_name
-    } else {
-        format!("{declared_name} (simulated, {actual_name})")
-    };
     Ok((
         Box::new(driver),
         format!("CANopen node {} via slcan adapter {adapter}", can.node_id),
+    ))
+}
+
+/// Opens a DBC-described device on an open bus: its options checked against its DBC file,
+/// then one frame of every status message awaited.
+fn open_dbc_device(
+    role: &str,
+    config: &InstrumentConfig,
+    bus: Box<dyn crate::can::CanBus>,
+    adapter: String,
+) -> Result<(Box<dyn Driver>, String), RunError> {
+    use crate::can::dbc_device::{DbcDevice, configure};
+    let fail = |action: String| {
+        move |source| RunError::Instrument {
+            role: role.to_string(),
+            driver: config.driver.clone(),
+            action,
+            source: Box::new(source),
+        }
+    };
+    let device_config = configure(&config.options).map_err(|problems| RunError::RoleNotProvided {
+        role: role.to_string(),
+        reason: problems
+            .iter()
+            .map(|p| format!("option `{}`: {}", p.option, p.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+    })?;
+    let file = device_config.path.display().to_string();
+    let status = device_config.status.join(", ");
+    let identity = Identity {
+        manufacturer: config.identity.manufacturer.clone().unwrap_or_default(),
+        model: config.identity.model.clone().unwrap_or_default(),
+        serial: config.identity.serial.clone().unwrap_or_default(),
+        firmware: String::new(),
+    };
+    let device = DbcDevice::open(bus, device_config, identity)
+        .map_err(fail(format!("waiting for its status ({status})")))?;
+    Ok((
+        Box::new(device),
+        format!("DBC device ({file}) via slcan adapter {adapter}"),
     ))
 }
 
