@@ -59,7 +59,9 @@ fn a_dbc_described_collimator_is_set_moved_and_read_by_signal_name() {
     assert_eq!(record.measurements.len(), 4);
     let collimator = &record.instruments[0];
     assert!(
-        collimator.link.contains("DBC device (fixtures/dbc/qbench_collimator.dbc)"),
+        collimator
+            .link
+            .contains("DBC device (fixtures/dbc/qbench_collimator.dbc)"),
         "{}",
         collimator.link
     );
@@ -117,9 +119,10 @@ fn a_collimator_that_falls_silent_ends_the_run_naming_it_and_the_message() {
 #[test]
 fn validation_checks_the_fixture_against_its_dbc_and_the_procedure_against_the_fixture() {
     let dir = Dir::new();
-    let fixture = dir
-        .read("fixtures/sim-can.yaml")
-        .replace("CollimatorStatus.ActualWidth", "CollimatorStatus.ActualWidht");
+    let fixture = dir.read("fixtures/sim-can.yaml").replace(
+        "CollimatorStatus.ActualWidth",
+        "CollimatorStatus.ActualWidht",
+    );
     dir.write("fixtures/typo.yaml", &fixture);
     let out = dir.qbench(&["validate", "fixtures/typo.yaml"]);
     assert_eq!(out.code, 2, "{}", out.stdout);
@@ -129,8 +132,15 @@ fn validation_checks_the_fixture_against_its_dbc_and_the_procedure_against_the_f
         "{}",
         out.stdout
     );
-    dir.write("field.yaml", &FIELD.replace("actual_field_width]", "actual_field_widht]"));
+    dir.write(
+        "field.yaml",
+        &FIELD.replace("actual_field_width, housing", "actual_field_widht, housing"),
+    );
     let out = dir.qbench(&["validate", "field.yaml", "fixtures/sim-can.yaml"]);
     assert_eq!(out.code, 2, "{}", out.stdout);
-    assert!(out.stdout.contains("does not offer `actual_field_widht`"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("does not offer `actual_field_widht`"),
+        "{}",
+        out.stdout
+    );
 }

@@ -141,7 +141,9 @@ pub fn signal_unit(unit: &str) -> Result<Unit, String> {
 
 /// Reads the options and the DBC file they name, and checks every name against it.
 /// Every problem is reported, each naming its option.
-pub fn configure(options: &BTreeMap<String, String>) -> Result<DbcDeviceConfig, Vec<OptionProblem>> {
+pub fn configure(
+    options: &BTreeMap<String, String>,
+) -> Result<DbcDeviceConfig, Vec<OptionProblem>> {
     let mut problems = Vec::new();
     let mut problem = |option: &str, message: String| {
         problems.push(OptionProblem {
@@ -318,9 +320,10 @@ fn find_signal<'a>(
         .message(message)
         .ok_or_else(|| unknown_message(message, &names))?;
     m.signals.iter().find(|s| s.name == signal).ok_or_else(|| {
-        let hint = crate::procedure::did_you_mean(signal, m.signals.iter().map(|s| s.name.as_str()))
-            .map(|s| format!("\ndid you mean `{s}`?"))
-            .unwrap_or_default();
+        let hint =
+            crate::procedure::did_you_mean(signal, m.signals.iter().map(|s| s.name.as_str()))
+                .map(|s| format!("\ndid you mean `{s}`?"))
+                .unwrap_or_default();
         format!("message `{message}` has no signal `{signal}`{hint}")
     })
 }
@@ -405,7 +408,11 @@ fn bus_error(e: CanError) -> DriverError {
         LinkErrorKind::Io
     };
     let bus = e.bus().to_string();
-    driver_error(DriverErrorKind::Link(LinkError::new(kind, &bus, e.to_string())))
+    driver_error(DriverErrorKind::Link(LinkError::new(
+        kind,
+        &bus,
+        e.to_string(),
+    )))
 }
 
 impl DbcDevice {
@@ -834,7 +841,10 @@ mod tests {
             "{problems:?}"
         );
         let missing = configure(&options(&[("dbc", "/nonexistent.dbc")])).unwrap_err();
-        assert!(missing[0].message.contains("cannot read DBC file"), "{missing:?}");
+        assert!(
+            missing[0].message.contains("cannot read DBC file"),
+            "{missing:?}"
+        );
     }
 
     #[test]
@@ -880,7 +890,10 @@ mod tests {
         );
         assert!(err.to_string().contains("0 to 500"), "{err}");
         let err = d.set("field_width", &q("3 s")).unwrap_err();
-        assert!(matches!(err.kind, DriverErrorKind::BadValue { .. }), "{err}");
+        assert!(
+            matches!(err.kind, DriverErrorKind::BadValue { .. }),
+            "{err}"
+        );
         assert!(d.set("iris", &q("1 mm")).is_err());
         assert!(d.read("iris").is_err());
     }
@@ -907,7 +920,8 @@ mod tests {
         assert_eq!(message, "CollimatorStatus (page 0)");
         assert!(last_seen_ms.is_some());
         assert!(
-            err.to_string().contains("no fresh `CollimatorStatus (page 0)` frame (290h)"),
+            err.to_string()
+                .contains("no fresh `CollimatorStatus (page 0)` frame (290h)"),
             "{err}"
         );
     }

@@ -44,12 +44,14 @@ pub fn open_driver(
         "profile" => profile::open(link, options),
         "qbench-room-sensor" => modbus_room_sensor::open(link, options),
         "modbus" => modbus_generic::open(link, options),
-        crate::can::canopen::xray_generator::NAME | crate::can::dbc_device::NAME => Err(common::unsupported(
-            "registry",
-            format!(
-                "driver `{name}` over a byte link: it drives a CAN device, reached with `link: {{ can: ... }}`"
-            ),
-        )),
+        crate::can::canopen::xray_generator::NAME | crate::can::dbc_device::NAME => {
+            Err(common::unsupported(
+                "registry",
+                format!(
+                    "driver `{name}` over a byte link: it drives a CAN device, reached with `link: {{ can: ... }}`"
+                ),
+            ))
+        }
         other => {
             let known: Vec<&str> = DRIVERS.iter().map(|d| d.name).collect();
             Err(common::unsupported(

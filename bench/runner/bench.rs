@@ -316,14 +316,15 @@ fn open_dbc_device(
             source: Box::new(source),
         }
     };
-    let device_config = configure(&config.options).map_err(|problems| RunError::RoleNotProvided {
-        role: role.to_string(),
-        reason: problems
-            .iter()
-            .map(|p| format!("option `{}`: {}", p.option, p.message))
-            .collect::<Vec<_>>()
-            .join("; "),
-    })?;
+    let device_config =
+        configure(&config.options).map_err(|problems| RunError::RoleNotProvided {
+            role: role.to_string(),
+            reason: problems
+                .iter()
+                .map(|p| format!("option `{}`: {}", p.option, p.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        })?;
     let file = device_config.path.display().to_string();
     let status = device_config.status.join(", ");
     let identity = Identity {
