@@ -26,4 +26,28 @@ pub mod slcan;
 pub mod socketcan;
 
 pub use error::CanError;
+
+use std::collections::BTreeMap;
+
+/// Problems with the fixture options of a CAN driver, each naming its option: a DBC device's
+/// names checked against its DBC file, a CANopen node's PDO entries. None for other drivers.
+pub fn option_problems(
+    driver: &str,
+    options: &BTreeMap<String, String>,
+) -> Vec<dbc_device::OptionProblem> {
+    match driver {
+        dbc_device::NAME => dbc_device::configure(options).err().unwrap_or_default(),
+        canopen::xray_generator::NAME => {
+            let settings: Vec<&str> = canopen::xray_generator::SPEC
+                .settings
+                .iter()
+                .map(|s| s.name)
+                .collect();
+            canopen::pdo_options::pdo_options(options, &settings)
+                .err()
+                .unwrap_or_default()
+        }
+        _ => Vec::new(),
+    }
+}
 pub use frame::{CanBus, CanFrame, CanId, FrameError, FrameKind};

@@ -286,6 +286,7 @@ pub fn open_can_node(
         can.node_id,
         Duration::from_millis(can.heartbeat_timeout_ms),
         Duration::from_millis(can.sdo_timeout_ms),
+        &config.options,
     )
     .map_err(|source| RunError::Instrument {
         role: role.to_string(),

@@ -266,6 +266,19 @@ impl CanOpenClient {
         Ok(())
     }
 
+    /// Sends a PDO (a receive PDO of a node: the host transmits it) with `data`, up to 8 bytes.
+    pub fn send_pdo(&mut self, cob_id: u16, data: &[u8]) -> Result<(), CanOpenError> {
+        let frame = CanFrame::data(CanId::Standard(cob_id & 0x7FF), data).map_err(|e| {
+            CanOpenError::Bus(CanError::Unsupported {
+                bus: self.bus.describe(),
+                what: format!("PDO {cob_id:03X}h: {e}"),
+            })
+        })?;
+        self.bus
+            .send(&frame, self.sdo_timeout)
+            .map_err(CanOpenError::Bus)
+    }
+
     /// The latest value of a mapped PDO signal, if one was received.
     pub fn latest(&self, name: &str) -> Option<&Quantity> {
         self.latest.get(name)

@@ -18,6 +18,7 @@ mod abort;
 mod client;
 pub mod eds;
 mod pdo;
+pub mod pdo_options;
 pub mod sdo;
 pub mod xray_generator;
 
