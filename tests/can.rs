@@ -397,9 +397,12 @@ mod driver {
             &bench,
             &[
                 // Placed by the node's own TPDO1 mapping, read over SDO at opening.
-                ("tpdo.pdo_tube_voltage", "TPDO1 2012h.1 scale=0.01 unit=kV"),
+                (
+                    "tpdo.actual_tube_voltage",
+                    "TPDO1 2012h.1 scale=0.01 unit=kV",
+                ),
                 // Declared bits, no SDO needed.
-                ("tpdo.pdo_exposure_count", "185h 48:16"),
+                ("tpdo.exposure_count", "185h 48:16"),
                 ("rpdo.tube_voltage", "RPDO1 0:16 2000h.1 scale=0.1 unit=kV"),
                 ("rpdo.tube_current", "RPDO1 16:16 2000h.2 scale=0.1 unit=mA"),
             ],
@@ -421,9 +424,9 @@ mod driver {
         for n in 1..=2 {
             g.act("prepare").unwrap();
             g.act("expose").unwrap();
-            let kv = g.read("pdo_tube_voltage").unwrap();
+            let kv = g.read("actual_tube_voltage").unwrap();
             assert!((kv.value - 81.6).abs() < 1e-9, "{kv:?}");
-            assert_eq!(g.read("pdo_exposure_count").unwrap().value, f64::from(n));
+            assert_eq!(g.read("exposure_count").unwrap().value, f64::from(n));
             let sdo = g.read("actual_tube_current").unwrap();
             assert!((sdo.value - 200.0).abs() < 1e-9, "{sdo:?}");
         }
@@ -443,7 +446,7 @@ mod driver {
     #[test]
     fn a_tpdo_entry_the_node_does_not_map_is_refused_at_opening() {
         let bench = bench(&CanSimConfig::default());
-        let err = open_with(&bench, &[("tpdo.x", "TPDO1 2010h.1")])
+        let err = open_with(&bench, &[("tpdo.exposure_count", "TPDO1 2010h.1")])
             .err()
             .expect("refused");
         assert!(

@@ -80,6 +80,9 @@ pub struct SignalRef {
     pub unit: Unit,
 }
 
+/// Names, each with its unit symbol.
+pub type NamedUnits = Vec<(String, String)>;
+
 /// One problem with the options, naming the option it is in.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OptionProblem {
@@ -114,7 +117,7 @@ pub struct DbcDeviceConfig {
 
 impl DbcDeviceConfig {
     /// The settings, quantities and actions, with their unit symbols, for capabilities.
-    pub fn names(&self) -> (Vec<(String, String)>, Vec<(String, String)>, Vec<String>) {
+    pub fn names(&self) -> (NamedUnits, NamedUnits, Vec<String>) {
         let with_unit = |m: &BTreeMap<String, SignalRef>| {
             m.iter()
                 .map(|(n, s)| (n.clone(), s.unit.symbol().to_string()))
@@ -587,7 +590,7 @@ impl DbcDevice {
                 let last_seen = self
                     .seen
                     .get(&(message.to_string(), page))
-                    .map(|t| t.elapsed().as_millis());
+                    .map(|t| millis(t.elapsed()));
                 return Err(driver_error(DriverErrorKind::NoFreshMessage {
                     message: match page {
                         Some(p) => format!("{message} (page {p})"),
@@ -599,9 +602,9 @@ impl DbcDevice {
                         .message(message)
                         .map(|m| format!("{}h", m.id))
                         .unwrap_or_default(),
-                    waited_ms: timeout.as_millis(),
+                    waited_ms: millis(timeout),
                     last_seen_ms: last_seen,
-                    open_for_ms: self.opened.elapsed().as_millis(),
+                    open_for_ms: millis(self.opened.elapsed()),
                 }));
             }
             match self.bus.receive(remaining) {
@@ -618,6 +621,10 @@ impl DbcDevice {
             }
         }
     }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn dbc_error(message: &str, e: DbcError) -> DriverError {

@@ -37,16 +37,9 @@ pub fn option_problems(
 ) -> Vec<dbc_device::OptionProblem> {
     match driver {
         dbc_device::NAME => dbc_device::configure(options).err().unwrap_or_default(),
-        canopen::xray_generator::NAME => {
-            let settings: Vec<&str> = canopen::xray_generator::SPEC
-                .settings
-                .iter()
-                .map(|s| s.name)
-                .collect();
-            canopen::pdo_options::pdo_options(options, &settings)
-                .err()
-                .unwrap_or_default()
-        }
+        canopen::xray_generator::NAME => canopen::xray_generator::check_options(options)
+            .err()
+            .unwrap_or_default(),
         _ => Vec::new(),
     }
 }

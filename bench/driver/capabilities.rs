@@ -157,24 +157,6 @@ pub fn capabilities(
                 events: Vec::new(),
             })
         }
-        crate::can::canopen::xray_generator::NAME => {
-            let spec = &crate::can::canopen::xray_generator::SPEC;
-            let settings: Vec<&str> = spec.settings.iter().map(|s| s.name).collect();
-            let pdos = crate::can::canopen::pdo_options::pdo_options(options, &settings).map_err(
-                |problems| {
-                    let first = problems.first();
-                    bad_option(
-                        driver,
-                        first.map_or("tpdo", |p| p.option.as_str()),
-                        first.map_or(String::new(), |p| p.message.clone()),
-                    )
-                },
-            )?;
-            let mut c = Capabilities::of_spec(spec);
-            c.quantities
-                .extend(pdos.tpdo.into_iter().map(|e| (e.name, e.unit)));
-            Ok(c)
-        }
         other => {
             let spec = spec_of(other)
                 .ok_or_else(|| unsupported("registry", format!("driver `{other}`")))?;

@@ -3,11 +3,11 @@
 //!
 //! ```yaml
 //! options:
-//!   # A quantity from TPDO1, where the node's own mapping (1800h/1A00h, read over SDO when
-//!   # the node is opened) places object 2012h sub 1; scaled to kV.
-//!   tpdo.pdo_tube_voltage: "TPDO1 2012h.1 scale=0.01 unit=kV"
+//!   # A quantity read from the latest TPDO1 instead of by SDO, where the node's own mapping
+//!   # (1800h/1A00h, read over SDO when the node is opened) places object 2012h sub 1.
+//!   tpdo.actual_tube_voltage: "TPDO1 2012h.1 scale=0.01 unit=kV"
 //!   # A quantity at declared bits of the PDO with COB-ID 185h (no SDO needed).
-//!   tpdo.pdo_exposure_count: "185h 48:16"
+//!   tpdo.exposure_count: "185h 48:16"
 //!   # A setting sent in RPDO1 at bits 0..15; the object is read back over SDO.
 //!   rpdo.tube_voltage: "RPDO1 0:16 2000h.1 scale=0.1 unit=kV"
 //! ```
@@ -17,6 +17,10 @@
 //! `scale=`, `offset=` (value = raw × scale + offset), `unit=`. The PDO is `TPDO1`..`TPDO4`
 //! or `RPDO1`..`RPDO4` (default COB-IDs, 180h/200h + node and so on) or a COB-ID (`185h`,
 //! `0x185`). Parsing is pure; the node is asked nothing here.
+//!
+//! The one other option of a CANopen node is `emcy: record` (the default: emergency messages
+//! are journaled and the run goes on) or `emcy: stop` (an emergency other than an error reset
+//! ends the run as an instrument error, once journaled; the runner applies it).
 
 use crate::can::dbc_device::OptionProblem;
 use crate::units::parse_unit;
@@ -179,11 +183,27 @@ pub fn parse_entry(name: &str, text: &str, transmit: bool) -> Result<PdoEntry, S
     }
 }
 
-/// The PDO entries of `options`; an `rpdo.` entry must name one of `settings`. Other options
-/// are refused. Every problem is reported, naming its option.
+/// The entry, if its unit is of the dimension of the driver's `unit`.
+fn same_dimension(e: PdoEntry, unit: &str) -> Result<PdoEntry, String> {
+    let theirs = parse_unit(unit).map_err(|err| err.to_string())?;
+    let ours = parse_unit(&e.unit).map_err(|err| err.to_string())?;
+    if ours.dimension() == theirs.dimension() {
+        Ok(e)
+    } else {
+        Err(format!(
+            "unit `{}` is not a unit of {} (`{unit}`)",
+            e.unit, e.name
+        ))
+    }
+}
+
+/// The PDO entries of `options`: a `tpdo.` entry must name one of the driver's `quantities`,
+/// an `rpdo.` entry one of its `settings` (each a name and its unit), in a unit of the same
+/// dimension. Other options are refused. Every problem is reported, naming its option.
 pub fn pdo_options(
     options: &BTreeMap<String, String>,
-    settings: &[&str],
+    settings: &[(&str, &str)],
+    quantities: &[(&str, &str)],
 ) -> Result<PdoOptions, Vec<OptionProblem>> {
     let mut out = PdoOptions::default();
     let mut problems = Vec::new();
@@ -192,26 +212,38 @@ pub fn pdo_options(
             option: key.clone(),
             message,
         };
-        if let Some(name) = key.strip_prefix("tpdo.") {
-            match parse_entry(name, value, true) {
-                Ok(e) => out.tpdo.push(e),
-                Err(m) => problems.push(problem(m)),
-            }
-        } else if let Some(name) = key.strip_prefix("rpdo.") {
-            if !settings.contains(&name) {
+        let transmit = key.starts_with("tpdo.");
+        if let Some(name) = key
+            .strip_prefix("tpdo.")
+            .or_else(|| key.strip_prefix("rpdo."))
+        {
+            let (known, what) = if transmit {
+                (quantities, "quantity")
+            } else {
+                (settings, "setting")
+            };
+            let Some((_, unit)) = known.iter().find(|(n, _)| *n == name) else {
+                let names: Vec<&str> = known.iter().map(|(n, _)| *n).collect();
                 problems.push(problem(format!(
-                    "no setting `{name}` to send (settings: {})",
-                    settings.join(", ")
+                    "no {what} `{name}` (the driver's: {})",
+                    names.join(", ")
                 )));
                 continue;
-            }
-            match parse_entry(name, value, false) {
+            };
+            match parse_entry(name, value, transmit).and_then(|e| same_dimension(e, unit)) {
+                Ok(e) if transmit => out.tpdo.push(e),
                 Ok(e) => out.rpdo.push(e),
                 Err(m) => problems.push(problem(m)),
             }
+        } else if key == "emcy" {
+            if !matches!(value.trim(), "record" | "stop") {
+                problems.push(problem(format!(
+                    "`{value}`: `record` (journal emergencies, the default) or `stop` (an emergency ends the run)"
+                )));
+            }
         } else {
             problems.push(problem(
-                "unknown option of a CANopen node (known: tpdo.NAME, rpdo.SETTING)".into(),
+                "unknown option of a CANopen node (known: tpdo.NAME, rpdo.SETTING, emcy)".into(),
             ));
         }
     }
@@ -270,13 +302,22 @@ mod tests {
             ("rpdo.tube_voltage", "RPDO1 0:16 2000h.1 scale=0.1 unit=kV"),
             ("rpdo.colour", "RPDO1 16:16 2000h.2"),
             ("speed", "fast"),
+            ("emcy", "stop"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        let problems = pdo_options(&options, &["tube_voltage"]).unwrap_err();
+        let problems =
+            pdo_options(&options, &[("tube_voltage", "kV")], &[("kv", "V")]).unwrap_err();
         let names: Vec<&str> = problems.iter().map(|p| p.option.as_str()).collect();
         assert_eq!(names, ["rpdo.colour", "speed"]);
+        let wrong: BTreeMap<String, String> =
+            [("tpdo.kv".to_string(), "TPDO1 0:16 unit=mA".to_string())].into();
+        let problems = pdo_options(&wrong, &[], &[("kv", "kV")]).unwrap_err();
+        assert!(
+            problems[0].message.contains("not a unit of kv"),
+            "{problems:?}"
+        );
     }
 
     proptest! {

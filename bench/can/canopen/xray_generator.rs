@@ -127,8 +127,7 @@ impl XrayGeneratorDriver {
         command_timeout: Duration,
         options: &BTreeMap<String, String>,
     ) -> Result<XrayGeneratorDriver, DriverError> {
-        let settings: Vec<&str> = SPEC.settings.iter().map(|s| s.name).collect();
-        let pdos = pdo_options(options, &settings).map_err(|problems| {
+        let pdos = check_options(options).map_err(|problems| {
             let first = problems.first();
             crate::driver::DriverError::new(
                 NAME,
@@ -173,12 +172,12 @@ impl XrayGeneratorDriver {
             let (bit_offset, bit_length) = match (e.bits, e.object, e.pdo) {
                 (Some(bits), ..) => bits,
                 (None, Some((index, subindex)), PdoRef::Tpdo(n)) => {
-                    if !read.contains_key(&n) {
+                    if let std::collections::btree_map::Entry::Vacant(slot) = read.entry(n) {
                         let m = self
                             .client
                             .read_tpdo_mapping(node, n)
                             .map_err(|err| map(node, err))?;
-                        read.insert(n, m);
+                        slot.insert(m);
                     }
                     let m = &read[&n];
                     let found = m
@@ -353,6 +352,15 @@ impl XrayGeneratorDriver {
             .read_u16(self.node, 0x2002, 0)
             .map_err(|e| self.err(e))
     }
+}
+
+/// Checks the fixture options (PDO entries of the driver's settings and quantities, `emcy`).
+pub fn check_options(
+    options: &BTreeMap<String, String>,
+) -> Result<PdoOptions, Vec<crate::can::dbc_device::OptionProblem>> {
+    let settings: Vec<(&str, &str)> = SPEC.settings.iter().map(|s| (s.name, s.unit)).collect();
+    let quantities: Vec<(&str, &str)> = SPEC.quantities.iter().map(|q| (q.name, q.unit)).collect();
+    pdo_options(options, &settings, &quantities)
 }
 
 /// Maps a CANopen error onto the driver stage's kinds (see the module documentation).
@@ -551,13 +559,9 @@ impl Driver for XrayGeneratorDriver {
             .map_err(|e| self.err(e))
     }
 
-    /// EMCY messages the node sent since last asked: the runner journals them.
-    fn take_notes(&mut self) -> Vec<String> {
-        self.client
-            .drain_emergencies()
-            .iter()
-            .map(|e| format!("EMCY {e}"))
-            .collect()
+    /// EMCY messages the node sent since last asked: the runner journals each as an event.
+    fn take_emergencies(&mut self) -> Vec<Emergency> {
+        self.client.drain_emergencies()
     }
 
     fn conditions(&mut self) -> Result<Vec<Condition>, DriverError> {
