@@ -61,8 +61,9 @@ pub struct Record {
     /// Interruptions and resumptions, in order.
     #[serde(default)]
     pub interruptions: Vec<Interruption>,
-    /// Emergency messages (CANopen EMCY) devices sent, in order.
-    #[serde(default)]
+    /// Emergency messages (CANopen EMCY) devices sent, in order. Left out when there are
+    /// none, so records of runs without any keep the bytes (and hashes) they always had.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub emergencies: Vec<EmergencyRecord>,
     /// UTC time the run started.
     pub started_utc: String,
