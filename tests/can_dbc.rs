@@ -124,11 +124,17 @@ fn validation_checks_the_fixture_against_its_dbc_and_the_procedure_against_the_f
         "CollimatorStatus.ActualWidht",
     );
     dir.write("fixtures/typo.yaml", &fixture);
+    let line = 1 + fixture
+        .lines()
+        .position(|l| l.contains("ActualWidht"))
+        .expect("the typo's line");
     let out = dir.qbench(&["validate", "fixtures/typo.yaml"]);
     assert_eq!(out.code, 2, "{}", out.stdout);
+    let at = format!(
+        "fixtures/typo.yaml:{line}:32: `read.actual_field_width`: message `CollimatorStatus` has no signal `ActualWidht`"
+    );
     assert!(
-        out.stdout.contains("fixtures/typo.yaml:26:32: `read.actual_field_width`: message `CollimatorStatus` has no signal `ActualWidht`")
-            && out.stdout.contains("did you mean `ActualWidth`?"),
+        out.stdout.contains(&at) && out.stdout.contains("did you mean `ActualWidth`?"),
         "{}",
         out.stdout
     );
@@ -142,5 +148,64 @@ fn validation_checks_the_fixture_against_its_dbc_and_the_procedure_against_the_f
         out.stdout.contains("does not offer `actual_field_widht`"),
         "{}",
         out.stdout
+    );
+}
+
+/// The collimator and the CANopen generator of `fixtures/sim-can.yaml`, on one adapter.
+const FIELD_AND_EXPOSURE: &str = r#"
+id: field-and-exposure
+title: Collimate, then expose (two devices on one CAN bus)
+version: 0.1.0
+standard: CiA 412-2
+clause: "automatic X-ray collimator with a generator on the same bus (a link test, not a qualification)"
+roles:
+  collimator: { kind: collimator, capabilities: [field_width, field_height, move, close, state, actual_field_width] }
+  generator: { kind: xray_generator }
+steps:
+  - set: { role: collimator, values: { field_width: 24 cm, field_height: 30 cm } }
+  - action: { role: collimator, do: move }
+  - wait:
+      until: state == 2
+      read: { state: { role: collimator, quantity: state } }
+      every: 0.05 s
+      timeout: 5 s
+  - set: { role: generator, values: { tube_voltage: 70 kV, tube_current: 100 mA, exposure_time: 20 ms } }
+  - action: { role: generator, do: prepare }
+  - action: { role: generator, do: expose }
+  - measure: { id: kv, role: generator, quantity: actual_tube_voltage, samples: 1, timeout: 5 s }
+  - measure: { id: width, role: collimator, quantity: actual_field_width, samples: 2, timeout: 5 s }
+  - check: { id: kv_ok, title: Reported kV within 2 %, value: mean(kv), target: 70 kV, tolerance: 2 % * 70 kV }
+  - check: { id: width_ok, title: Width within 2 %, value: mean(width), target: 24 cm, tolerance: 2 % * 24 cm }
+teardown:
+  - action: { role: generator, do: idle }
+"#;
+
+#[test]
+fn a_collimator_and_a_canopen_generator_share_one_adapter() {
+    let dir = Dir::new();
+    dir.write("both.yaml", FIELD_AND_EXPOSURE);
+    let out = dir.qbench(&[
+        "run",
+        "both.yaml",
+        "--fixture",
+        "fixtures/sim-can.yaml",
+        "--yes",
+        "--json",
+        "--out",
+        "run",
+    ]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let record = qbench::record::read_record(&dir.path().join("run/record.json")).expect("record");
+    let kv = &record.measurements[0].samples[0];
+    assert!((kv.value - 70.7).abs() < 1e-9, "{kv:?}");
+    // Each role's log holds what it sent and everything received: the generator's has the
+    // collimator's status too, the collimator's the generator's TPDO.
+    let generator = dir.read("run/can-generator.log");
+    let collimator = dir.read("run/can-collimator.log");
+    assert!(generator.contains(" 205#") && generator.contains(" 290#"));
+    assert!(collimator.contains(" 210#") && collimator.contains(" 185#"));
+    assert!(
+        !collimator.contains(" 205#"),
+        "a role logs only its own sends"
     );
 }

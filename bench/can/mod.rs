@@ -22,6 +22,7 @@ pub mod dbc_device;
 mod error;
 pub mod frame;
 pub mod memory;
+pub mod shared;
 pub mod slcan;
 pub mod socketcan;
 
