@@ -155,7 +155,8 @@ mod tests {
         assert_eq!(device.receive(t).unwrap(), frame(0x200, 9));
         // Not echoed to the other endpoint, as a real adapter does not.
         assert!(b.receive(Duration::from_millis(10)).is_err());
-        assert_eq!((a.dropped(), a.describe()), (0, "test".to_string()));
+        assert_eq!(a.dropped(), 0);
+        assert!(a.describe().contains("`test`"), "{}", a.describe());
     }
 
     #[test]
