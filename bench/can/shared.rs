@@ -82,18 +82,22 @@ impl CanBus for SharedEndpoint {
 
     fn receive(&mut self, timeout: Duration) -> Result<CanFrame, CanError> {
         let deadline = Instant::now() + timeout;
+        // The bus is read at least once, even with no time to wait: a zero timeout asks for
+        // what has already arrived, and it may still be in the adapter's buffer.
+        let mut read_once = false;
         loop {
             let mut hub = lock(&self.hub);
             if let Some(frame) = hub.queues[self.index].pop_front() {
                 return Ok(frame);
             }
             let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
+            if remaining.is_zero() && read_once {
                 return Err(CanError::Timeout {
                     bus: hub.bus.describe(),
                     waited_ms: timeout.as_millis(),
                 });
             }
+            read_once = true;
             match hub.bus.receive(remaining.min(SLICE)) {
                 Ok(frame) => {
                     let hub = &mut *hub;
@@ -157,6 +161,27 @@ mod tests {
         assert!(b.receive(Duration::from_millis(10)).is_err());
         assert_eq!(a.dropped(), 0);
         assert!(a.describe().contains("`test`"), "{}", a.describe());
+    }
+
+    #[test]
+    fn a_zero_timeout_reads_what_already_arrived_and_idle_queues_are_bounded() {
+        let bus = MemoryBus::new("test");
+        let mut device = bus.endpoint();
+        let shared = SharedBus::new(Box::new(bus.endpoint()));
+        let (mut a, b) = (shared.endpoint(), shared.endpoint());
+        device.send(&frame(0x100, 1), Duration::ZERO).unwrap();
+        assert_eq!(a.receive(Duration::ZERO).unwrap(), frame(0x100, 1));
+        assert!(a.receive(Duration::ZERO).unwrap_err().is_timeout());
+        // `b` never reads: beyond the limit its oldest frames go, and are counted.
+        for i in 0..QUEUE_LIMIT + 9 {
+            device
+                .send(&frame(0x101, (i % 256) as u8), Duration::ZERO)
+                .unwrap();
+            a.receive(Duration::from_millis(100)).unwrap();
+        }
+        assert_eq!((a.dropped(), b.dropped()), (0, 10));
+        let mut b = b;
+        assert_eq!(b.receive(Duration::ZERO).unwrap(), frame(0x101, 9));
     }
 
     #[test]
