@@ -90,6 +90,38 @@ fn sdo_transfers_expedited_and_segmented_both_ways() {
 }
 
 #[test]
+fn sdo_block_transfers_both_ways_with_crc() {
+    let bench = bench(&CanSimConfig::default());
+    let mut c = client(&bench);
+    // The node takes 4 segments per block: 60 bytes are 9 segments in 3 blocks.
+    for label in ["", "chest", "PA chest 1.8 m, grid", &"0123456789".repeat(6)] {
+        c.sdo_block_download(NODE, LABEL, 0, label.as_bytes())
+            .unwrap();
+        assert_eq!(c.read_string(NODE, LABEL, 0).unwrap(), label);
+        // Read back by block upload, in blocks of 2 and of 127 segments.
+        for block_size in [2, 127] {
+            let back = c.sdo_block_upload(NODE, LABEL, 0, block_size).unwrap();
+            assert_eq!(back, label.as_bytes());
+        }
+    }
+    let name = c.sdo_block_upload(NODE, 0x1008, 0, 3).unwrap();
+    assert_eq!(name, b"qbench simulated X-ray generator");
+    // The node's refusal at the end of a block download (a label above 64 bytes) is an abort.
+    let err = c
+        .sdo_block_download(NODE, LABEL, 0, &[b'x'; 65])
+        .unwrap_err();
+    assert!(
+        matches!(err, CanOpenError::SdoAborted { .. })
+            && err.to_string().contains("block download"),
+        "{err}"
+    );
+    // The conversation goes on: ordinary SDO after block transfers.
+    assert_eq!(c.read_u32(NODE, 0x1018, 4).unwrap(), 4_100_001);
+    let err = c.sdo_block_upload(NODE, 0x6000, 0, 8).unwrap_err();
+    assert!(err.to_string().contains("06020000h"), "{err}");
+}
+
+#[test]
 fn sdo_aborts_from_the_node_are_decoded() {
     let bench = bench(&CanSimConfig::default());
     let mut c = client(&bench);

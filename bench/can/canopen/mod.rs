@@ -20,6 +20,7 @@ pub mod eds;
 mod pdo;
 pub mod pdo_options;
 pub mod sdo;
+pub mod sdo_block;
 pub mod xray_generator;
 
 pub use abort::{SdoAbort, abort_description};

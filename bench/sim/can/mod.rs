@@ -15,6 +15,7 @@
 //! Main types: [`SimCanBench`], [`CanSimConfig`], [`Exposure`].
 
 mod adapter;
+mod block;
 mod collimator;
 mod config;
 mod node;

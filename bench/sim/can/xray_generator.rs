@@ -8,7 +8,6 @@
 
 use super::config::XrayGeneratorConfig;
 use super::node::{Access, ObjectDictionary, SdoServer, SdoTarget};
-use crate::can::canopen::sdo::SdoRequest;
 use crate::can::canopen::{
     Emergency, NmtCommand, NmtState, RPDO_BASE, SDO_RX_BASE, SDO_TX_BASE, SdoAbort, TPDO_BASE,
     heartbeat_frame,
@@ -383,12 +382,9 @@ impl XrayGenerator {
         if frame.id() != sdo || self.state == NmtState::Stopped {
             return;
         }
-        let Ok(request) = SdoRequest::decode(frame.data_bytes()) else {
-            return;
-        };
-        if let Some(response) = server.handle(request, self) {
-            let id = CanId::Standard(SDO_TX_BASE + u16::from(self.node()));
-            self.out.push(CanFrame::raw_classic(id, &response.encode()));
+        let id = CanId::Standard(SDO_TX_BASE + u16::from(self.node()));
+        for response in server.handle_frame(frame.data_bytes(), self) {
+            self.out.push(CanFrame::raw_classic(id, &response));
         }
     }
 
