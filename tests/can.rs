@@ -90,6 +90,38 @@ fn sdo_transfers_expedited_and_segmented_both_ways() {
 }
 
 #[test]
+fn sdo_block_transfers_both_ways_with_crc() {
+    let bench = bench(&CanSimConfig::default());
+    let mut c = client(&bench);
+    // The node takes 4 segments per block: 60 bytes are 9 segments in 3 blocks.
+    for label in ["", "chest", "PA chest 1.8 m, grid", &"0123456789".repeat(6)] {
+        c.sdo_block_download(NODE, LABEL, 0, label.as_bytes())
+            .unwrap();
+        assert_eq!(c.read_string(NODE, LABEL, 0).unwrap(), label);
+        // Read back by block upload, in blocks of 2 and of 127 segments.
+        for block_size in [2, 127] {
+            let back = c.sdo_block_upload(NODE, LABEL, 0, block_size).unwrap();
+            assert_eq!(back, label.as_bytes());
+        }
+    }
+    let name = c.sdo_block_upload(NODE, 0x1008, 0, 3).unwrap();
+    assert_eq!(name, b"qbench simulated X-ray generator");
+    // The node's refusal at the end of a block download (a label above 64 bytes) is an abort.
+    let err = c
+        .sdo_block_download(NODE, LABEL, 0, &[b'x'; 65])
+        .unwrap_err();
+    assert!(
+        matches!(err, CanOpenError::SdoAborted { .. })
+            && err.to_string().contains("block download"),
+        "{err}"
+    );
+    // The conversation goes on: ordinary SDO after block transfers.
+    assert_eq!(c.read_u32(NODE, 0x1018, 4).unwrap(), 4_100_001);
+    let err = c.sdo_block_upload(NODE, 0x6000, 0, 8).unwrap_err();
+    assert!(err.to_string().contains("06020000h"), "{err}");
+}
+
+#[test]
 fn sdo_aborts_from_the_node_are_decoded() {
     let bench = bench(&CanSimConfig::default());
     let mut c = client(&bench);
@@ -327,6 +359,7 @@ mod driver {
             NODE,
             Duration::from_millis(300),
             Duration::from_millis(500),
+            &std::collections::BTreeMap::new(),
         )
         .expect("the generator goes operational")
     }
@@ -368,6 +401,92 @@ mod driver {
         assert!(err.to_string().contains("present device state"), "{err}");
         g.make_safe().unwrap();
         assert_eq!(g.drain_emergencies().first().map(|e| e.code), Some(0xFF01));
+    }
+
+    fn open_with(
+        bench: &SimCanBench,
+        options: &[(&str, &str)],
+    ) -> Result<XrayGeneratorDriver, qbench::driver::DriverError> {
+        let options = options
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        XrayGeneratorDriver::open(
+            client(bench),
+            NODE,
+            Duration::from_millis(300),
+            Duration::from_millis(500),
+            &options,
+        )
+    }
+
+    #[test]
+    fn pdos_declared_in_the_options_set_by_rpdo_and_read_from_the_latest_tpdo() {
+        let mut config = CanSimConfig::default();
+        config.xray_generator.kv_error = 0.02;
+        let bench = bench(&config);
+        let mut g = open_with(
+            &bench,
+            &[
+                // Placed by the node's own TPDO1 mapping, read over SDO at opening.
+                (
+                    "tpdo.actual_tube_voltage",
+                    "TPDO1 2012h.1 scale=0.01 unit=kV",
+                ),
+                // Declared bits, no SDO needed.
+                ("tpdo.exposure_count", "185h 48:16"),
+                ("rpdo.tube_voltage", "RPDO1 0:16 2000h.1 scale=0.1 unit=kV"),
+                ("rpdo.tube_current", "RPDO1 16:16 2000h.2 scale=0.1 unit=mA"),
+            ],
+        )
+        .expect("opens with its PDOs");
+        // Sent by RPDO1 (kV and mA together), read back over SDO.
+        let back = g.set("tube_voltage", &q("80 kV")).unwrap();
+        assert_eq!((back.value, back.unit.symbol()), (80.0, "kV"));
+        let back = g.set("tube_current", &q("0.2 A")).unwrap();
+        assert_eq!((back.value, back.unit.symbol()), (200.0, "mA"));
+        assert_eq!(
+            g.read("tube_voltage")
+                .err()
+                .map(|e| e.to_string().contains("unsupported")),
+            Some(true)
+        );
+        // The RPDO kept the voltage sent before: both settings hold.
+        g.set("exposure_time", &q("10 ms")).unwrap();
+        for n in 1..=2 {
+            g.act("prepare").unwrap();
+            g.act("expose").unwrap();
+            let kv = g.read("actual_tube_voltage").unwrap();
+            assert!((kv.value - 81.6).abs() < 1e-9, "{kv:?}");
+            assert_eq!(g.read("exposure_count").unwrap().value, f64::from(n));
+            let sdo = g.read("actual_tube_current").unwrap();
+            assert!((sdo.value - 200.0).abs() < 1e-9, "{sdo:?}");
+        }
+        // A value that does not fit the RPDO's 16 bits is refused before anything is sent.
+        let err = g.set("tube_current", &q("7 A")).unwrap_err();
+        assert!(
+            matches!(err.kind, DriverErrorKind::OutOfRange { .. }),
+            "{err}"
+        );
+        // One the node refuses (above 150 kV) comes back as it was, with an EMCY 6320h.
+        let back = g.set("tube_voltage", &q("160 kV")).unwrap();
+        assert_eq!(back.value, 80.0);
+        g.act("idle").unwrap();
+        assert!(g.drain_emergencies().iter().any(|e| e.code == 0x6320));
+    }
+
+    #[test]
+    fn a_tpdo_entry_the_node_does_not_map_is_refused_at_opening() {
+        let bench = bench(&CanSimConfig::default());
+        let err = open_with(&bench, &[("tpdo.exposure_count", "TPDO1 2010h.1")])
+            .err()
+            .expect("refused");
+        assert!(
+            err.to_string().contains(
+                "node 5 does not map 2010h.1 in TPDO1 (it maps 2012h.1, 2012h.2, 2012h.3, 2012h.4)"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

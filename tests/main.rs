@@ -8,6 +8,8 @@ mod util;
 mod analyze;
 /// The CAN stage over the simulated slcan adapter: CANopen, node loss, adapter faults.
 mod can;
+/// A DBC-described device (the simulated collimator) driven from a fixture, no Rust.
+mod can_dbc;
 /// Whole runs against the simulated CANopen X-ray generator.
 mod can_runs;
 /// `qbench verify` and `qbench report` on recorded runs.

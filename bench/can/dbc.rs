@@ -148,8 +148,8 @@ pub enum DbcError {
         /// The signal asked for.
         signal: String,
     },
-    /// A value does not fit the signal's raw range.
-    #[error("{value} is out of range for signal `{signal}` (raw range {min} to {max})")]
+    /// A value does not fit the signal's raw range (or the range its file states).
+    #[error("{value} is out of range for signal `{signal}` ({min} to {max})")]
     OutOfRange {
         /// The signal.
         signal: String,
@@ -676,6 +676,26 @@ mod tests {
                     prop_assert_eq!(data[bit / 8] >> (bit % 8) & 1, background[bit / 8] >> (bit % 8) & 1);
                 }
             }
+        }
+
+        #[test]
+        fn multiplexed_messages_round_trip_page_by_page(page in 0u64..2, a in 0.0f64..1.0, b in 0.0f64..1.0) {
+            // The demo's `Diagnostics`: page 0 carries SupplyVoltage, page 1 HeaterCurrent
+            // (signed) in the same bits; Uptime (big-endian) is in every page.
+            let db = demo();
+            let uptime = (b * 16_777_215.0).round();
+            let (name, value) = if page == 0 {
+                ("SupplyVoltage", (a * 65.535 * 1000.0).round() / 1000.0)
+            } else {
+                ("HeaterCurrent", ((a - 0.5) * 655.0 * 100.0).round() / 100.0)
+            };
+            let f = db.encode("Diagnostics", &[(name, value), ("Uptime", uptime)]).unwrap();
+            let d = db.decode(&f).unwrap().unwrap();
+            prop_assert_eq!(d.signal("Page").map(|s| s.raw), Some(page as i128));
+            prop_assert!((d.signal(name).unwrap().value - value).abs() < 1e-6);
+            prop_assert_eq!(d.signal("Uptime").unwrap().value, uptime);
+            let other = if page == 0 { "HeaterCurrent" } else { "SupplyVoltage" };
+            prop_assert!(d.signal(other).is_none());
         }
 
         #[test]

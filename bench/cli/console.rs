@@ -66,6 +66,16 @@ impl Observer for ConsoleObserver<'_> {
             RunEvent::Check(c) => check_line(c),
             RunEvent::Collected { .. } => return,
             RunEvent::InstrumentNote { role, note } => format!("  {role}: {note}"),
+            RunEvent::Emergency {
+                role,
+                node,
+                code,
+                class,
+                register,
+                manufacturer,
+            } => format!(
+                "  {role}: EMCY from node {node}: {code:04X}h ({class}), error register {register:02X}h, manufacturer data {manufacturer}"
+            ),
             RunEvent::Error { role, message } => match role {
                 Some(r) => format!("ERROR ({r}): {message}"),
                 None => format!("ERROR: {message}"),

@@ -4,8 +4,8 @@
 //!
 //! Fixture validation and role checks use this instead of the static specification when a
 //! driver is generic: the `profile` driver's kind and capabilities come from its profile;
-//! `scpi` and `modbus` take the kind the fixture declares (`kind:`) and the names their
-//! options give. Nothing here opens a link; a profile is read from its file.
+//! `scpi`, `modbus` and `dbc` take the kind the fixture declares (`kind:`) and the names
+//! their options give (`dbc` with the units of its DBC file's signals). Nothing here opens a link; a profile is read from its file.
 
 use super::common::{bad_option, unsupported};
 use super::{DeviceEvent, DriverError, spec_of};
@@ -62,7 +62,8 @@ impl Capabilities {
 }
 
 /// The capabilities of driver `driver` configured with `options`; `declared_kind` is the
-/// fixture's `kind:` (required by `scpi` and `modbus`, which cannot know what they drive).
+/// fixture's `kind:` (required by `scpi`, `modbus` and `dbc`, which cannot know what they
+/// drive).
 pub fn capabilities(
     driver: &str,
     options: &BTreeMap<String, String>,
@@ -137,6 +138,24 @@ pub fn capabilities(
             c.quantities.retain(|(n, _)| n != "serial_number");
             c.kind = kind_needed(driver)?;
             Ok(c)
+        }
+        crate::can::dbc_device::NAME => {
+            let config = crate::can::dbc_device::configure(options).map_err(|problems| {
+                let first = problems.first();
+                bad_option(
+                    driver,
+                    first.map_or("dbc", |p| p.option.as_str()),
+                    first.map_or(String::new(), |p| p.message.clone()),
+                )
+            })?;
+            let (settings, quantities, actions) = config.names();
+            Ok(Capabilities {
+                kind: kind_needed(driver)?,
+                settings,
+                quantities,
+                actions,
+                events: Vec::new(),
+            })
         }
         other => {
             let spec = spec_of(other)

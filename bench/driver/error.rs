@@ -86,6 +86,36 @@ pub enum DriverErrorKind {
         /// How long the driver waited.
         waited_ms: u128,
     },
+    /// The device sent an emergency message and its fixture says emergencies stop the run
+    /// (`emcy: stop`).
+    #[error("the device sent an emergency: {description}")]
+    Emergency {
+        /// The emergency, decoded.
+        description: String,
+    },
+    /// No frame of a message a device sends came in time (a DBC-described device's status):
+    /// the device is silent, or was never heard.
+    #[error("no fresh `{message}` frame ({id}) within {waited_ms} ms: {}", last_seen(*last_seen_ms, *open_for_ms))]
+    NoFreshMessage {
+        /// The message (and its multiplexor page).
+        message: String,
+        /// Its identifier (`290h`).
+        id: String,
+        /// How long the driver waited for it.
+        waited_ms: u64,
+        /// How long ago it was last received, if ever.
+        last_seen_ms: Option<u64>,
+        /// How long the device had been open.
+        open_for_ms: u64,
+    },
+}
+
+/// When a message was last received, in words.
+fn last_seen(last_seen_ms: Option<u64>, open_for_ms: u64) -> String {
+    match last_seen_ms {
+        Some(ms) => format!("the last one came {ms} ms ago"),
+        None => format!("none received since the device was opened {open_for_ms} ms ago"),
+    }
 }
 
 impl DriverError {

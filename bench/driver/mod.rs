@@ -156,4 +156,11 @@ pub trait Driver: Send {
             },
         ))
     }
+
+    /// Takes the emergency messages (CANopen EMCY) the device sent since the last call,
+    /// oldest first. The runner journals each as its own event; drivers of devices without
+    /// emergency messages keep this default.
+    fn take_emergencies(&mut self) -> Vec<crate::can::canopen::Emergency> {
+        Vec::new()
+    }
 }

@@ -20,6 +20,7 @@ pub static DRIVERS: &[DriverSpec] = &[
     modbus_room_sensor::SPEC,
     modbus_generic::SPEC,
     crate::can::canopen::xray_generator::SPEC,
+    crate::can::dbc_device::SPEC,
 ];
 
 /// The specification of the driver called `name`.
@@ -46,12 +47,14 @@ pub fn open_driver(
         "profile" => profile::open(link, options),
         "qbench-room-sensor" => modbus_room_sensor::open(link, options),
         "modbus" => modbus_generic::open(link, options),
-        crate::can::canopen::xray_generator::NAME => Err(common::unsupported(
-            "registry",
-            format!(
-                "driver `{name}` over a byte link: it is a CANopen node, reached with `link: {{ can: ... }}`"
-            ),
-        )),
+        crate::can::canopen::xray_generator::NAME | crate::can::dbc_device::NAME => {
+            Err(common::unsupported(
+                "registry",
+                format!(
+                    "driver `{name}` over a byte link: it drives a CAN device, reached with `link: {{ can: ... }}`"
+                ),
+            ))
+        }
         other => {
             let known: Vec<&str> = DRIVERS.iter().map(|d| d.name).collect();
             Err(common::unsupported(
@@ -87,8 +90,13 @@ mod tests {
             }
             let (link, _) = FakeLink::new(&[]);
             let opened = open_driver(spec.name, Box::new(link), &options);
-            if spec.name == crate::can::canopen::xray_generator::NAME {
-                // A CANopen node is opened through its CAN link, never over a byte link.
+            if [
+                crate::can::canopen::xray_generator::NAME,
+                crate::can::dbc_device::NAME,
+            ]
+            .contains(&spec.name)
+            {
+                // A CAN device is opened through its CAN link, never over a byte link.
                 let err = opened.err().map(|e| e.to_string()).unwrap_or_default();
                 assert!(err.contains("link: { can:"), "{err}");
             } else {

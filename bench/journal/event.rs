@@ -82,6 +82,21 @@ pub enum RunEvent {
         /// What was noted.
         note: String,
     },
+    /// An emergency message (CANopen EMCY, CiA 301 §7.2.7) a device sent.
+    Emergency {
+        /// The role of the instrument.
+        role: String,
+        /// The node that sent it.
+        node: u8,
+        /// The emergency error code (0 is an error reset).
+        code: u16,
+        /// The class of the code in words (CiA 301 table 21: `current`, `device specific`).
+        class: String,
+        /// The error register (object 1001h) at the time.
+        register: u8,
+        /// The five manufacturer-specific bytes, in hex.
+        manufacturer: String,
+    },
     /// Something went wrong; the message names the instrument and what was expected.
     Error {
         /// The role concerned, if any.

@@ -71,6 +71,10 @@ pub struct Record {
     /// (absent from records of runs without any).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gas_conversions: Vec<crate::journal::GasConversion>,
+    /// Emergency messages (CANopen EMCY) devices sent, in order. Left out when there are
+    /// none, so records of runs without any keep the bytes (and hashes) they always had.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub emergencies: Vec<EmergencyRecord>,
     /// UTC time the run started.
     pub started_utc: String,
     /// UTC time of the last entry.
@@ -142,6 +146,27 @@ pub struct SeriesPoint {
     /// Whether the point was collected at a set point run again after an interruption.
     #[serde(default)]
     pub superseded: bool,
+}
+
+/// An emergency message a device sent (CANopen EMCY, CiA 301 §7.2.7), as journaled.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EmergencyRecord {
+    /// The journal entry that holds it.
+    pub seq: u64,
+    /// UTC time it was journaled.
+    pub utc: String,
+    /// The role of the instrument.
+    pub role: String,
+    /// The node that sent it.
+    pub node: u8,
+    /// The error code (0 is an error reset).
+    pub code: u16,
+    /// The class of the code in words.
+    pub class: String,
+    /// The error register at the time.
+    pub register: u8,
+    /// The manufacturer-specific bytes, in hex.
+    pub manufacturer: String,
 }
 
 /// An interruption of the run (a crash, a power cut) and its resumption.
@@ -242,6 +267,7 @@ impl Record {
             verdict: None,
             end_reason: None,
             interruptions: Vec::new(),
+            emergencies: Vec::new(),
             series: Vec::new(),
             waveforms: Vec::new(),
             gas_conversions: Vec::new(),
@@ -445,6 +471,32 @@ impl Record {
             }
             RunEvent::InstrumentNote { role, note: text } => {
                 note("instrument", Some(role), text.clone())
+            }
+            RunEvent::Emergency {
+                role,
+                node,
+                code,
+                class,
+                register,
+                manufacturer,
+            } => {
+                note(
+                    "emergency",
+                    Some(role),
+                    format!(
+                        "EMCY from node {node}: {code:04X}h ({class}), error register {register:02X}h"
+                    ),
+                );
+                self.emergencies.push(EmergencyRecord {
+                    seq: entry.seq,
+                    utc: entry.utc.clone(),
+                    role: role.clone(),
+                    node: *node,
+                    code: *code,
+                    class: class.clone(),
+                    register: *register,
+                    manufacturer: manufacturer.clone(),
+                });
             }
             RunEvent::SafeState { role, ok, message } => {
                 let text = match (ok, message) {

@@ -32,6 +32,8 @@ pub struct ReportView {
     pub instruments: Vec<InstrumentRow>,
     /// Commands, prompts, errors and safe-state actions, in journal order.
     pub events: Vec<EventRow>,
+    /// Emergency messages (CANopen EMCY) devices sent, in journal order.
+    pub emergencies: Vec<EmergencyRow>,
     /// Every measurement with all its samples, in the order it was first sampled.
     pub raw_data: Vec<RawMeasurement>,
     /// Series of points collected across set points (the inputs of fits), in full precision.
@@ -480,6 +482,27 @@ pub struct EventRow {
     pub role: String,
     /// What happened.
     pub text: String,
+}
+
+/// One emergency message a device sent, formatted.
+#[derive(Clone, Debug, Serialize)]
+pub struct EmergencyRow {
+    /// The journal entry's sequence number.
+    pub seq: u64,
+    /// UTC time stamp.
+    pub utc: String,
+    /// The role of the instrument.
+    pub role: String,
+    /// The node that sent it.
+    pub node: u8,
+    /// The error code in hex (`FF01h`).
+    pub code: String,
+    /// The class of the code in words.
+    pub class: String,
+    /// The error register in hex (`81h`).
+    pub register: String,
+    /// The manufacturer-specific bytes in hex.
+    pub manufacturer: String,
 }
 
 /// One measurement and all its raw samples.
@@ -1047,6 +1070,20 @@ impl ReportView {
                     kind: e.kind.clone(),
                     role: e.role.clone().unwrap_or_default(),
                     text: e.text.clone(),
+                })
+                .collect(),
+            emergencies: record
+                .emergencies
+                .iter()
+                .map(|e| EmergencyRow {
+                    seq: e.seq,
+                    utc: e.utc.clone(),
+                    role: e.role.clone(),
+                    node: e.node,
+                    code: format!("{:04X}h", e.code),
+                    class: e.class.clone(),
+                    register: format!("{:02X}h", e.register),
+                    manufacturer: e.manufacturer.clone(),
                 })
                 .collect(),
             raw_data: raw_data(record, &set_points),

@@ -102,6 +102,7 @@ pub fn open_bench(
         simulator,
     };
     let mut ready = Vec::new();
+    let mut buses = CanBuses::new();
     for role in procedure.roles.keys() {
         let Some(config) = fixture.instruments.get(role) else {
             return Err(RunError::RoleNotProvided {
@@ -109,7 +110,8 @@ pub fn open_bench(
                 reason: "not bound".into(),
             });
         };
-        let (instrument, info) = open_instrument(role, config, bench.simulator.as_ref(), run_dir)?;
+        let (instrument, info) =
+            open_instrument(role, config, bench.simulator.as_ref(), run_dir, &mut buses)?;
         check_identity(role, config, &info)?;
         if let Some(due) = config.calibration_due
             && due < today
@@ -131,6 +133,7 @@ fn open_instrument(
     config: &InstrumentConfig,
     simulator: Option<&SimBench>,
     run_dir: &Path,
+    buses: &mut CanBuses,
 ) -> Result<(Instrument, InstrumentReady), RunError> {
     let ready = |identity: Identity, link: String| InstrumentReady {
         role: role.to_string(),
@@ -143,7 +146,7 @@ fn open_instrument(
     };
     if let Some(can) = &config.can {
         let log = run_dir.join(format!("can-{role}.log"));
-        let (driver, link_text) = open_can_node(role, config, can, simulator, Some(&log))?;
+        let (driver, link_text) = open_can_device(role, config, can, simulator, Some(&log), buses)?;
         let mut driver = driver;
         let identity = driver.identify().map_err(|source| RunError::Instrument {
             role: role.to_string(),
@@ -212,6 +215,10 @@ fn open_instrument(
     ))
 }
 
+/// The CAN buses opened so far, by adapter port: roles whose devices sit behind the same
+/// adapter share its bus (`can::shared`), with the bit rate and role that opened it.
+pub type CanBuses = BTreeMap<String, (crate::can::shared::SharedBus, u32, String)>;
+
 /// Opens a CANopen node behind a serial-line CAN adapter: the adapter's line, the slcan bus
 /// at the fixture's bit rate, a CANopen client watching the node's heartbeat, the driver.
 /// With `log`, every frame on the bus is also written there in candump format (a run keeps
@@ -223,16 +230,32 @@ pub fn open_can_node(
     simulator: Option<&SimBench>,
     log: Option<&Path>,
 ) -> Result<(Box<dyn Driver>, String), RunError> {
+    open_can_device(role, config, can, simulator, log, &mut CanBuses::new())
+}
+
+/// [`open_can_node`] (or a DBC-described device) on the bus of `buses` its adapter already
+/// carries, if another role opened it: each role's log then holds what it sent and every
+/// frame received.
+fn open_can_device(
+    role: &str,
+    config: &InstrumentConfig,
+    can: &crate::fixture::CanLinkSettings,
+    simulator: Option<&SimBench>,
+    log: Option<&Path>,
+    buses: &mut CanBuses,
+) -> Result<(Box<dyn Driver>, String), RunError> {
     use crate::can::canopen::{CanOpenClient, xray_generator};
+    use crate::can::dbc_device;
     use crate::can::slcan::{SlcanBus, SlcanSettings};
     use std::time::Duration;
-    if config.driver != xray_generator::NAME {
+    if config.driver != xray_generator::NAME && config.driver != dbc_device::NAME {
         return Err(RunError::RoleNotProvided {
             role: role.to_string(),
             reason: format!(
-                "driver `{}` is not reached over CAN (CANopen drivers: {})",
+                "driver `{}` is not reached over CAN (CAN drivers: {}, {})",
                 config.driver,
-                xray_generator::NAME
+                xray_generator::NAME,
+                dbc_device::NAME
             ),
         });
     }
@@ -243,21 +266,42 @@ pub fn open_can_node(
             reason,
         }
     })?;
-    let link = crate::link::open_link(&settings).map_err(|source| RunError::Link {
-        role: role.to_string(),
-        port: declared.describe(),
-        source: Box::new(source),
-    })?;
-    let bus_settings = SlcanSettings {
-        bit_rate: can.bit_rate,
-        ..SlcanSettings::default()
+    let bus = match buses.get(&can.adapter.port) {
+        Some((_, bit_rate, first)) if *bit_rate != can.bit_rate => {
+            return Err(RunError::RoleNotProvided {
+                role: role.to_string(),
+                reason: format!(
+                    "it shares adapter {} with role `{first}`, at {} bit/s, not {bit_rate} bit/s",
+                    can.adapter.port, can.bit_rate
+                ),
+            });
+        }
+        Some((shared, ..)) => shared.endpoint(),
+        None => {
+            let link = crate::link::open_link(&settings).map_err(|source| RunError::Link {
+                role: role.to_string(),
+                port: declared.describe(),
+                source: Box::new(source),
+            })?;
+            let bus_settings = SlcanSettings {
+                bit_rate: can.bit_rate,
+                ..SlcanSettings::default()
+            };
+            let bus = SlcanBus::open(link, &bus_settings).map_err(|source| RunError::CanBus {
+                role: role.to_string(),
+                source: Box::new(source),
+            })?;
+            let shared = crate::can::shared::SharedBus::new(Box::new(bus));
+            let endpoint = shared.endpoint();
+            buses.insert(
+                can.adapter.port.clone(),
+                (shared, can.bit_rate, role.to_string()),
+            );
+            endpoint
+        }
     };
-    let bus = SlcanBus::open(link, &bus_settings).map_err(|source| RunError::CanBus {
-        role: role.to_string(),
-        source: Box::new(source),
-    })?;
     let sdo_timeout = Duration::from_millis(can.sdo_timeout_ms);
-    let client = match log {
+    let bus: Box<dyn crate::can::CanBus> = match log {
         Some(path) => {
             let file = std::fs::File::create(path).map_err(|source| RunError::RunDirectory {
                 path: path.to_path_buf(),
@@ -265,18 +309,26 @@ pub fn open_can_node(
             })?;
             let out = Box::new(std::io::LineWriter::new(file));
             let interface = format!("slcan-{role}");
-            CanOpenClient::new(
-                Box::new(crate::can::candump::Recorder::new(bus, interface, out)),
-                sdo_timeout,
-            )
+            Box::new(crate::can::candump::Recorder::new(bus, interface, out))
         }
-        None => CanOpenClient::new(Box::new(bus), sdo_timeout),
+        None => Box::new(bus),
     };
+    let (declared_name, actual_name) = (link_name(&declared), link_name(&settings));
+    let adapter = if actual_name == declared_name {
+        declared_name
+    } else {
+        format!("{declared_name} (simulated, {actual_name})")
+    };
+    if config.driver == dbc_device::NAME {
+        return open_dbc_device(role, config, bus, adapter);
+    }
+    let client = CanOpenClient::new(bus, sdo_timeout);
     let driver = xray_generator::XrayGeneratorDriver::open(
         client,
         can.node_id,
         Duration::from_millis(can.heartbeat_timeout_ms),
         Duration::from_millis(can.sdo_timeout_ms),
+        &config.options,
     )
     .map_err(|source| RunError::Instrument {
         role: role.to_string(),
@@ -284,15 +336,51 @@ pub fn open_can_node(
         action: format!("starting CANopen node {}", can.node_id),
         source: Box::new(source),
     })?;
-    let (declared_name, actual_name) = (link_name(&declared), link_name(&settings));
-    let adapter = if actual_name == declared_name {
-        declared_name
-    } else {
-        format!("{declared_name} (simulated, {actual_name})")
-    };
     Ok((
         Box::new(driver),
         format!("CANopen node {} via slcan adapter {adapter}", can.node_id),
+    ))
+}
+
+/// Opens a DBC-described device on an open bus: its options checked against its DBC file,
+/// then one frame of every status message awaited.
+fn open_dbc_device(
+    role: &str,
+    config: &InstrumentConfig,
+    bus: Box<dyn crate::can::CanBus>,
+    adapter: String,
+) -> Result<(Box<dyn Driver>, String), RunError> {
+    use crate::can::dbc_device::{DbcDevice, configure};
+    let fail = |action: String| {
+        move |source| RunError::Instrument {
+            role: role.to_string(),
+            driver: config.driver.clone(),
+            action,
+            source: Box::new(source),
+        }
+    };
+    let device_config =
+        configure(&config.options).map_err(|problems| RunError::RoleNotProvided {
+            role: role.to_string(),
+            reason: problems
+                .iter()
+                .map(|p| format!("option `{}`: {}", p.option, p.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        })?;
+    let file = device_config.path.display().to_string();
+    let status = device_config.status.join(", ");
+    let identity = Identity {
+        manufacturer: config.identity.manufacturer.clone().unwrap_or_default(),
+        model: config.identity.model.clone().unwrap_or_default(),
+        serial: config.identity.serial.clone().unwrap_or_default(),
+        firmware: String::new(),
+    };
+    let device = DbcDevice::open(bus, device_config, identity)
+        .map_err(fail(format!("waiting for its status ({status})")))?;
+    Ok((
+        Box::new(device),
+        format!("DBC device ({file}) via slcan adapter {adapter}"),
     ))
 }
 

@@ -417,19 +417,54 @@ impl Executor<'_> {
 
     /// Journals what the driver of `role` noted since it was last asked (an instrument's own
     /// error queue, a retry that recovered from a transient fault), so none is silent.
+    ///
+    /// Emergency messages are journaled each as its own event. They do not stop the run,
+    /// unless the instrument's fixture options say `emcy: stop`: then any emergency other
+    /// than an error reset (code 0) ends it as an instrument error, once journaled.
     pub fn journal_notes(&mut self, role: &str) -> Result<(), RunError> {
-        let notes = match self.bench.instruments.get_mut(role) {
+        let (notes, emergencies, stop, driver_name) = match self.bench.instruments.get_mut(role) {
             Some(super::bench::Instrument {
                 handle: Handle::Driver(driver),
-                ..
-            }) => driver.take_notes(),
-            _ => Vec::new(),
+                config,
+            }) => (
+                driver.take_notes(),
+                driver.take_emergencies(),
+                config
+                    .options
+                    .get("emcy")
+                    .is_some_and(|v| v.trim() == "stop"),
+                config.driver.clone(),
+            ),
+            _ => (Vec::new(), Vec::new(), false, String::new()),
         };
         for note in notes {
             self.emit(RunEvent::InstrumentNote {
                 role: role.to_string(),
                 note,
             })?;
+        }
+        for e in &emergencies {
+            self.emit(RunEvent::Emergency {
+                role: role.to_string(),
+                node: e.node,
+                code: e.code,
+                class: e.class().to_string(),
+                register: e.register,
+                manufacturer: hex::encode_upper(e.manufacturer),
+            })?;
+        }
+        if stop && let Some(e) = emergencies.iter().find(|e| e.code != 0) {
+            return Err(RunError::Instrument {
+                role: role.to_string(),
+                driver: driver_name.clone(),
+                action: "watching its emergency messages (`emcy: stop`)".into(),
+                source: Box::new(crate::driver::DriverError::new(
+                    driver_name,
+                    crate::driver::DriverErrorKind::Emergency {
+                        description: e.to_string(),
+                    },
+                )),
+            });
         }
         Ok(())
     }

@@ -18,7 +18,9 @@ mod abort;
 mod client;
 pub mod eds;
 mod pdo;
+pub mod pdo_options;
 pub mod sdo;
+pub mod sdo_block;
 pub mod xray_generator;
 
 pub use abort::{SdoAbort, abort_description};
@@ -26,7 +28,7 @@ pub use client::{CanOpenClient, CanOpenError, HeartbeatStatus};
 pub use pdo::{PdoError, PdoMapping, PdoSignal};
 
 use super::{CanFrame, CanId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Function code of NMT commands (COB-ID 0x000).
@@ -171,7 +173,7 @@ pub fn parse_heartbeat(frame: &CanFrame) -> Option<(u8, NmtState)> {
 }
 
 /// An emergency message (CiA 301 §7.2.7): what went wrong in a node, as it reported it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Emergency {
     /// The node that sent it.
     pub node: u8,

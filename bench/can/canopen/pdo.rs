@@ -95,7 +95,6 @@ pub(crate) fn read_bits(data: &[u8], offset: usize, len: usize) -> Option<u64> {
 }
 
 /// Writes the low `len` bits of `value` little-endian into `data` at `offset`.
-#[cfg(test)]
 pub(crate) fn write_bits(data: &mut [u8], offset: usize, len: usize, value: u64) {
     for i in 0..len.min(64) {
         let bit = offset + i;

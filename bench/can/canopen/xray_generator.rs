@@ -2,12 +2,20 @@
 //! simulated generator (`docs/can.md`): set kV, mA, exposure time or mAs; prepare, expose,
 //! idle; read the actual values of the last exposure.
 //!
+//! PDOs declared in the fixture's options (`pdo_options.rs`) add quantities read from the
+//! latest transmit PDO, and send settings in a receive PDO instead of by SDO (each read back
+//! over SDO): `tpdo.pdo_tube_voltage: "TPDO1 2012h.1 scale=0.01 unit=kV"`, `rpdo.tube_voltage:
+//! "RPDO1 0:16 2000h.1 scale=0.1 unit=kV"`. A TPDO entry naming only its object is placed by
+//! the node's own mapping, read over SDO (1800h/1A00h) when the driver opens.
+//!
 //! Until the driver stage has a CAN error kind, CANopen errors are mapped onto the existing
 //! [`DriverErrorKind`]s: a lost node or adapter is a disconnected link named after the node,
 //! an unanswered SDO a link timeout, an SDO abort the instrument refusing (with the abort's
 //! meaning), a protocol breach a protocol error.
 
-use super::{CanOpenClient, CanOpenError, Emergency, NmtCommand, NmtState};
+use super::pdo::write_bits;
+use super::pdo_options::{PdoEntry, PdoOptions, PdoRef, pdo_options};
+use super::{CanOpenClient, CanOpenError, Emergency, NmtCommand, NmtState, PdoMapping, PdoSignal};
 use crate::can::CanError;
 use crate::driver::{
     Condition, DeviceEvent, Driver, DriverError, DriverErrorKind, DriverSpec, Identity,
@@ -15,6 +23,7 @@ use crate::driver::{
 };
 use crate::link::{LinkError, LinkErrorKind};
 use crate::units::{Quantity, parse_unit};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// The driver's name in fixtures.
@@ -99,17 +108,35 @@ pub struct XrayGeneratorDriver {
     client: CanOpenClient,
     node: u8,
     command_timeout: Duration,
+    /// Quantities read from transmit PDOs, by name: the PDO's COB-ID.
+    tpdo: BTreeMap<String, u16>,
+    /// Settings sent in receive PDOs, by name.
+    rpdo: BTreeMap<String, PdoEntry>,
+    /// The raw value last sent (or read at opening) of each RPDO entry, by setting.
+    rpdo_raw: BTreeMap<String, u64>,
 }
 
 impl XrayGeneratorDriver {
     /// Takes the generator on `node` into operation: watches its heartbeat (lost after
-    /// `heartbeat_timeout` of silence), starts it and waits until it reports operational.
+    /// `heartbeat_timeout` of silence), starts it and waits until it reports operational;
+    /// then sets up the PDOs `options` declare (see the module documentation).
     pub fn open(
         mut client: CanOpenClient,
         node: u8,
         heartbeat_timeout: Duration,
         command_timeout: Duration,
+        options: &BTreeMap<String, String>,
     ) -> Result<XrayGeneratorDriver, DriverError> {
+        let pdos = check_options(options).map_err(|problems| {
+            let first = problems.first();
+            crate::driver::DriverError::new(
+                NAME,
+                DriverErrorKind::BadOption {
+                    option: first.map_or(String::new(), |p| p.option.clone()),
+                    reason: first.map_or(String::new(), |p| p.message.clone()),
+                },
+            )
+        })?;
         client
             .watch_heartbeat(node, heartbeat_timeout)
             .map_err(|e| map(node, e))?;
@@ -123,10 +150,185 @@ impl XrayGeneratorDriver {
                 heartbeat_timeout + command_timeout,
             )
             .map_err(|e| map(node, e))?;
-        Ok(XrayGeneratorDriver {
+        let mut driver = XrayGeneratorDriver {
             client,
             node,
             command_timeout,
+            tpdo: BTreeMap::new(),
+            rpdo: BTreeMap::new(),
+            rpdo_raw: BTreeMap::new(),
+        };
+        driver.set_up_pdos(pdos)?;
+        Ok(driver)
+    }
+
+    /// Declares the TPDO mappings to the client (placing entries by the node's own mapping
+    /// where they name only an object) and reads the present value of every RPDO entry.
+    fn set_up_pdos(&mut self, pdos: PdoOptions) -> Result<(), DriverError> {
+        let node = self.node;
+        let mut read: BTreeMap<u8, PdoMapping> = BTreeMap::new();
+        let mut mappings: BTreeMap<u16, Vec<PdoSignal>> = BTreeMap::new();
+        for e in pdos.tpdo {
+            let (bit_offset, bit_length) = match (e.bits, e.object, e.pdo) {
+                (Some(bits), ..) => bits,
+                (None, Some((index, subindex)), PdoRef::Tpdo(n)) => {
+                    if let std::collections::btree_map::Entry::Vacant(slot) = read.entry(n) {
+                        let m = self
+                            .client
+                            .read_tpdo_mapping(node, n)
+                            .map_err(|err| map(node, err))?;
+                        slot.insert(m);
+                    }
+                    let m = &read[&n];
+                    let found = m
+                        .signals
+                        .iter()
+                        .find(|s| s.index == index && s.subindex == subindex);
+                    let Some(s) = found else {
+                        let mapped: Vec<String> =
+                            m.signals.iter().map(|s| s.name.replace('_', ".")).collect();
+                        return Err(DriverError::new(
+                            NAME,
+                            DriverErrorKind::BadOption {
+                                option: format!("tpdo.{}", e.name),
+                                reason: format!(
+                                    "node {node} does not map {index:04X}h.{subindex} in TPDO{n} (it maps {})",
+                                    mapped.join(", ")
+                                ),
+                            },
+                        ));
+                    };
+                    (s.bit_offset, s.bit_length)
+                }
+                _ => unreachable_entry(&e)?,
+            };
+            let (index, subindex) = e.object.unwrap_or((0, 0));
+            mappings.entry(e.cob_id(node)).or_default().push(PdoSignal {
+                name: e.name.clone(),
+                index,
+                subindex,
+                bit_offset,
+                bit_length,
+                signed: e.signed,
+                scale: e.scale,
+                offset: e.offset,
+                unit: e.unit.clone(),
+            });
+            let cob_id = e.cob_id(node);
+            self.tpdo.insert(e.name, cob_id);
+        }
+        for (cob_id, signals) in mappings {
+            self.client
+                .add_pdo_mapping(PdoMapping { cob_id, signals })
+                .map_err(|err| map(node, err))?;
+        }
+        for e in pdos.rpdo {
+            let (index, sub) = e.object.unwrap_or((0, 0));
+            let bytes = self
+                .client
+                .sdo_upload(node, index, sub)
+                .map_err(|err| map(node, err))?;
+            self.rpdo_raw.insert(e.name.clone(), little_endian(&bytes));
+            self.rpdo.insert(e.name.clone(), e);
+        }
+        Ok(())
+    }
+
+    /// Sends `name` in its receive PDO (with the other settings of that PDO as last sent)
+    /// and reads the object back over SDO.
+    fn set_by_rpdo(&mut self, name: &str, value: &Quantity) -> Result<Quantity, DriverError> {
+        let Some(e) = self.rpdo.get(name).cloned() else {
+            return Err(unsupported(format!("setting `{name}` by RPDO")));
+        };
+        let unit = quantity(0.0, &e.unit)?.unit;
+        let v = value.to_unit(&unit).map_err(|err| {
+            DriverError::new(
+                NAME,
+                DriverErrorKind::BadValue {
+                    name: name.to_string(),
+                    source: Box::new(err),
+                },
+            )
+        })?;
+        let (_, bits) = e.bits.unwrap_or((0, 64));
+        let raw = ((v.value - e.offset) / e.scale).round();
+        let (lo, hi) = if e.signed {
+            (
+                -(2f64.powi(i32::from(bits) - 1)),
+                2f64.powi(i32::from(bits) - 1) - 1.0,
+            )
+        } else {
+            (0.0, 2f64.powi(i32::from(bits)) - 1.0)
+        };
+        if !(lo..=hi).contains(&raw) {
+            return Err(DriverError::new(
+                NAME,
+                DriverErrorKind::OutOfRange {
+                    name: name.to_string(),
+                    value: format!("{} {}", v.value, e.unit),
+                    range: format!(
+                        "{} to {} {} ({bits} bits of RPDO {:03X}h)",
+                        lo * e.scale + e.offset,
+                        hi * e.scale + e.offset,
+                        e.unit,
+                        e.cob_id(self.node)
+                    ),
+                },
+            ));
+        }
+        self.rpdo_raw.insert(name.to_string(), raw as i64 as u64);
+        let cob_id = e.cob_id(self.node);
+        let same: Vec<&PdoEntry> = self
+            .rpdo
+            .values()
+            .filter(|x| x.cob_id(self.node) == cob_id)
+            .collect();
+        let end = same
+            .iter()
+            .filter_map(|x| x.bits)
+            .map(|(o, b)| usize::from(o) + usize::from(b))
+            .max()
+            .unwrap_or(0);
+        let mut data = vec![0u8; end.div_ceil(8)];
+        for x in same {
+            if let (Some((o, b)), Some(raw)) = (x.bits, self.rpdo_raw.get(&x.name)) {
+                write_bits(&mut data, usize::from(o), usize::from(b), *raw);
+            }
+        }
+        let (n, (index, sub)) = (self.node, e.object.unwrap_or((0, 0)));
+        self.client
+            .send_pdo(cob_id, &data)
+            .map_err(|err| map(n, err))?;
+        // The SDO request follows the PDO on the bus, so the node has processed it.
+        let back = self
+            .client
+            .sdo_upload(n, index, sub)
+            .map_err(|err| map(n, err))?;
+        let raw = little_endian(&back);
+        let value = if e.signed && bits < 64 && raw >> (bits - 1) & 1 == 1 {
+            (raw | (u64::MAX << bits)) as i64 as f64
+        } else {
+            raw as f64
+        };
+        quantity(value * e.scale + e.offset, &e.unit)
+    }
+
+    /// The latest value of a quantity carried in a TPDO; waits for one PDO if none came yet.
+    fn read_tpdo(&mut self, name: &str, cob_id: u16) -> Result<Quantity, DriverError> {
+        let n = self.node;
+        self.client.check_heartbeats().map_err(|e| map(n, e))?;
+        if self.client.latest(name).is_none() {
+            self.client
+                .await_pdo(cob_id, self.command_timeout)
+                .map_err(|e| map(n, e))?;
+        }
+        self.client.latest(name).cloned().ok_or_else(|| {
+            DriverError::new(
+                NAME,
+                DriverErrorKind::NotDefined {
+                    quantity: name.to_string(),
+                },
+            )
         })
     }
 
@@ -150,6 +352,15 @@ impl XrayGeneratorDriver {
             .read_u16(self.node, 0x2002, 0)
             .map_err(|e| self.err(e))
     }
+}
+
+/// Checks the fixture options (PDO entries of the driver's settings and quantities, `emcy`).
+pub fn check_options(
+    options: &BTreeMap<String, String>,
+) -> Result<PdoOptions, Vec<crate::can::dbc_device::OptionProblem>> {
+    let settings: Vec<(&str, &str)> = SPEC.settings.iter().map(|s| (s.name, s.unit)).collect();
+    let quantities: Vec<(&str, &str)> = SPEC.quantities.iter().map(|q| (q.name, q.unit)).collect();
+    pdo_options(options, &settings, &quantities)
 }
 
 /// Maps a CANopen error onto the driver stage's kinds (see the module documentation).
@@ -176,6 +387,25 @@ pub fn map(node: u8, e: CanOpenError) -> DriverError {
         },
     };
     DriverError::new(NAME, kind)
+}
+
+/// An unsigned little-endian number of up to 8 bytes.
+fn little_endian(bytes: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = bytes.len().min(8);
+    b[..n].copy_from_slice(&bytes[..n]);
+    u64::from_le_bytes(b)
+}
+
+/// An entry the options parser would have refused (a TPDO entry without bits, by COB-ID).
+fn unreachable_entry(e: &PdoEntry) -> Result<(u16, u8), DriverError> {
+    Err(DriverError::new(
+        NAME,
+        DriverErrorKind::BadOption {
+            option: format!("tpdo.{}", e.name),
+            reason: "give the bits (`0:16`)".into(),
+        },
+    ))
 }
 
 fn unsupported(what: String) -> DriverError {
@@ -211,6 +441,9 @@ impl Driver for XrayGeneratorDriver {
     }
 
     fn set(&mut self, name: &str, value: &Quantity) -> Result<Quantity, DriverError> {
+        if self.rpdo.contains_key(name) {
+            return self.set_by_rpdo(name, value);
+        }
         let Some((_, sub, bytes, per_unit)) = SETTINGS.iter().find(|(s, ..)| *s == name) else {
             return Err(unsupported(format!("setting `{name}`")));
         };
@@ -295,6 +528,9 @@ impl Driver for XrayGeneratorDriver {
     }
 
     fn read(&mut self, name: &str) -> Result<Quantity, DriverError> {
+        if let Some(cob_id) = self.tpdo.get(name).copied() {
+            return self.read_tpdo(name, cob_id);
+        }
         let Some((_, sub, per_unit)) = ACTUALS.iter().find(|(q, ..)| *q == name) else {
             return Err(unsupported(format!("quantity `{name}`")));
         };
@@ -323,13 +559,9 @@ impl Driver for XrayGeneratorDriver {
             .map_err(|e| self.err(e))
     }
 
-    /// EMCY messages the node sent since last asked: the runner journals them.
-    fn take_notes(&mut self) -> Vec<String> {
-        self.client
-            .drain_emergencies()
-            .iter()
-            .map(|e| format!("EMCY {e}"))
-            .collect()
+    /// EMCY messages the node sent since last asked: the runner journals each as an event.
+    fn take_emergencies(&mut self) -> Vec<Emergency> {
+        self.client.drain_emergencies()
     }
 
     fn conditions(&mut self) -> Result<Vec<Condition>, DriverError> {

@@ -10,6 +10,40 @@ pub struct CanSimConfig {
     pub adapter: CanAdapterConfig,
     /// The simulated CANopen X-ray generator.
     pub xray_generator: XrayGeneratorConfig,
+    /// The simulated DBC-described collimator (absent unless stated; `collimator: {}` for
+    /// the defaults).
+    pub collimator: Option<CollimatorConfig>,
+}
+
+/// The simulated DBC-described collimator (`fixtures/dbc/qbench_collimator.dbc`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CollimatorConfig {
+    /// Period of its status frames, ms, real time (50 unless stated).
+    pub status_ms: u64,
+    /// Blade speed, mm/s of bench time (400 unless stated).
+    pub speed_mm_per_s: f64,
+    /// Systematic error of the field size, as a fraction (0.01 is +1 %).
+    pub size_error: f64,
+    /// Field at start-up, mm (square; 430 unless stated).
+    pub open_mm: f64,
+    /// Housing temperature it reports, °C.
+    pub housing_temperature_c: f64,
+    /// Fault: after this many command frames it falls silent (none unless stated).
+    pub silent_after_commands: Option<u64>,
+}
+
+impl Default for CollimatorConfig {
+    fn default() -> Self {
+        CollimatorConfig {
+            status_ms: 50,
+            speed_mm_per_s: 400.0,
+            size_error: 0.0,
+            open_mm: 430.0,
+            housing_temperature_c: 31.5,
+            silent_after_commands: None,
+        }
+    }
 }
 
 /// The simulated slcan adapter and its faults.

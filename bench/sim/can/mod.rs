@@ -1,5 +1,6 @@
 //! The simulated CAN bench: a simulated slcan adapter on a real pseudo-terminal, and behind
-//! it a simulated bus with simulated CANopen nodes (the X-ray generator first).
+//! it a simulated bus with simulated CANopen nodes (the X-ray generator first) and, when
+//! configured, a DBC-described collimator (`collimator.rs`).
 //!
 //! A host opens the adapter's pty ([`SimCanBench::port`]) exactly as it opens a CANable on
 //! `/dev/ttyACM0`, and runs the same slcan and CANopen code it runs on hardware. The bus is
@@ -14,11 +15,13 @@
 //! Main types: [`SimCanBench`], [`CanSimConfig`], [`Exposure`].
 
 mod adapter;
+mod block;
+mod collimator;
 mod config;
 mod node;
 pub mod xray_generator;
 
-pub use config::{CanAdapterConfig, CanSimConfig, XrayGeneratorConfig};
+pub use config::{CanAdapterConfig, CanSimConfig, CollimatorConfig, XrayGeneratorConfig};
 pub use xray_generator::Exposure;
 
 use super::SimError;
@@ -64,12 +67,35 @@ impl SimCanBench {
                 device: "xray_generator",
                 source,
             })?;
+        let mut nodes = vec![thread];
+        if let Some(c) = &config.collimator {
+            let collimator = collimator::Collimator::new(c, time_scale).map_err(|reason| {
+                SimError::BadConfig {
+                    field: "can.collimator",
+                    reason,
+                }
+            })?;
+            let (endpoint, flag) = (bus.endpoint(), Arc::clone(&nodes_stop));
+            let spawned = std::thread::Builder::new()
+                .name("sim-collimator".into())
+                .spawn(move || collimator.run(endpoint, &flag));
+            match spawned {
+                Ok(t) => nodes.push(t),
+                Err(source) => {
+                    nodes_stop.store(true, Ordering::Relaxed);
+                    return Err(SimError::Thread {
+                        device: "collimator",
+                        source,
+                    });
+                }
+            }
+        }
         let adapter = adapter::AdapterEndpoint::spawn(&config.adapter, &bus)?;
         Ok(SimCanBench {
             bus,
             adapter,
             nodes_stop,
-            nodes: vec![thread],
+            nodes,
             exposures,
         })
     }
@@ -150,6 +176,18 @@ fn validate(config: &CanSimConfig, time_scale: f64) -> Result<(), SimError> {
         return bad(
             "can.xray_generator.mas_nonlinearity",
             format!("{} is not within ±1", g.mas_nonlinearity),
+        );
+    }
+    if let Some(c) = &config.collimator
+        && !(c.speed_mm_per_s.is_finite()
+            && c.speed_mm_per_s > 0.0
+            && c.size_error.is_finite()
+            && c.size_error > -1.0
+            && (0.0..=500.0).contains(&c.open_mm))
+    {
+        return bad(
+            "can.collimator",
+            "speed_mm_per_s must be positive, size_error above -1, open_mm 0 to 500".into(),
         );
     }
     if !(g.output_ugy_per_mas.is_finite() && g.output_ugy_per_mas > 0.0) {

@@ -162,12 +162,34 @@ enum Transfer {
 /// The SDO server of one node: one transfer at a time.
 pub(crate) struct SdoServer {
     transfer: Transfer,
+    block: super::block::BlockServer,
 }
 
 impl SdoServer {
     pub(crate) fn new() -> SdoServer {
         SdoServer {
             transfer: Transfer::Idle,
+            block: super::block::BlockServer::new(),
+        }
+    }
+
+    /// The frames answering one SDO frame's data: block transfers first (their segments are
+    /// recognised only while one is under way), then expedited and segmented ones.
+    pub(crate) fn handle_frame(&mut self, data: &[u8], target: &mut dyn SdoTarget) -> Vec<[u8; 8]> {
+        let Ok(bytes) = <[u8; 8]>::try_from(data) else {
+            return Vec::new();
+        };
+        if let Some(frames) = self.block.handle(&bytes, target) {
+            return frames;
+        }
+        // A frame that is no SDO request is ignored, as before block transfers existed.
+        match SdoRequest::decode(&bytes) {
+            Ok(request) => self
+                .handle(request, target)
+                .map(|r| r.encode())
+                .into_iter()
+                .collect(),
+            Err(_) => Vec::new(),
         }
     }
 

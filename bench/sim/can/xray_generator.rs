@@ -8,9 +8,9 @@
 
 use super::config::XrayGeneratorConfig;
 use super::node::{Access, ObjectDictionary, SdoServer, SdoTarget};
-use crate::can::canopen::sdo::SdoRequest;
 use crate::can::canopen::{
-    Emergency, NmtCommand, NmtState, SDO_RX_BASE, SDO_TX_BASE, SdoAbort, TPDO_BASE, heartbeat_frame,
+    Emergency, NmtCommand, NmtState, RPDO_BASE, SDO_RX_BASE, SDO_TX_BASE, SdoAbort, TPDO_BASE,
+    heartbeat_frame,
 };
 use crate::can::memory::MemoryEndpoint;
 use crate::can::{CanBus, CanFrame, CanId};
@@ -116,6 +116,21 @@ fn dictionary(config: &XrayGeneratorConfig) -> ObjectDictionary {
         u64::from(TPDO_BASE[0]) + node,
         None,
     );
+    // RPDO1 (200h + node): 2000h sub 1 and 2, set kV and mA, 16 bits each.
+    od.number(0x1400, 0, Access::Ro, 1, 2, None);
+    od.number(
+        0x1400,
+        1,
+        Access::Ro,
+        4,
+        u64::from(RPDO_BASE[0]) + node,
+        None,
+    );
+    od.number(0x1600, 0, Access::Ro, 1, 2, None);
+    for sub in 1..=2u8 {
+        let entry = (u64::from(SET) << 16) | (u64::from(sub) << 8) | 16;
+        od.number(0x1600, sub, Access::Ro, 4, entry, None);
+    }
     od.number(0x1A00, 0, Access::Ro, 1, 4, None);
     for sub in 1..=4u8 {
         let entry = (u64::from(PDO_VALUES) << 16) | (u64::from(sub) << 8) | 16;
@@ -167,6 +182,27 @@ impl XrayGenerator {
     fn status(&mut self, set: u64, clear: u64) {
         let s = self.od.get(STATUSWORD, 0);
         self.od.set(STATUSWORD, 0, (s | set) & !clear);
+    }
+
+    /// RPDO1: set kV and mA (2000h sub 1 and 2) at once. A PDO of the wrong length is EMCY
+    /// 8210h (PDO not processed due to length error); a value out of range is EMCY 6320h
+    /// (parameter error) and leaves both settings as they were.
+    fn receive_rpdo(&mut self, data: &[u8]) {
+        let len = data.len() as u8;
+        let [kv0, kv1, ma0, ma1] = data else {
+            self.emergency(0x8210, 0x11, [len, 0, 0, 0, 0]);
+            return;
+        };
+        let before = (self.od.get(SET, 1), self.od.get(SET, 2));
+        let written = self
+            .od
+            .write(SET, 1, &[*kv0, *kv1])
+            .and_then(|()| self.od.write(SET, 2, &[*ma0, *ma1]));
+        if written.is_err() {
+            self.od.set(SET, 1, before.0);
+            self.od.set(SET, 2, before.1);
+            self.emergency(0x6320, 0x01, [*kv0, *kv1, *ma0, *ma1, 0]);
+        }
     }
 
     fn emergency(&mut self, code: u16, register: u8, manufacturer: [u8; 5]) {
@@ -337,16 +373,20 @@ impl XrayGenerator {
             }
             return;
         }
+        if frame.id() == CanId::Standard(RPDO_BASE[0] + u16::from(self.node())) {
+            // PDOs are processed in operational only (CiA 301 §7.3.2).
+            if self.state == NmtState::Operational && !frame.is_remote() {
+                self.receive_rpdo(frame.data_bytes());
+            }
+            return;
+        }
         let sdo = CanId::Standard(SDO_RX_BASE + u16::from(self.node()));
         if frame.id() != sdo || self.state == NmtState::Stopped {
             return;
         }
-        let Ok(request) = SdoRequest::decode(frame.data_bytes()) else {
-            return;
-        };
-        if let Some(response) = server.handle(request, self) {
-            let id = CanId::Standard(SDO_TX_BASE + u16::from(self.node()));
-            self.out.push(CanFrame::raw_classic(id, &response.encode()));
+        let id = CanId::Standard(SDO_TX_BASE + u16::from(self.node()));
+        for response in server.handle_frame(frame.data_bytes(), self) {
+            self.out.push(CanFrame::raw_classic(id, &response));
         }
     }
 
