@@ -494,6 +494,18 @@ impl Record {
                     ),
                 );
             }
+            RunEvent::LinkLost { role, message } => {
+                note("link", Some(role), format!("link lost: {message}"))
+            }
+            RunEvent::LinkRestored {
+                role,
+                link,
+                waited_s,
+            } => note(
+                "link",
+                Some(role),
+                format!("link {link} restored after {waited_s:.3} s, same identity"),
+            ),
             RunEvent::RunEnded { verdict, reason } => {
                 self.verdict = Some(*verdict);
                 self.end_reason = reason.clone();

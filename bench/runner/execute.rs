@@ -83,6 +83,8 @@ pub struct Executor<'a> {
     pub set_points: usize,
     /// The worst counted check verdict so far.
     pub verdict: Verdict,
+    /// Identities given at opening, and links lost since (see `reconnect.rs`).
+    pub links: super::reconnect::Links,
 }
 
 impl Executor<'_> {
@@ -125,6 +127,7 @@ impl Executor<'_> {
         if leaf {
             self.step_deadline = Some((Instant::now() + self.step_limit, step.line));
         }
+        self.announce_step(step);
         let result = self.run_step_body(step, frame);
         if leaf {
             self.step_deadline = None;
@@ -226,6 +229,8 @@ impl Executor<'_> {
     }
 
     fn instrument(&mut self, role: &str) -> Result<&mut super::bench::Instrument, RunError> {
+        // A link lost earlier is reopened before the instrument is used again.
+        self.restore_link(role)?;
         self.bench
             .instruments
             .get_mut(role)
@@ -242,7 +247,9 @@ impl Executor<'_> {
         action: impl FnOnce() -> String,
     ) -> impl FnOnce(DriverError) -> RunError {
         // Only an error pays for the words describing it: the success path allocates nothing.
-        move |source| RunError::Instrument {
+        move |source| {
+            self.links.note_error(role, &source);
+            RunError::Instrument {
             role: role.to_string(),
             driver: self
                 .bench
@@ -252,6 +259,7 @@ impl Executor<'_> {
                 .unwrap_or_default(),
             action: action(),
             source: Box::new(source),
+        }
         }
     }
 
@@ -566,6 +574,7 @@ impl Executor<'_> {
                 label: label.clone(),
                 bindings,
             })?;
+            self.announce_set_point(label);
             let result = self.run_steps(&sweep.steps, &mut inner);
             // Points collected at this set point stay visible after the sweep.
             frame.series = inner.series;
@@ -966,7 +975,7 @@ impl Executor<'_> {
     }
 
     /// Sleeps in short slices so that a stop request is honoured promptly.
-    fn sleep(&self, duration: Duration) -> Result<(), RunError> {
+    pub(super) fn sleep(&self, duration: Duration) -> Result<(), RunError> {
         let end = Instant::now() + duration;
         loop {
             self.check_abort()?;
@@ -1009,6 +1018,7 @@ struct EvaluatedLimit {
 pub fn error_role(error: &RunError) -> Option<String> {
     match error {
         RunError::Instrument { role, .. }
+        | RunError::LinkNotRestored { role, .. }
         | RunError::Link { role, .. }
         | RunError::IdentityMismatch { role, .. }
         | RunError::CalibrationExpired { role, .. }

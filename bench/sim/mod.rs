@@ -29,6 +29,7 @@ mod room_sensor;
 mod serve;
 mod test_lung;
 mod thermohygrometer;
+mod unplug;
 mod ventilator;
 
 pub use can::{CanSimConfig, SimCanBench};
@@ -38,12 +39,12 @@ pub use config::{
 };
 pub use instruments::{TCP_DEVICES, resolve_link};
 
-use framed::Faults;
+use framed::{Faults, Schedule};
 use model::{LungSettings, Model};
 use serde::Serialize;
 use serve::{Endpoint, Log};
 use std::collections::VecDeque;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -90,6 +91,15 @@ pub enum SimError {
         #[source]
         source: serialport::Error,
     },
+    /// A device's stable path (a symbolic link to its pseudo-terminal) could not be made.
+    #[error("cannot make the simulated device path {path}")]
+    PortPath {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// A device thread could not be started.
     #[error("cannot start the thread of the simulated {device}")]
     Thread {
@@ -101,14 +111,22 @@ pub enum SimError {
     },
 }
 
+/// The points a run has reached (`step:<name>`, `set_point:<label>`), which faults scheduled
+/// `at_step` or `at_set_point` wait for.
+pub(crate) type Marks = Arc<Mutex<Vec<String>>>;
+
 /// A running simulated bench.
 pub struct SimBench {
+    /// What the runner announced so far ([`SimBench::reached`]).
+    marks: Marks,
     endpoints: Vec<(&'static str, Endpoint)>,
     /// The reference instruments added for links and protocols (pty and TCP endpoints).
     instruments: Vec<(&'static str, framed::Endpoint)>,
     log: Log,
     /// The simulated slcan adapter (`can_adapter`) and the CAN nodes behind it.
     can: can::SimCanBench,
+    /// The stable paths of the devices; declared last, so removed after every device stops.
+    ports: unplug::PortDir,
 }
 
 impl SimBench {
@@ -137,11 +155,19 @@ impl SimBench {
         ));
         let log: Log = Arc::new(Mutex::new(VecDeque::new()));
         let epoch = Instant::now();
+        let marks: Marks = Arc::new(Mutex::new(Vec::new()));
+        let schedule = Schedule {
+            marks: Arc::clone(&marks),
+            time_scale,
+            epoch,
+        };
         let mut bench = SimBench {
+            marks,
             endpoints: Vec::new(),
             instruments: Vec::new(),
             log: Arc::clone(&log),
             can: can::SimCanBench::start(&config.can, config.seed, time_scale)?,
+            ports: unplug::PortDir::create()?,
         };
         let vent =
             ventilator::Ventilator::new(Arc::clone(&model), config.ventilator.serial.clone());
@@ -150,9 +176,11 @@ impl SimBench {
             Endpoint::spawn(
                 "ventilator",
                 Box::new(vent),
-                Faults::seeded(config.ventilator.fault.clone(), config.seed ^ 0x01),
+                Faults::seeded(config.ventilator.fault.clone(), config.seed ^ 0x01)
+                    .with_schedule(schedule.clone()),
                 Arc::clone(&log),
                 epoch,
+                bench.ports.port("ventilator"),
             )?,
         ));
         let analyzer = flow_analyzer::FlowAnalyzer::new(
@@ -165,9 +193,11 @@ impl SimBench {
             Endpoint::spawn(
                 "flow_analyzer",
                 Box::new(analyzer),
-                Faults::seeded(config.flow_analyzer.fault.clone(), config.seed ^ 0x02),
+                Faults::seeded(config.flow_analyzer.fault.clone(), config.seed ^ 0x02)
+                    .with_schedule(schedule.clone()),
                 Arc::clone(&log),
                 epoch,
+                bench.ports.port("flow_analyzer"),
             )?,
         ));
         let lung = test_lung::TestLung::new(Arc::clone(&model), config.lung.serial.clone());
@@ -176,13 +206,28 @@ impl SimBench {
             Endpoint::spawn(
                 "test_lung",
                 Box::new(lung),
-                Faults::seeded(config.lung.fault.clone(), config.seed ^ 0x03),
+                Faults::seeded(config.lung.fault.clone(), config.seed ^ 0x03)
+                    .with_schedule(schedule.clone()),
                 Arc::clone(&log),
                 epoch,
+                bench.ports.port("test_lung"),
             )?,
         ));
-        bench.instruments = instruments::spawn(config, &model, &log, epoch)?;
+        bench.instruments =
+            instruments::spawn(config, &model, &log, epoch, &bench.ports, &schedule)?;
         Ok(bench)
+    }
+
+    /// Tells the simulated devices that the run reached `mark` (`step:<name>`,
+    /// `set_point:<label>`): faults scheduled there start now.
+    pub fn reached(&self, mark: &str) {
+        let mut marks = self
+            .marks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !marks.iter().any(|m| m == mark) {
+            marks.push(mark.to_string());
+        }
     }
 
     /// The path a driver opens to reach `device`, while it is connected.
@@ -254,6 +299,24 @@ impl Drop for SimBench {
             endpoint.stop();
         }
     }
+}
+
+/// The devices whose fault waits for a step or set point of a run (`at_step`,
+/// `at_set_point`): a bench served alone (`qbench sim`) never reaches one.
+pub fn faults_needing_a_run(config: &SimConfig) -> Vec<&'static str> {
+    let faults = [
+        ("ventilator", &config.ventilator.fault),
+        ("flow_analyzer", &config.flow_analyzer.fault),
+        ("test_lung", &config.lung.fault),
+        ("pressure_meter", &config.pressure_meter.fault),
+        ("room_sensor", &config.room_sensor.fault),
+        ("thermohygrometer", &config.thermohygrometer.fault),
+    ];
+    faults
+        .into_iter()
+        .filter(|(_, f)| f.as_ref().is_some_and(FaultConfig::needs_a_run))
+        .map(|(device, _)| device)
+        .collect()
 }
 
 fn validate(config: &SimConfig, time_scale: f64) -> Result<(), SimError> {
