@@ -28,6 +28,8 @@ mod signatures;
 mod sim_command;
 /// Aborts, signals and crashes: teardown always runs and nothing recorded is lost.
 mod survival;
+/// A reference unplugged mid-run and coming back, or not; faults scheduled at a set point.
+mod unplugged;
 /// `qbench validate` on shipped and broken files.
 mod validate;
 /// `qbench run` of the pressure, rate and oxygen qualifications: pass, and fail on a fault.
