@@ -523,6 +523,109 @@ mod tests {
         assert_eq!(now(f.deliver(Some(b"OK\n".to_vec()), true)), b"OK\n");
     }
 
+    fn schedule(time_scale: f64, age: Duration) -> (Schedule, super::super::Marks) {
+        let marks: super::super::Marks = Default::default();
+        let epoch = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
+        let schedule = Schedule {
+            marks: Arc::clone(&marks),
+            time_scale,
+            epoch,
+        };
+        (schedule, marks)
+    }
+
+    fn is_now(d: &Delivery) -> bool {
+        matches!(d, Delivery::Now(b) if b == b"OK\n")
+    }
+
+    #[test]
+    fn a_fault_at_a_set_point_waits_for_it_then_counts_its_answers_from_there() {
+        let config = FaultConfig {
+            at_set_point: Some("row 2".into()),
+            after_requests: 1,
+            count: Some(1),
+            ..FaultConfig::new(FaultKind::Silent)
+        };
+        let (schedule, marks) = schedule(1.0, Duration::ZERO);
+        let mut f = Faults::new(Some(config)).with_schedule(schedule);
+        for _ in 0..5 {
+            assert!(is_now(&f.deliver(Some(b"OK\n".to_vec()), true)));
+        }
+        marks.lock().unwrap().push("set_point:row 1".into());
+        assert!(is_now(&f.deliver(Some(b"OK\n".to_vec()), true)));
+        marks.lock().unwrap().push("set_point:row 2".into());
+        // One normal answer at the set point, then the fault, once.
+        assert!(is_now(&f.deliver(Some(b"OK\n".to_vec()), true)));
+        assert!(matches!(
+            f.deliver(Some(b"OK\n".to_vec()), true),
+            Delivery::Nothing
+        ));
+        assert!(is_now(&f.deliver(Some(b"OK\n".to_vec()), true)));
+        assert_eq!(f.faulted(), 1);
+    }
+
+    #[test]
+    fn a_fault_at_a_step_never_starts_without_a_run_to_announce_it() {
+        let config = FaultConfig {
+            at_step: Some("vt".into()),
+            ..FaultConfig::new(FaultKind::Garbage)
+        };
+        let mut f = Faults::new(Some(config));
+        for _ in 0..3 {
+            assert!(is_now(&f.deliver(Some(b"OK\n".to_vec()), true)));
+        }
+    }
+
+    #[test]
+    fn a_fault_after_a_bench_time_starts_then() {
+        let config = FaultConfig {
+            after_time: Some(3600.0),
+            ..FaultConfig::new(FaultKind::Silent)
+        };
+        // 10 ms at a time scale of 1000 is 10 bench seconds: not yet an hour.
+        let (young, _) = schedule(1000.0, Duration::from_millis(10));
+        let mut f = Faults::new(Some(config.clone())).with_schedule(young);
+        assert!(is_now(&f.deliver(Some(b"OK\n".to_vec()), true)));
+        // 4 s at a time scale of 1000 is more than an hour of bench time.
+        let (old, _) = schedule(1000.0, Duration::from_secs(4));
+        let mut f = Faults::new(Some(config)).with_schedule(old);
+        assert!(matches!(
+            f.deliver(Some(b"OK\n".to_vec()), true),
+            Delivery::Nothing
+        ));
+    }
+
+    #[test]
+    fn a_disconnect_unplugs_for_its_bench_time_interval_scaled_to_real_time() {
+        let config = FaultConfig {
+            reconnect_after: Some(30.0),
+            ..FaultConfig::new(FaultKind::Disconnect)
+        };
+        let (schedule, _) = schedule(100.0, Duration::ZERO);
+        let mut f = Faults::new(Some(config)).with_schedule(schedule);
+        assert!(matches!(
+            f.deliver(Some(b"OK\n".to_vec()), true),
+            Delivery::Unplug(Some(d)) if d == Duration::from_millis(300)
+        ));
+        let mut never = Faults::new(Some(FaultConfig::new(FaultKind::Disconnect)));
+        assert!(matches!(
+            never.deliver(Some(b"OK\n".to_vec()), true),
+            Delivery::Unplug(None)
+        ));
+    }
+
+    #[test]
+    fn schedules_and_intervals_read_as_quantities() {
+        let yaml = "kind: disconnect\nreconnect_after: 2 min\nafter_time: 1.5 h\nat_set_point: row 3\n";
+        let config: FaultConfig = serde_saphyr::from_str(yaml).expect("a fault");
+        assert_eq!(config.reconnect_after, Some(120.0));
+        assert_eq!(config.after_time, Some(5400.0));
+        assert_eq!(config.at_set_point.as_deref(), Some("row 3"));
+        assert!(config.needs_a_run());
+        assert!(serde_saphyr::from_str::<FaultConfig>("kind: silent\nafter_time: 3 mL\n").is_err());
+        assert!(serde_saphyr::from_str::<FaultConfig>("kind: silent\nafter_time: -3\n").is_err());
+    }
+
     #[test]
     fn each_fault_changes_the_answer_as_documented() {
         let mut f = Faults::new(fault(FaultKind::PartialAnswer, 0, None));
