@@ -26,6 +26,8 @@ mod report_formats;
 mod signatures;
 /// `qbench sim` serving the simulated devices to other programs.
 mod sim_command;
+/// Six hours of bench time with random faults on every device: kept going, recorded, flat.
+mod soak;
 /// Aborts, signals and crashes: teardown always runs and nothing recorded is lost.
 mod survival;
 /// A reference unplugged mid-run and coming back, or not; faults scheduled at a set point.
