@@ -63,8 +63,8 @@ const DEVICES: [(&str, &str); 6] = [
 ];
 
 /// The simulated bench at 5000 times real time, every device faulting at random (seeded)
-/// once its first minute of bench time has passed, so that opening the bench is clean. The
-/// kinds are those a driver always notices: garbled or corrupted answers and silence.
+/// from the moment the sweep starts, so that opening the bench is clean. The kinds are those
+/// a driver always notices: garbled or corrupted answers and silence.
 const FIXTURE: &str = r#"
 name: soak
 description: Every simulated device, faulting at random.
@@ -94,12 +94,12 @@ instruments:
     options: { profile: fixtures/profiles/qbench-thermohygrometer.yaml, retries: 3 }
 simulation:
   seed: 20261123
-  ventilator: { fault: { kind: garbage, probability: 0.03, after_time: 60 s } }
-  lung: { fault: { kind: silent, probability: 0.05, after_time: 60 s } }
-  flow_analyzer: { fault: { kind: garbage, probability: 0.01, after_time: 60 s } }
-  pressure_meter: { fault: { kind: silent, probability: 0.05, after_time: 60 s } }
-  room_sensor: { fault: { kind: corrupt, probability: 0.05, after_time: 60 s } }
-  thermohygrometer: { fault: { kind: corrupt, probability: 0.05, after_time: 60 s } }
+  ventilator: { fault: { kind: garbage, probability: 0.03, at_step: hours } }
+  lung: { fault: { kind: silent, probability: 0.05, at_step: hours } }
+  flow_analyzer: { fault: { kind: garbage, probability: 0.01, at_step: hours } }
+  pressure_meter: { fault: { kind: silent, probability: 0.05, at_step: hours } }
+  room_sensor: { fault: { kind: corrupt, probability: 0.05, at_step: hours } }
+  thermohygrometer: { fault: { kind: corrupt, probability: 0.05, at_step: hours } }
 "#;
 
 /// The resident memory of process `pid`, in KiB.

@@ -171,7 +171,7 @@ pub struct EventRecord {
     pub seq: u64,
     /// UTC time stamp.
     pub utc: String,
-    /// `command`, `prompt`, `error`, `safe_state` or `step`.
+    /// `command`, `prompt`, `error`, `safe_state`, `link` or `step`.
     pub kind: String,
     /// The role concerned, if any.
     pub role: Option<String>,

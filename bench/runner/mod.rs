@@ -590,7 +590,7 @@ fn tear_down(ex: &mut Executor<'_>, prepared: &Prepared, frame: &mut Frame) {
     for step in &prepared.procedure.teardown {
         if let Err(e) = ex.run_steps(std::slice::from_ref(step), frame) {
             let _ = ex.emit(RunEvent::Error {
-                role: None,
+                role: execute::error_role(&e),
                 message: format!("teardown: {}", error_chain(&e)),
             });
         }
