@@ -115,8 +115,7 @@ fn resident_kib(pid: u32) -> Option<u64> {
 }
 
 #[test]
-fn hours_of_bench_time_with_faults_on_every_device_keep_going_record_every_fault_and_stay_flat()
-{
+fn hours_of_bench_time_with_faults_on_every_device_keep_going_record_every_fault_and_stay_flat() {
     let dir = Dir::new();
     dir.write("soak.yaml", &procedure());
     dir.write("fixtures/soak.yaml", FIXTURE);

@@ -117,7 +117,10 @@ fn an_unplugged_analyzer_that_comes_back_is_reopened_and_the_run_completes() {
         .collect();
     assert_eq!(
         attempts,
-        [(1, "ERROR".to_string(), true), (2, "PASS".to_string(), false)]
+        [
+            (1, "ERROR".to_string(), true),
+            (2, "PASS".to_string(), false)
+        ]
     );
     // Only this set point saw the fault; the others were read once.
     for label in ["volume 300 mL", "volume 700 mL"] {
@@ -191,9 +194,9 @@ fn an_analyzer_that_never_comes_back_ends_the_run_naming_it_and_loses_nothing() 
     assert_eq!(errored, 3);
     // Teardown still ran: the ventilator is in standby; the analyzer could not be reached.
     assert!(
-        events.iter().any(
-            |e| matches!(e, RunEvent::SafeState { role, ok: true, .. } if role == "dut")
-        ),
+        events
+            .iter()
+            .any(|e| matches!(e, RunEvent::SafeState { role, ok: true, .. } if role == "dut")),
         "the ventilator was made safe"
     );
     assert!(events.iter().any(|e| matches!(

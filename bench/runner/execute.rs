@@ -250,16 +250,16 @@ impl Executor<'_> {
         move |source| {
             self.links.note_error(role, &source);
             RunError::Instrument {
-            role: role.to_string(),
-            driver: self
-                .bench
-                .instruments
-                .get(role)
-                .map(|i| i.config.driver.clone())
-                .unwrap_or_default(),
-            action: action(),
-            source: Box::new(source),
-        }
+                role: role.to_string(),
+                driver: self
+                    .bench
+                    .instruments
+                    .get(role)
+                    .map(|i| i.config.driver.clone())
+                    .unwrap_or_default(),
+                action: action(),
+                source: Box::new(source),
+            }
         }
     }
 

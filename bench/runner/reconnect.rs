@@ -68,7 +68,6 @@ impl Links {
                 });
         }
     }
-
 }
 
 impl Executor<'_> {

@@ -287,7 +287,7 @@ impl Faults {
             .marks
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let reached = |mark: String| marks.iter().any(|m| *m == mark);
+        let reached = |mark: String| marks.contains(&mark);
         fault
             .at_step
             .as_ref()
@@ -616,7 +616,8 @@ mod tests {
 
     #[test]
     fn schedules_and_intervals_read_as_quantities() {
-        let yaml = "kind: disconnect\nreconnect_after: 2 min\nafter_time: 1.5 h\nat_set_point: row 3\n";
+        let yaml =
+            "kind: disconnect\nreconnect_after: 2 min\nafter_time: 1.5 h\nat_set_point: row 3\n";
         let config: FaultConfig = serde_saphyr::from_str(yaml).expect("a fault");
         assert_eq!(config.reconnect_after, Some(120.0));
         assert_eq!(config.after_time, Some(5400.0));
