@@ -4,6 +4,7 @@
 use crate::util::Dir;
 use qbench::journal::{RunEvent, read_journal};
 use qbench::record::read_record;
+use std::collections::BTreeMap;
 
 /// A sweep over three volumes whose reading of the analyzer is retried on an instrument
 /// error, as a procedure written to survive a pulled cable would be.
@@ -276,4 +277,66 @@ fn qbench_sim_refuses_a_fault_waiting_for_a_step_and_says_what_to_use() {
         "{}",
         out.stderr
     );
+}
+
+#[test]
+fn qbench_sim_serves_a_device_that_comes_back_at_the_same_path() {
+    use qbench::driver::open_driver;
+    use qbench::link::{LinkErrorKind, SerialLink, SerialSettings};
+    use std::time::{Duration, Instant};
+    let dir = Dir::new();
+    // At a time scale of 200, 40 s of bench time away is 200 ms.
+    let fixture = dir.read("fixtures/sim.yaml").replace(
+        "  ventilator:\n",
+        "  ventilator:\n    fault: { kind: disconnect, count: 1, reconnect_after: 40 s }\n",
+    );
+    assert!(fixture.contains("kind: disconnect"));
+    dir.write("fixtures/unplug.yaml", &fixture);
+    let sim = dir.spawn(&["sim", "--fixture", "fixtures/unplug.yaml"]);
+    let started = Instant::now();
+    let port = loop {
+        let out = std::fs::read_to_string(dir.path().join(".bg-stdout")).unwrap_or_default();
+        if let Some(line) = out
+            .lines()
+            .find(|l| l.trim_start().starts_with("ventilator"))
+        {
+            break line
+                .split_whitespace()
+                .nth(1)
+                .map(str::to_string)
+                .expect("a port");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no ports: {out}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let identify = |port: &str| -> Result<qbench::driver::Identity, Option<LinkErrorKind>> {
+        let mut settings = SerialSettings::new(port);
+        settings.timeout_ms = 500;
+        let link = SerialLink::open(&settings).map_err(|e| Some(e.kind))?;
+        let kind = |e: qbench::driver::DriverError| e.link_error().map(|l| l.kind);
+        let mut driver =
+            open_driver("qbench-ventilator", Box::new(link), &BTreeMap::new()).map_err(kind)?;
+        driver.identify().map_err(kind)
+    };
+    // The first request unplugs it: the port hangs up.
+    let err = identify(&port).expect_err("unplugged");
+    assert_eq!(err, Some(LinkErrorKind::Disconnected));
+    // It comes back at the same path.
+    let back = loop {
+        if let Ok(identity) = identify(&port) {
+            break identity;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the ventilator did not come back at {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(back.serial, "SIM-VENT-0001");
+    sim.signal("INT");
+    let out = sim.finish(Duration::from_secs(10));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
 }
