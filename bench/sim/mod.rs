@@ -9,6 +9,10 @@
 //! `time_scale` times faster than real time. Each device has the errors and faults its
 //! [`SimConfig`] section gives it.
 //!
+//! Each device is reached through a stable path (`unplug.rs`), so that a device unplugged by
+//! a `disconnect` fault comes back where its driver found it. Faults may wait for a point of
+//! the run that the runner announces ([`SimBench::reached`]).
+//!
 //! Every request a device receives is logged ([`SimBench::log`]) so tests can check what
 //! reached which device. Dropping the bench stops every thread (each polls a stop flag
 //! every 20 ms) and closes every pty. This module never prints and never reads the
@@ -230,7 +234,9 @@ impl SimBench {
         }
     }
 
-    /// The path a driver opens to reach `device`, while it is connected.
+    /// The path a driver opens to reach `device`, while it is connected: a stable link to
+    /// its pseudo-terminal, which stays the same when a `disconnect` fault unplugs the
+    /// device and it comes back (see `unplug.rs`).
     pub fn port(&self, device: &str) -> Option<&Path> {
         if device == "can_adapter" {
             return self.can.port();
