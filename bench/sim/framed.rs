@@ -103,7 +103,11 @@ impl Endpoint {
                     }
                     match Plug::connect(name, &link) {
                         Ok(back) => plug = back,
-                        Err(_) => return,
+                        Err(e) => {
+                            let text = format!("!could not come back: {e}");
+                            record(&ctx, text.as_bytes());
+                            return;
+                        }
                     }
                     record(&ctx, RECONNECTED.as_bytes());
                 }

@@ -95,7 +95,11 @@ impl Endpoint {
                     }
                     match Plug::connect(name, &link) {
                         Ok(back) => plug = back,
-                        Err(_) => return,
+                        Err(e) => {
+                            let text = format!("!could not come back: {e}");
+                            record(&log, name, epoch, text.as_bytes());
+                            return;
+                        }
                     }
                     record(&log, name, epoch, RECONNECTED.as_bytes());
                 }
