@@ -64,7 +64,9 @@ const DEVICES: [(&str, &str); 6] = [
 
 /// The simulated bench at 5000 times real time, every device faulting at random (seeded)
 /// from the moment the sweep starts, so that opening the bench is clean. The kinds are those
-/// a driver always notices: garbled or corrupted answers and silence.
+/// a driver always notices: garbled answers, corrupted checksums or CRCs, and silence. Link
+/// timeouts stay long (1 s real time) so that a loaded host's slow answer is never taken
+/// for a fault the simulator did not inject.
 const FIXTURE: &str = r#"
 name: soak
 description: Every simulated device, faulting at random.
@@ -72,30 +74,30 @@ time_scale: 5000
 instruments:
   dut:
     driver: qbench-ventilator
-    link: { serial: { port: "sim:ventilator", timeout_ms: 200 } }
+    link: { serial: { port: "sim:ventilator", timeout_ms: 1000 } }
   flow_reference:
     driver: imt-flowanalyser
-    link: { serial: { port: "sim:flow_analyzer", baud: 19200, timeout_ms: 200 } }
+    link: { serial: { port: "sim:flow_analyzer", baud: 19200, timeout_ms: 1000 } }
     options: { model: PF-300, gas_standard: BTPS, poll_interval: 50 us, retries: "3" }
   test_lung:
     driver: qbench-test-lung
-    link: { serial: { port: "sim:test_lung", timeout_ms: 200 } }
+    link: { serial: { port: "sim:test_lung", timeout_ms: 1000 } }
   pressure_reference:
     driver: qbench-pressure-meter
-    link: { serial: { port: "sim:pressure_meter", timeout_ms: 200 } }
+    link: { serial: { port: "sim:pressure_meter", timeout_ms: 1000 } }
     options: { retries: 3 }
   room_conditions:
     driver: qbench-room-sensor
-    link: { serial: { port: "sim:room_sensor", baud: 9600, parity: even, timeout_ms: 200 } }
+    link: { serial: { port: "sim:room_sensor", baud: 9600, parity: even, timeout_ms: 1000 } }
     options: { unit_id: 1, retries: 3 }
   thermohygrometer:
     driver: profile
-    link: { serial: { port: "sim:thermohygrometer", baud: 9600, timeout_ms: 200 } }
+    link: { serial: { port: "sim:thermohygrometer", baud: 9600, timeout_ms: 1000 } }
     options: { profile: fixtures/profiles/qbench-thermohygrometer.yaml, retries: 3 }
 simulation:
   seed: 20261123
   ventilator: { fault: { kind: garbage, probability: 0.03, at_step: hours } }
-  lung: { fault: { kind: silent, probability: 0.05, at_step: hours } }
+  lung: { fault: { kind: garbage, probability: 0.05, at_step: hours } }
   flow_analyzer: { fault: { kind: garbage, probability: 0.01, at_step: hours } }
   pressure_meter: { fault: { kind: silent, probability: 0.05, at_step: hours } }
   room_sensor: { fault: { kind: corrupt, probability: 0.05, at_step: hours } }
