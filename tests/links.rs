@@ -56,6 +56,7 @@ fn fault(kind: FaultKind, after_requests: u64, count: Option<u64>) -> Option<Fau
         count,
         delay_ms: 400,
         probability: None,
+        ..FaultConfig::new(kind)
     })
 }
 

@@ -28,8 +28,12 @@ mod report_formats;
 mod signatures;
 /// `qbench sim` serving the simulated devices to other programs.
 mod sim_command;
+/// Six hours of bench time with random faults on every device: kept going, recorded, flat.
+mod soak;
 /// Aborts, signals and crashes: teardown always runs and nothing recorded is lost.
 mod survival;
+/// A reference unplugged mid-run and coming back, or not; faults scheduled at a set point.
+mod unplugged;
 /// `qbench validate` on shipped and broken files.
 mod validate;
 /// `qbench run` of the pressure, rate and oxygen qualifications: pass, and fail on a fault.

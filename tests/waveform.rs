@@ -169,11 +169,8 @@ fn garbage_on_the_line_resynchronises() {
 fn no_answer_times_out_naming_the_instrument() {
     let (_bench, mut analyzer) = ventilating(|c| {
         c.flow_analyzer.fault = Some(FaultConfig {
-            kind: FaultKind::Silent,
-            after_requests: 0,
-            count: None,
             delay_ms: 0,
-            probability: None,
+            ..FaultConfig::new(FaultKind::Silent)
         });
     });
     let started = std::time::Instant::now();

@@ -87,6 +87,8 @@ impl Observer for ConsoleObserver<'_> {
                     m.clone().unwrap_or_default()
                 ),
             },
+            RunEvent::LinkLost { role, message } => format!("  {role}: LINK LOST: {message}"),
+            RunEvent::LinkRestored { role, link, .. } => format!("  {role}: link {link} restored"),
             RunEvent::RunEnded { verdict, .. } => format!("run ended: {verdict}"),
             RunEvent::RunResumed {
                 interrupted_utc,

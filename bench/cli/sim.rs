@@ -25,6 +25,14 @@ pub fn sim(fixture: &Path, out: &mut dyn Write) -> Result<i32, Failure> {
             code: exit::INVALID,
         });
     };
+    if let Some(device) = crate::sim::faults_needing_a_run(config).first() {
+        return Err(Failure {
+            message: format!(
+                "the fault of the simulated {device} waits for a step or set point (`at_step`, `at_set_point`), which only `qbench run` announces\nschedule it with `after_requests` or `after_time` (bench time since the start) instead"
+            ),
+            code: exit::INVALID,
+        });
+    }
     let stop = super::stop_on_signals()?;
     let bench = SimBench::start(config, fixture.time_scale)
         .map_err(|e| Failure::new(&e, exit::INCOMPLETE))?;
@@ -38,6 +46,10 @@ pub fn sim(fixture: &Path, out: &mut dyn Write) -> Result<i32, Failure> {
             let _ = writeln!(out, "  {device:<16} {}", port.display());
         }
     }
+    let _ = writeln!(
+        out,
+        "each path stays the same when a device is unplugged and comes back (`disconnect` fault)"
+    );
     let _ = writeln!(out, "serving; Ctrl-C to stop");
     let _ = out.flush();
     while stop.reason().is_none() {

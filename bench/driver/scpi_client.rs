@@ -126,14 +126,18 @@ impl ScpiClient {
         Ok(entries)
     }
 
-    /// The first error-queue entry, asked with a quarter of the timeout after a query went
-    /// unanswered; `None` when the queue is empty or the instrument stays silent.
-    fn why_silent(&mut self) -> Option<ErrorEntry> {
+    /// The first error-queue entry, asked with a quarter of the timeout after `message`
+    /// went unanswered; `None` when the queue is empty or the instrument stays silent (which
+    /// is noted: two failed exchanges, not one).
+    fn why_silent(&mut self, message: &str) -> Option<ErrorEntry> {
         self.send("SYST:ERR?").ok()?;
         let line = self.link.receive_until(scpi::TERMINATOR, self.timeout / 4);
         let entry = line.ok().and_then(|l| scpi::parse_error_entry(&l).ok());
         if entry.is_none() {
             self.resync = true;
+            self.notes.push(format!(
+                "`SYST:ERR?` after the unanswered `{message}` got no usable answer either"
+            ));
         }
         entry.filter(|e| !e.is_no_error())
     }
@@ -218,7 +222,7 @@ impl ScpiClient {
             Err(e) if e.is_timeout() => {
                 // An undefined query gets no answer: ask the instrument why, once, briefly,
                 // so a dead instrument costs a quarter of a timeout more, not a second one.
-                if let Some(first) = self.why_silent() {
+                if let Some(first) = self.why_silent(message) {
                     // It is alive: read the rest of its queue at the usual pace.
                     let mut entries = vec![first];
                     entries.extend(self.drain(message).unwrap_or_default());
@@ -229,7 +233,19 @@ impl ScpiClient {
             Err(e) => return Err(self.link_error(e)),
         };
         let parsed = parse(&line);
-        let entries = self.drain(message)?;
+        let entries = match self.drain(message) {
+            Ok(entries) => entries,
+            Err(e) => {
+                // The error queue's failure is returned; an unusable answer before it must
+                // not go unsaid.
+                if let Err((expected, error)) = &parsed {
+                    self.notes.push(format!(
+                        "the answer to `{message}` was not {expected} either ({error})"
+                    ));
+                }
+                return Err(e);
+            }
+        };
         if let Err((_, ScpiError::Undefined { .. })) = &parsed {
             // The instrument says it has no value, and usually queues why: note the reason,
             // report the more precise "not defined".
@@ -379,6 +395,34 @@ mod tests {
         assert!(notes.iter().any(|n| n.contains("retry 1")), "{notes:?}");
         assert!(
             notes.iter().any(|n| n.contains("succeeded after 1 retry")),
+            "{notes:?}"
+        );
+    }
+
+    #[test]
+    fn an_error_queue_silent_after_a_silent_query_is_noted_too() {
+        let (link, _) = FakeLink::new(&[NO_ERROR]);
+        let link = link
+            .then_fail(LinkErrorKind::Timeout)
+            .then_fail(LinkErrorKind::Timeout);
+        let mut c = ScpiClient::new("scpi", Box::new(link), 0);
+        let err = c.query_number("MEAS:PRES?", "pressure").unwrap_err();
+        assert!(err.link_error().is_some_and(|e| e.is_timeout()), "{err}");
+        let notes = c.take_notes();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains("`SYST:ERR?` after the unanswered `MEAS:PRES?`"));
+    }
+
+    #[test]
+    fn a_garbled_answer_before_a_failed_error_queue_is_noted() {
+        let (link, _) = FakeLink::new(&[NO_ERROR, "\u{1}#!", "\u{2}garbled"]);
+        let mut c = ScpiClient::new("scpi", Box::new(link), 0);
+        let err = c.query_number("MEAS:PRES?", "pressure").unwrap_err();
+        assert!(err.to_string().contains("error-queue entry"), "{err}");
+        let notes = c.take_notes();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(
+            notes[0].starts_with("the answer to `MEAS:PRES?` was not"),
             "{notes:?}"
         );
     }

@@ -165,6 +165,23 @@ pub enum RunEvent {
     /// A measurement's volumes or flows are stated at another gas standard, in the room
     /// conditions read just before it.
     GasConversion(Box<super::GasConversion>),
+    /// The link to an instrument was lost: its port went away (a cable pulled, a USB
+    /// adapter unplugged) or hung up.
+    LinkLost {
+        /// The role of the instrument.
+        role: String,
+        /// The error that showed it.
+        message: String,
+    },
+    /// A lost link was opened again and the instrument answered with the same identity.
+    LinkRestored {
+        /// The role of the instrument.
+        role: String,
+        /// The link reopened, as the fixture names it.
+        link: String,
+        /// Real seconds spent reopening it.
+        waited_s: f64,
+    },
     /// The run ended.
     RunEnded {
         /// The overall verdict.

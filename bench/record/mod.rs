@@ -206,7 +206,7 @@ pub struct EventRecord {
     pub seq: u64,
     /// UTC time stamp.
     pub utc: String,
-    /// `command`, `prompt`, `error`, `safe_state` or `step`.
+    /// `command`, `prompt`, `error`, `safe_state`, `link` or `step`.
     pub kind: String,
     /// The role concerned, if any.
     pub role: Option<String>,
@@ -600,6 +600,18 @@ impl Record {
                     note("error", None, message);
                 }
             }
+            RunEvent::LinkLost { role, message } => {
+                note("link", Some(role), format!("link lost: {message}"))
+            }
+            RunEvent::LinkRestored {
+                role,
+                link,
+                waited_s,
+            } => note(
+                "link",
+                Some(role),
+                format!("link {link} restored after {waited_s:.3} s, same identity"),
+            ),
             RunEvent::RunEnded { verdict, reason } => {
                 self.verdict = Some(*verdict);
                 self.end_reason = reason.clone();

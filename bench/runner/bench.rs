@@ -219,6 +219,38 @@ fn open_instrument(
 /// adapter share its bus (`can::shared`), with the bit rate and role that opened it.
 pub type CanBuses = BTreeMap<String, (crate::can::shared::SharedBus, u32, String)>;
 
+/// Opens again the link and driver of an instrument whose link was lost, asks its identity
+/// and checks it against the fixture (`reconnect.rs`). A CANopen node or an instrument
+/// operated by hand is not reopened.
+pub(super) fn reopen_instrument(
+    role: &str,
+    config: &InstrumentConfig,
+    simulator: Option<&SimBench>,
+) -> Result<(Box<dyn Driver>, InstrumentReady), RunError> {
+    if config.can.is_some() || config.link_settings().is_none() {
+        return Err(RunError::RoleNotProvided {
+            role: role.to_string(),
+            reason: "only an instrument on a serial or TCP link is reopened during a run".into(),
+        });
+    }
+    // The run directory and the buses only serve CAN devices, excluded above.
+    let (instrument, info) = open_instrument(
+        role,
+        config,
+        simulator,
+        Path::new("."),
+        &mut CanBuses::new(),
+    )?;
+    check_identity(role, config, &info)?;
+    match instrument.handle {
+        Handle::Driver(driver) => Ok((driver, info)),
+        Handle::Manual => Err(RunError::RoleNotProvided {
+            role: role.to_string(),
+            reason: "an instrument operated by hand has no link".into(),
+        }),
+    }
+}
+
 /// Opens a CANopen node behind a serial-line CAN adapter: the adapter's line, the slcan bus
 /// at the fixture's bit rate, a CANopen client watching the node's heartbeat, the driver.
 /// With `log`, every frame on the bus is also written there in candump format (a run keeps

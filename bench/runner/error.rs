@@ -23,6 +23,21 @@ pub enum RunError {
         #[source]
         source: Box<DriverError>,
     },
+    /// An instrument's link was lost and could not be opened again in time.
+    #[error(
+        "instrument `{role}` ({driver}) was disconnected and did not come back within {waited_s:.3} s"
+    )]
+    LinkNotRestored {
+        /// The role of the instrument.
+        role: String,
+        /// Its driver.
+        driver: String,
+        /// Real seconds spent trying to reopen it.
+        waited_s: f64,
+        /// The last attempt's error.
+        #[source]
+        source: Box<RunError>,
+    },
     /// An instrument's link could not be opened.
     #[error("instrument `{role}`: cannot open its link {port}")]
     Link {

@@ -85,6 +85,8 @@ pub struct Executor<'a> {
     pub set_points: usize,
     /// The worst counted check verdict so far.
     pub verdict: Verdict,
+    /// Identities given at opening, and links lost since (see `reconnect.rs`).
+    pub links: super::reconnect::Links,
 }
 
 impl Executor<'_> {
@@ -127,6 +129,7 @@ impl Executor<'_> {
         if leaf {
             self.step_deadline = Some((Instant::now() + self.step_limit, step.line));
         }
+        self.announce_step(step);
         let result = self.run_step_body(step, frame);
         if leaf {
             self.step_deadline = None;
@@ -243,6 +246,8 @@ impl Executor<'_> {
     }
 
     fn instrument(&mut self, role: &str) -> Result<&mut super::bench::Instrument, RunError> {
+        // A link lost earlier is reopened before the instrument is used again.
+        self.restore_link(role)?;
         self.bench
             .instruments
             .get_mut(role)
@@ -259,16 +264,19 @@ impl Executor<'_> {
         action: impl FnOnce() -> String,
     ) -> impl FnOnce(DriverError) -> RunError {
         // Only an error pays for the words describing it: the success path allocates nothing.
-        move |source| RunError::Instrument {
-            role: role.to_string(),
-            driver: self
-                .bench
-                .instruments
-                .get(role)
-                .map(|i| i.config.driver.clone())
-                .unwrap_or_default(),
-            action: action(),
-            source: Box::new(source),
+        move |source| {
+            self.links.note_error(role, &source);
+            RunError::Instrument {
+                role: role.to_string(),
+                driver: self
+                    .bench
+                    .instruments
+                    .get(role)
+                    .map(|i| i.config.driver.clone())
+                    .unwrap_or_default(),
+                action: action(),
+                source: Box::new(source),
+            }
         }
     }
 
@@ -839,6 +847,7 @@ impl Executor<'_> {
                 label: label.clone(),
                 bindings,
             })?;
+            self.announce_set_point(label);
             let result = self.run_steps(&sweep.steps, &mut inner);
             // Points collected at this set point stay visible after the sweep.
             frame.series = inner.series;
@@ -1239,7 +1248,7 @@ impl Executor<'_> {
     }
 
     /// Sleeps in short slices so that a stop request is honoured promptly.
-    fn sleep(&self, duration: Duration) -> Result<(), RunError> {
+    pub(super) fn sleep(&self, duration: Duration) -> Result<(), RunError> {
         let end = Instant::now() + duration;
         loop {
             self.check_abort()?;
@@ -1291,6 +1300,7 @@ struct EvaluatedLimit {
 pub fn error_role(error: &RunError) -> Option<String> {
     match error {
         RunError::Instrument { role, .. }
+        | RunError::LinkNotRestored { role, .. }
         | RunError::Link { role, .. }
         | RunError::IdentityMismatch { role, .. }
         | RunError::CalibrationExpired { role, .. }

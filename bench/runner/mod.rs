@@ -23,7 +23,9 @@ mod error;
 mod execute;
 mod hazard;
 mod interlock;
+mod reconnect;
 mod resume;
+mod schedule;
 mod stop;
 
 pub use bench::{check_roles, open_can_node};
@@ -394,6 +396,7 @@ pub fn run_in_process(
         step_deadline: None,
         set_points: 0,
         verdict: Verdict::Pass,
+        links: reconnect::Links::default(),
     };
     let parameters = procedure
         .parameters
@@ -507,6 +510,7 @@ fn run_and_tear_down(
         step_deadline: None,
         set_points: 0,
         verdict: Verdict::Pass,
+        links: reconnect::Links::default(),
     };
     let mut frame = Frame {
         values: prepared.parameters.clone(),
@@ -547,6 +551,7 @@ fn announce_instruments(
 ) -> Result<(), RunError> {
     for info in ready {
         let role = info.role.clone();
+        ex.links.remember(&role, &info.identity);
         ex.emit(RunEvent::InstrumentReady(Box::new(info)))?;
         let driver = ex
             .bench
@@ -586,13 +591,22 @@ fn tear_down(ex: &mut Executor<'_>, prepared: &Prepared, frame: &mut Frame) {
     for step in &prepared.procedure.teardown {
         if let Err(e) = ex.run_steps(std::slice::from_ref(step), frame) {
             let _ = ex.emit(RunEvent::Error {
-                role: None,
+                role: execute::error_role(&e),
                 message: format!("teardown: {}", error_chain(&e)),
             });
         }
     }
     let roles: Vec<String> = ex.bench.instruments.keys().cloned().collect();
     for role in roles {
+        // A lost link gets its chance to come back: the safe-state command matters most.
+        if let Err(e) = ex.restore_link(&role) {
+            let _ = ex.emit(RunEvent::SafeState {
+                role: role.clone(),
+                ok: false,
+                message: Some(error_chain(&e)),
+            });
+            continue;
+        }
         // An instrument operated by hand has no safe-state command: the operator owns it.
         let Some(bench::Instrument {
             handle: bench::Handle::Driver(driver),

@@ -352,6 +352,55 @@ pub struct FaultConfig {
     /// repeat from run to run.
     #[serde(default)]
     pub probability: Option<f64>,
+    /// For `disconnect`: bench time after which the device comes back at the same path
+    /// (`30 s`; a plain number is seconds). Absent: it never comes back.
+    #[serde(default, deserialize_with = "optional_seconds")]
+    pub reconnect_after: Option<f64>,
+    /// The fault waits until the run reaches the step of this name (a measurement's or
+    /// check's id, a sweep's or repeat group's name); `after_requests` then counts from
+    /// there. Only a run announces its steps: `qbench sim` refuses it.
+    #[serde(default)]
+    pub at_step: Option<String>,
+    /// The fault waits until the run enters the set point with this label (`row 3`);
+    /// `after_requests` then counts from there. `qbench sim` refuses it, like `at_step`.
+    #[serde(default)]
+    pub at_set_point: Option<String>,
+    /// The fault waits until this much bench time has passed since the simulated bench
+    /// started (`2 h`; a plain number is seconds): the schedule `qbench sim` understands.
+    #[serde(default, deserialize_with = "optional_seconds")]
+    pub after_time: Option<f64>,
+}
+
+impl FaultConfig {
+    /// A fault of `kind` on every answer from the first one, with the other fields at
+    /// their defaults.
+    pub fn new(kind: FaultKind) -> Self {
+        FaultConfig {
+            kind,
+            after_requests: 0,
+            count: None,
+            delay_ms: default_delay_ms(),
+            probability: None,
+            reconnect_after: None,
+            at_step: None,
+            at_set_point: None,
+            after_time: None,
+        }
+    }
+
+    /// Whether the fault waits for a point of a run (`at_step`, `at_set_point`), which only
+    /// the runner can announce.
+    pub fn needs_a_run(&self) -> bool {
+        self.at_step.is_some() || self.at_set_point.is_some()
+    }
+}
+
+fn optional_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    let seconds = d.deserialize_any(InUnit("s"))?;
+    if seconds < 0.0 {
+        return Err(de::Error::custom("a duration cannot be negative"));
+    }
+    Ok(Some(seconds))
 }
 
 fn default_delay_ms() -> u64 {
@@ -372,6 +421,10 @@ pub enum FaultKind {
     Silent,
     /// One byte is altered: a line's checksum digit, a Modbus frame's CRC.
     Corrupt,
+    /// The device is unplugged as the request arrives: its pseudo-terminal closes (as a
+    /// USB serial adapter's does) and, after `reconnect_after`, a new one appears at the
+    /// same path.
+    Disconnect,
 }
 
 /// The simulated reference pressure meter (SCPI), measuring the test lung's airway pressure.

@@ -13,9 +13,9 @@
 //! typed error within its timeout.
 
 use super::config::{FaultConfig, FaultKind};
-use super::serve::{LOG_CAPACITY, Log};
+use super::serve::{DISCONNECTED, FAULT_INJECTED, LOG_CAPACITY, Log, RECONNECTED};
+use super::unplug::{Plug, stay_away};
 use super::{SimError, SimLogLine};
-use serialport::{SerialPort, TTYPort};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -75,41 +75,49 @@ pub(crate) struct Endpoint {
 }
 
 impl Endpoint {
-    /// Serves `device` on a new pty pair.
+    /// Plugs `device` in at `link` (its stable path) and serves it there.
     pub(crate) fn spawn_pty(
         name: &'static str,
         mut device: Box<dyn FramedDevice>,
-        fault: Option<FaultConfig>,
+        faults: Faults,
         log: Log,
         epoch: Instant,
+        link: PathBuf,
     ) -> Result<Endpoint, SimError> {
-        let pty = |source| SimError::Pty {
-            device: name,
-            source,
-        };
-        let (mut master, slave) = TTYPort::pair().map_err(pty)?;
-        let path = slave.name().map(PathBuf::from).ok_or_else(|| {
-            pty(serialport::Error::new(
-                serialport::ErrorKind::Unknown,
-                "the pty slave has no path",
-            ))
-        })?;
-        master.set_timeout(POLL).map_err(pty)?;
+        let plug = Plug::connect(name, &link)?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
+        let path = link.clone();
         let thread = std::thread::Builder::new()
             .name(format!("sim-{name}"))
             .spawn(move || {
-                // Held so the master never polls as hung up between two driver sessions.
-                let _keep_alive = slave;
-                let mut faults = Faults::new(fault);
+                let mut plug = plug;
+                let mut faults = faults;
                 let ctx = Context {
                     name,
                     log: &log,
                     epoch,
                     stop: &flag,
                 };
-                serve(&ctx, &mut master, device.as_mut(), &mut faults, false);
+                // A `disconnect` fault unplugs it; it comes back at the same path.
+                while let Some(away) =
+                    serve(&ctx, &mut plug.master, device.as_mut(), &mut faults, false)
+                {
+                    plug.unplug(&link);
+                    record(&ctx, DISCONNECTED.as_bytes());
+                    if !stay_away(&flag, away) {
+                        return;
+                    }
+                    match Plug::connect(name, &link) {
+                        Ok(back) => plug = back,
+                        Err(e) => {
+                            let text = format!("!could not come back: {e}");
+                            record(&ctx, text.as_bytes());
+                            return;
+                        }
+                    }
+                    record(&ctx, RECONNECTED.as_bytes());
+                }
             })
             .map_err(|source| SimError::Thread {
                 device: name,
@@ -127,7 +135,7 @@ impl Endpoint {
     pub(crate) fn spawn_tcp(
         name: &'static str,
         mut factory: DeviceFactory,
-        fault: Option<FaultConfig>,
+        faults: Faults,
         log: Log,
         epoch: Instant,
     ) -> Result<Endpoint, SimError> {
@@ -143,7 +151,7 @@ impl Endpoint {
         let thread = std::thread::Builder::new()
             .name(format!("sim-{name}-tcp"))
             .spawn(move || {
-                let mut faults = Faults::new(fault);
+                let mut faults = faults;
                 let ctx = Context {
                     name,
                     log: &log,
@@ -155,7 +163,18 @@ impl Endpoint {
                         Ok((stream, _)) => {
                             if let Ok(mut stream) = prepare(stream) {
                                 let mut device = factory();
-                                serve(&ctx, &mut stream, device.as_mut(), &mut faults, true);
+                                let unplugged =
+                                    serve(&ctx, &mut stream, device.as_mut(), &mut faults, true);
+                                if let Some(away) = unplugged {
+                                    // The device server loses its device: the connection
+                                    // closes and no new one is served until it is back.
+                                    drop(stream);
+                                    record(&ctx, DISCONNECTED.as_bytes());
+                                    if !stay_away(&flag, away) {
+                                        return;
+                                    }
+                                    record(&ctx, RECONNECTED.as_bytes());
+                                }
                             }
                         }
                         Err(_) => std::thread::sleep(POLL),
@@ -207,6 +226,20 @@ pub(crate) enum Delivery {
     Now(Vec<u8>),
     After(Vec<u8>, Duration),
     Nothing,
+    /// Unplug the device; it comes back after this real time (never when `None`).
+    Unplug(Option<Duration>),
+}
+
+/// What a fault's schedule (`at_step`, `at_set_point`, `after_time`) is measured against:
+/// the points of the run the runner announced, and the bench's clock.
+#[derive(Clone)]
+pub(crate) struct Schedule {
+    /// The points the run reached so far (`step:<name>`, `set_point:<label>`).
+    pub(crate) marks: super::Marks,
+    /// Bench time per real time.
+    pub(crate) time_scale: f64,
+    /// When the bench started.
+    pub(crate) epoch: Instant,
 }
 
 /// The fault plan of one device and how far it has got.
@@ -216,9 +249,16 @@ pub(crate) struct Faults {
     faulted: u64,
     /// Draws for random faults (`probability`), seeded from the bench's seed and the device.
     rng: rand::rngs::StdRng,
+    /// What the fault's start is scheduled against; `None`: it starts with the bench, and a
+    /// fault waiting for a point of a run never starts.
+    schedule: Option<Schedule>,
+    /// Answers given before the fault's schedule was met (it counts `after_requests` from
+    /// there); `None` until then.
+    armed_at: Option<u64>,
 }
 
 impl Faults {
+    #[cfg(test)]
     pub(crate) fn new(config: Option<FaultConfig>) -> Self {
         Faults::seeded(config, 0)
     }
@@ -231,7 +271,50 @@ impl Faults {
             answered: 0,
             faulted: 0,
             rng: rand::rngs::StdRng::seed_from_u64(seed),
+            schedule: None,
+            armed_at: None,
         }
+    }
+
+    /// The same plan, its start measured against `schedule`.
+    pub(crate) fn with_schedule(mut self, schedule: Schedule) -> Self {
+        self.schedule = Some(schedule);
+        self
+    }
+
+    /// Whether the fault's schedule is met now.
+    fn schedule_met(&self, fault: &FaultConfig) -> bool {
+        let Some(schedule) = &self.schedule else {
+            return !fault.needs_a_run() && fault.after_time.is_none();
+        };
+        let bench_s = schedule.epoch.elapsed().as_secs_f64() * schedule.time_scale;
+        if fault.after_time.is_some_and(|t| bench_s < t) {
+            return false;
+        }
+        if !fault.needs_a_run() {
+            return true;
+        }
+        let marks = schedule
+            .marks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let reached = |mark: String| marks.contains(&mark);
+        fault
+            .at_step
+            .as_ref()
+            .is_none_or(|step| reached(format!("step:{step}")))
+            && fault
+                .at_set_point
+                .as_ref()
+                .is_none_or(|label| reached(format!("set_point:{label}")))
+    }
+
+    /// How long an unplugged device stays away, real time.
+    fn away_for(&self, fault: &FaultConfig) -> Option<Duration> {
+        let scale = self.schedule.as_ref().map_or(1.0, |s| s.time_scale);
+        fault
+            .reconnect_after
+            .map(|bench_s| Duration::from_secs_f64((bench_s / scale).max(0.0)))
     }
 
     /// How many answers were faulted so far.
@@ -247,11 +330,20 @@ impl Faults {
         let Some(fault) = &self.config else {
             return Delivery::Now(answer);
         };
+        let armed_at = match self.armed_at {
+            Some(at) => at,
+            None if self.schedule_met(fault) => {
+                // This very answer is the first one the schedule counts.
+                self.armed_at = Some(self.answered - 1);
+                self.answered - 1
+            }
+            None => return Delivery::Now(answer),
+        };
         let chance = match fault.probability {
             Some(p) => rand::RngExt::random_bool(&mut self.rng, p.clamp(0.0, 1.0)),
             None => true,
         };
-        let due = self.answered > fault.after_requests
+        let due = self.answered - armed_at > fault.after_requests
             && fault.count.is_none_or(|count| self.faulted < count)
             && chance;
         if !due || answer.is_empty() {
@@ -284,41 +376,50 @@ impl Faults {
                 answer[at] ^= 0x01;
                 Delivery::Now(answer)
             }
+            FaultKind::Disconnect => Delivery::Unplug(self.away_for(fault)),
         }
     }
 }
 
 /// Serves until stopped or, when `eof_is_close` (a TCP peer), until the peer closes. A pty
-/// reads 0 bytes while idle, so there end of file means nothing.
+/// reads 0 bytes while idle, so there end of file means nothing. Returns `Some(away)` when
+/// a fault unplugs the device (how long it stays away; for ever when `None`).
 fn serve<T: Read + Write>(
     ctx: &Context<'_>,
     transport: &mut T,
     device: &mut dyn FramedDevice,
     faults: &mut Faults,
     eof_is_close: bool,
-) {
+) -> Option<Option<Duration>> {
     let mut pending: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     while !ctx.stop.load(Ordering::Relaxed) {
         if let Some(answer) = device.poll_deferred() {
-            match faults.deliver(Some(answer), device.keeps_terminator()) {
+            // An answer owed to an earlier request meets the faults as any answer does.
+            let before = faults.faulted();
+            let delivery = faults.deliver(Some(answer), device.keeps_terminator());
+            if faults.faulted() > before {
+                record(ctx, FAULT_INJECTED.as_bytes());
+            }
+            match delivery {
                 Delivery::Now(bytes) => {
                     let _ = transport.write_all(&bytes);
                 }
                 Delivery::After(bytes, delay) => {
                     if !pause(ctx.stop, delay) {
-                        return;
+                        return None;
                     }
                     let _ = transport.write_all(&bytes);
                 }
                 Delivery::Nothing => {}
+                Delivery::Unplug(away) => return Some(away),
             }
         }
         let n = match transport.read(&mut chunk) {
-            Ok(0) if ctx.stop.load(Ordering::Relaxed) => return,
+            Ok(0) if ctx.stop.load(Ordering::Relaxed) => return None,
             Ok(0) => {
                 if eof_is_close {
-                    return;
+                    return None;
                 }
                 std::thread::sleep(POLL);
                 continue;
@@ -333,7 +434,7 @@ fn serve<T: Read + Write>(
                 continue;
             }
             Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => {
-                return;
+                return None;
             }
             Err(_) => {
                 std::thread::sleep(POLL);
@@ -347,7 +448,13 @@ fn serve<T: Read + Write>(
             pending.drain(..used.max(1).min(pending.len()));
             record(ctx, &request);
             let answer = device.answer(&request);
-            match faults.deliver(answer, device.keeps_terminator()) {
+            let before = faults.faulted();
+            let delivery = faults.deliver(answer, device.keeps_terminator());
+            if faults.faulted() > before {
+                // Every injected fault is in the simulator's log, to be found in the record.
+                record(ctx, FAULT_INJECTED.as_bytes());
+            }
+            match delivery {
                 Delivery::Now(bytes) => out.extend_from_slice(&bytes),
                 Delivery::After(bytes, delay) => {
                     if !out.is_empty() {
@@ -355,11 +462,17 @@ fn serve<T: Read + Write>(
                         out.clear();
                     }
                     if !pause(ctx.stop, delay) {
-                        return;
+                        return None;
                     }
                     let _ = transport.write_all(&bytes);
                 }
                 Delivery::Nothing => {}
+                Delivery::Unplug(away) => {
+                    if !out.is_empty() {
+                        let _ = transport.write_all(&out);
+                    }
+                    return Some(away);
+                }
             }
         }
         if pending.len() > MAX_PENDING {
@@ -369,6 +482,7 @@ fn serve<T: Read + Write>(
             let _ = transport.write_all(&out);
         }
     }
+    None
 }
 
 /// Sleeps `delay` in steps, returning false if asked to stop meanwhile.
@@ -420,6 +534,7 @@ mod tests {
             count,
             delay_ms: 50,
             probability: None,
+            ..FaultConfig::new(kind)
         })
     }
 
@@ -438,6 +553,110 @@ mod tests {
         assert_ne!(&garbled[..2], b"OK");
         assert_eq!(garbled[2], b'\n');
         assert_eq!(now(f.deliver(Some(b"OK\n".to_vec()), true)), b"OK\n");
+    }
+
+    fn schedule(time_scale: f64, age: Duration) -> (Schedule, super::super::Marks) {
+        let marks: super::super::Marks = Default::default();
+        let epoch = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
+        let schedule = Schedule {
+            marks: Arc::clone(&marks),
+            time_scale,
+            epoch,
+        };
+        (schedule, marks)
+    }
+
+    fn is_now(d: &Delivery) -> bool {
+        matches!(d, Delivery::Now(b) if b == b"OK\n")
+    }
+
+    #[test]
+    fn a_fault_at_a_set_point_waits_for_it_then_counts_its_answers_from_there() {
+        let config = FaultConfig {
+            at_set_point: Some("row 2".into()),
+            after_requests: 1,
+            count: Some(1),
+            ..FaultConfig::new(FaultKind::Silent)
+        };
+        let (schedule, marks) = schedule(1.0, Duration::ZERO);
+        let mut f = Faults::new(Some(config)).with_schedule(schedule);
+        for _ in 0..5 {
+            assert!(is_now(&f.deliver(Some(b"OK\n".to_vec()), true)));
+        }
+        marks.lock().unwrap().push("set_point:row 1".into());
+        assert!(is_now(&f.deliver(Some(b"OK\n".to_vec()), true)));
+        marks.lock().unwrap().push("set_point:row 2".into());
+        // One normal answer at the set point, then the fault, once.
+        assert!(is_now(&f.deliver(Some(b"OK\n".to_vec()), true)));
+        assert!(matches!(
+            f.deliver(Some(b"OK\n".to_vec()), true),
+            Delivery::Nothing
+        ));
+        assert!(is_now(&f.deliver(Some(b"OK\n".to_vec()), true)));
+        assert_eq!(f.faulted(), 1);
+    }
+
+    #[test]
+    fn a_fault_at_a_step_never_starts_without_a_run_to_announce_it() {
+        let config = FaultConfig {
+            at_step: Some("vt".into()),
+            ..FaultConfig::new(FaultKind::Garbage)
+        };
+        let mut f = Faults::new(Some(config));
+        for _ in 0..3 {
+            assert!(is_now(&f.deliver(Some(b"OK\n".to_vec()), true)));
+        }
+    }
+
+    #[test]
+    fn a_fault_after_a_bench_time_starts_then() {
+        let config = FaultConfig {
+            after_time: Some(3600.0),
+            ..FaultConfig::new(FaultKind::Silent)
+        };
+        // 10 ms at a time scale of 1000 is 10 bench seconds: not yet an hour.
+        let (young, _) = schedule(1000.0, Duration::from_millis(10));
+        let mut f = Faults::new(Some(config.clone())).with_schedule(young);
+        assert!(is_now(&f.deliver(Some(b"OK\n".to_vec()), true)));
+        // 4 s at a time scale of 1000 is more than an hour of bench time.
+        let (old, _) = schedule(1000.0, Duration::from_secs(4));
+        let mut f = Faults::new(Some(config)).with_schedule(old);
+        assert!(matches!(
+            f.deliver(Some(b"OK\n".to_vec()), true),
+            Delivery::Nothing
+        ));
+    }
+
+    #[test]
+    fn a_disconnect_unplugs_for_its_bench_time_interval_scaled_to_real_time() {
+        let config = FaultConfig {
+            reconnect_after: Some(30.0),
+            ..FaultConfig::new(FaultKind::Disconnect)
+        };
+        let (schedule, _) = schedule(100.0, Duration::ZERO);
+        let mut f = Faults::new(Some(config)).with_schedule(schedule);
+        assert!(matches!(
+            f.deliver(Some(b"OK\n".to_vec()), true),
+            Delivery::Unplug(Some(d)) if d == Duration::from_millis(300)
+        ));
+        let mut never = Faults::new(Some(FaultConfig::new(FaultKind::Disconnect)));
+        assert!(matches!(
+            never.deliver(Some(b"OK\n".to_vec()), true),
+            Delivery::Unplug(None)
+        ));
+    }
+
+    #[test]
+    fn schedules_and_intervals_read_as_quantities() {
+        let yaml =
+            "kind: disconnect\nreconnect_after: 2 min\nafter_time: 1.5 h\nat_set_point: row 3\n";
+        let config: FaultConfig = serde_saphyr::from_str(yaml).expect("a fault");
+        assert_eq!(config.reconnect_after, Some(120.0));
+        assert_eq!(config.after_time, Some(5400.0));
+        assert_eq!(config.at_set_point.as_deref(), Some("row 3"));
+        assert!(config.needs_a_run());
+        assert!(serde_saphyr::from_str::<FaultConfig>("kind: silent\nafter_time: 3 mL\n").is_err());
+        assert!(serde_saphyr::from_str::<FaultConfig>("kind: silent\nafter_time: -3\n").is_err());
     }
 
     #[test]

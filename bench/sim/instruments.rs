@@ -8,12 +8,13 @@
 //! address, for the runner and for `qbench probe`.
 
 use super::config::SimConfig;
-use super::framed::{DeviceFactory, Endpoint, FramedDevice};
+use super::framed::{DeviceFactory, Endpoint, Faults, FramedDevice, Schedule};
 use super::model::Model;
 use super::pressure_meter::{PressureMeter, answer_unit};
 use super::room_sensor::{Framing, RoomSensor};
 use super::serve::Log;
 use super::thermohygrometer::Thermohygrometer;
+use super::unplug::PortDir;
 use super::{SimBench, SimError};
 use crate::fixture::SIM_PORT_PREFIX;
 use crate::link::LinkSettings;
@@ -85,14 +86,26 @@ pub(crate) fn spawn(
     model: &Arc<Model>,
     log: &Log,
     epoch: Instant,
+    ports: &PortDir,
+    schedule: &Schedule,
 ) -> Result<Vec<(&'static str, Endpoint)>, SimError> {
     let mut endpoints = Vec::new();
-    for name in TCP_DEVICES {
+    for (i, name) in TCP_DEVICES.into_iter().enumerate() {
         let fault = fault_of(name, config);
+        // Each device draws its random faults from its own stream of the bench's seed.
+        let seed = config.seed ^ (0x04 + i as u64);
+        let faults = || Faults::seeded(fault.clone(), seed).with_schedule(schedule.clone());
         let device = make(name, config, model, Framing::Rtu);
         endpoints.push((
             name,
-            Endpoint::spawn_pty(name, device, fault.clone(), Arc::clone(log), epoch)?,
+            Endpoint::spawn_pty(
+                name,
+                device,
+                faults(),
+                Arc::clone(log),
+                epoch,
+                ports.port(name),
+            )?,
         ));
         if config.tcp.iter().any(|d| d == name) {
             let config = config.clone();
@@ -101,7 +114,7 @@ pub(crate) fn spawn(
                 Box::new(move || make(name, &config, &model, Framing::Tcp));
             endpoints.push((
                 name,
-                Endpoint::spawn_tcp(name, factory, fault, Arc::clone(log), epoch)?,
+                Endpoint::spawn_tcp(name, factory, faults(), Arc::clone(log), epoch)?,
             ));
         }
     }
@@ -184,7 +197,12 @@ mod tests {
         let bench = SimBench::start(&config, 100.0).expect("bench starts");
         let serial = LinkSettings::Serial(SerialSettings::new("sim:room_sensor"));
         match resolve_link(&serial, Some(&bench)) {
-            Ok(LinkSettings::Serial(s)) => assert!(s.port.starts_with("/dev/"), "{}", s.port),
+            // The device's stable path, a link to its pseudo-terminal (see `unplug.rs`).
+            Ok(LinkSettings::Serial(s)) => assert!(
+                std::fs::read_link(&s.port).is_ok_and(|pty| pty.starts_with("/dev/")),
+                "{}",
+                s.port
+            ),
             other => panic!("{other:?}"),
         }
         let tcp = LinkSettings::Tcp(TcpSettings::new("sim:pressure_meter", 0));

@@ -9,6 +9,10 @@
 //! `time_scale` times faster than real time. Each device has the errors and faults its
 //! [`SimConfig`] section gives it.
 //!
+//! Each device is reached through a stable path (`unplug.rs`), so that a device unplugged by
+//! a `disconnect` fault comes back where its driver found it. Faults may wait for a point of
+//! the run that the runner announces ([`SimBench::reached`]).
+//!
 //! Every request a device receives is logged ([`SimBench::log`]) so tests can check what
 //! reached which device. Dropping the bench stops every thread (each polls a stop flag
 //! every 20 ms) and closes every pty. This module never prints and never reads the
@@ -30,6 +34,7 @@ mod room_sensor;
 mod serve;
 mod test_lung;
 mod thermohygrometer;
+mod unplug;
 mod ventilator;
 
 pub use can::{CanSimConfig, SimCanBench};
@@ -40,12 +45,12 @@ pub use config::{
 pub use dosimeter::DosimeterConfig;
 pub use instruments::{TCP_DEVICES, resolve_link};
 
-use framed::Faults;
+use framed::{Faults, Schedule};
 use model::{LungSettings, Model};
 use serde::Serialize;
 use serve::{Endpoint, Log};
 use std::collections::VecDeque;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -93,6 +98,15 @@ pub enum SimError {
         #[source]
         source: serialport::Error,
     },
+    /// A device's stable path (a symbolic link to its pseudo-terminal) could not be made.
+    #[error("cannot make the simulated device path {path}")]
+    PortPath {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// A device thread could not be started.
     #[error("cannot start the thread of the simulated {device}")]
     Thread {
@@ -104,14 +118,22 @@ pub enum SimError {
     },
 }
 
+/// The points a run has reached (`step:<name>`, `set_point:<label>`), which faults scheduled
+/// `at_step` or `at_set_point` wait for.
+pub(crate) type Marks = Arc<Mutex<Vec<String>>>;
+
 /// A running simulated bench.
 pub struct SimBench {
+    /// What the runner announced so far ([`SimBench::reached`]).
+    marks: Marks,
     endpoints: Vec<(&'static str, Endpoint)>,
     /// The reference instruments added for links and protocols (pty and TCP endpoints).
     instruments: Vec<(&'static str, framed::Endpoint)>,
     log: Log,
     /// The simulated slcan adapter (`can_adapter`) and the CAN nodes behind it.
     can: can::SimCanBench,
+    /// The stable paths of the devices; declared last, so removed after every device stops.
+    ports: unplug::PortDir,
 }
 
 impl SimBench {
@@ -140,11 +162,19 @@ impl SimBench {
         ));
         let log: Log = Arc::new(Mutex::new(VecDeque::new()));
         let epoch = Instant::now();
+        let marks: Marks = Arc::new(Mutex::new(Vec::new()));
+        let schedule = Schedule {
+            marks: Arc::clone(&marks),
+            time_scale,
+            epoch,
+        };
         let mut bench = SimBench {
+            marks,
             endpoints: Vec::new(),
             instruments: Vec::new(),
             log: Arc::clone(&log),
             can: can::SimCanBench::start(&config.can, config.seed, time_scale)?,
+            ports: unplug::PortDir::create()?,
         };
         let vent =
             ventilator::Ventilator::new(Arc::clone(&model), config.ventilator.serial.clone());
@@ -153,9 +183,11 @@ impl SimBench {
             Endpoint::spawn(
                 "ventilator",
                 Box::new(vent),
-                Faults::seeded(config.ventilator.fault.clone(), config.seed ^ 0x01),
+                Faults::seeded(config.ventilator.fault.clone(), config.seed ^ 0x01)
+                    .with_schedule(schedule.clone()),
                 Arc::clone(&log),
                 epoch,
+                bench.ports.port("ventilator"),
             )?,
         ));
         let analyzer = flow_analyzer::FlowAnalyzer::new(
@@ -168,9 +200,11 @@ impl SimBench {
             Endpoint::spawn(
                 "flow_analyzer",
                 Box::new(analyzer),
-                Faults::seeded(config.flow_analyzer.fault.clone(), config.seed ^ 0x02),
+                Faults::seeded(config.flow_analyzer.fault.clone(), config.seed ^ 0x02)
+                    .with_schedule(schedule.clone()),
                 Arc::clone(&log),
                 epoch,
+                bench.ports.port("flow_analyzer"),
             )?,
         ));
         let lung = test_lung::TestLung::new(Arc::clone(&model), config.lung.serial.clone());
@@ -179,12 +213,15 @@ impl SimBench {
             Endpoint::spawn(
                 "test_lung",
                 Box::new(lung),
-                Faults::seeded(config.lung.fault.clone(), config.seed ^ 0x03),
+                Faults::seeded(config.lung.fault.clone(), config.seed ^ 0x03)
+                    .with_schedule(schedule.clone()),
                 Arc::clone(&log),
                 epoch,
+                bench.ports.port("test_lung"),
             )?,
         ));
-        bench.instruments = instruments::spawn(config, &model, &log, epoch)?;
+        bench.instruments =
+            instruments::spawn(config, &model, &log, epoch, &bench.ports, &schedule)?;
         let dosimeter = dosimeter::Dosimeter::new(
             config.dosimeter.clone(),
             bench.can.exposure_log(),
@@ -195,15 +232,31 @@ impl SimBench {
             framed::Endpoint::spawn_pty(
                 "dosimeter",
                 Box::new(dosimeter),
-                config.dosimeter.fault.clone(),
+                Faults::seeded(config.dosimeter.fault.clone(), config.seed ^ 0x10)
+                    .with_schedule(schedule.clone()),
                 Arc::clone(&log),
                 epoch,
+                bench.ports.port("dosimeter"),
             )?,
         ));
         Ok(bench)
     }
 
-    /// The path a driver opens to reach `device`, while it is connected.
+    /// Tells the simulated devices that the run reached `mark` (`step:<name>`,
+    /// `set_point:<label>`): faults scheduled there start now.
+    pub fn reached(&self, mark: &str) {
+        let mut marks = self
+            .marks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !marks.iter().any(|m| m == mark) {
+            marks.push(mark.to_string());
+        }
+    }
+
+    /// The path a driver opens to reach `device`, while it is connected: a stable link to
+    /// its pseudo-terminal, which stays the same when a `disconnect` fault unplugs the
+    /// device and it comes back (see `unplug.rs`).
     pub fn port(&self, device: &str) -> Option<&Path> {
         if device == "can_adapter" {
             return self.can.port();
@@ -272,6 +325,24 @@ impl Drop for SimBench {
             endpoint.stop();
         }
     }
+}
+
+/// The devices whose fault waits for a step or set point of a run (`at_step`,
+/// `at_set_point`): a bench served alone (`qbench sim`) never reaches one.
+pub fn faults_needing_a_run(config: &SimConfig) -> Vec<&'static str> {
+    let faults = [
+        ("ventilator", &config.ventilator.fault),
+        ("flow_analyzer", &config.flow_analyzer.fault),
+        ("test_lung", &config.lung.fault),
+        ("pressure_meter", &config.pressure_meter.fault),
+        ("room_sensor", &config.room_sensor.fault),
+        ("thermohygrometer", &config.thermohygrometer.fault),
+    ];
+    faults
+        .into_iter()
+        .filter(|(_, f)| f.as_ref().is_some_and(FaultConfig::needs_a_run))
+        .map(|(device, _)| device)
+        .collect()
 }
 
 fn validate(config: &SimConfig, time_scale: f64) -> Result<(), SimError> {

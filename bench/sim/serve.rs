@@ -11,6 +11,7 @@
 //! (on stop) is what a driver sees as a disconnection.
 
 use super::framed::{Delivery, Faults};
+use super::unplug::{Plug, stay_away};
 use super::{SimError, SimLogLine};
 use serialport::{SerialPort, TTYPort};
 use std::collections::VecDeque;
@@ -29,6 +30,15 @@ pub(crate) const LOG_CAPACITY: usize = 100_000;
 
 /// A request longer than this without a terminator is garbage and is dropped.
 const MAX_PENDING: usize = 4096;
+
+/// What the log shows when a device is unplugged by a `disconnect` fault.
+pub(crate) const DISCONNECTED: &str = "!disconnected";
+
+/// What the log shows when an unplugged device is back at its path.
+pub(crate) const RECONNECTED: &str = "!reconnected";
+
+/// What the log shows after a request whose answer a fault changed (or withheld).
+pub(crate) const FAULT_INJECTED: &str = "!fault injected in the answer above";
 
 /// A simulated device: answers one request at a time.
 pub(crate) trait Device: Send + 'static {
@@ -65,47 +75,49 @@ pub(crate) struct Endpoint {
 }
 
 impl Endpoint {
-    /// Creates the pty pair and starts serving `device` on it.
+    /// Plugs `device` in at `link` (its stable path) and starts serving it.
     pub(crate) fn spawn(
         name: &'static str,
         mut device: Box<dyn Device>,
         mut faults: Faults,
         log: Log,
         epoch: Instant,
+        link: PathBuf,
     ) -> Result<Endpoint, SimError> {
-        let (mut master, slave) = TTYPort::pair().map_err(|source| SimError::Pty {
-            device: name,
-            source,
-        })?;
-        let path = slave
-            .name()
-            .map(PathBuf::from)
-            .ok_or_else(|| SimError::Pty {
-                device: name,
-                source: serialport::Error::new(
-                    serialport::ErrorKind::Unknown,
-                    "the pty slave has no path",
-                ),
-            })?;
-        master.set_timeout(POLL).map_err(|source| SimError::Pty {
-            device: name,
-            source,
-        })?;
+        let plug = Plug::connect(name, &link)?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
+        let path = link.clone();
         let thread = std::thread::Builder::new()
             .name(format!("sim-{name}"))
             .spawn(move || {
-                let _keep_alive = slave;
-                serve(
+                let mut plug = plug;
+                // Served until stopped; a `disconnect` fault unplugs it, and it comes back
+                // at the same path after its interval (or stays away).
+                while let Some(away) = serve(
                     name,
-                    &mut master,
+                    &mut plug.master,
                     device.as_mut(),
                     &mut faults,
                     &log,
                     epoch,
                     &flag,
-                );
+                ) {
+                    plug.unplug(&link);
+                    record(&log, name, epoch, DISCONNECTED.as_bytes());
+                    if !stay_away(&flag, away) {
+                        return;
+                    }
+                    match Plug::connect(name, &link) {
+                        Ok(back) => plug = back,
+                        Err(e) => {
+                            let text = format!("!could not come back: {e}");
+                            record(&log, name, epoch, text.as_bytes());
+                            return;
+                        }
+                    }
+                    record(&log, name, epoch, RECONNECTED.as_bytes());
+                }
             })
             .map_err(|source| SimError::Thread {
                 device: name,
@@ -134,6 +146,8 @@ impl Drop for Endpoint {
     }
 }
 
+/// Serves until stopped (`None`) or until a fault unplugs the device (`Some(away)`: how long
+/// it stays away, for ever when `None`).
 fn serve(
     name: &'static str,
     master: &mut TTYPort,
@@ -142,7 +156,7 @@ fn serve(
     log: &Log,
     epoch: Instant,
     stop: &AtomicBool,
-) {
+) -> Option<Option<Duration>> {
     let terminator = device.terminator();
     let mut pending: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
@@ -184,7 +198,7 @@ fn serve(
             let delivery = faults.deliver(answer, true);
             if faults.faulted() > before {
                 // Every injected fault is in the simulator's log, to be found in the record.
-                record(log, name, epoch, b"!fault injected in the answer above");
+                record(log, name, epoch, FAULT_INJECTED.as_bytes());
             }
             match delivery {
                 Delivery::Now(bytes) => out.extend_from_slice(&bytes),
@@ -200,6 +214,12 @@ fn serve(
                     let _ = master.write_all(&bytes);
                 }
                 Delivery::Nothing => {}
+                Delivery::Unplug(away) => {
+                    if !out.is_empty() {
+                        let _ = master.write_all(&out);
+                    }
+                    return Some(away);
+                }
             }
             start += pos + 1;
         }
@@ -214,6 +234,7 @@ fn serve(
             out.clear();
         }
     }
+    None
 }
 
 /// How long streamed bytes wait for a reader that takes none before they are dropped (an
