@@ -41,3 +41,28 @@ pub fn peak_resident_mib() -> f64 {
         })
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
+
+/// CPU time this thread has run so far, from the scheduler's account
+/// (`/proc/thread-self/schedstat`, nanoseconds). Unlike wall-clock time it does not count time
+/// spent waiting for a busy core, so it stays meaningful on a loaded machine.
+pub fn thread_cpu() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(Duration::ZERO, Duration::from_nanos)
+}
+
+/// Runs `f` once and returns its result, its wall-clock time and this thread's CPU time.
+pub fn time_cpu<T>(f: impl FnOnce() -> T) -> (T, Duration, Duration) {
+    let cpu = thread_cpu();
+    let (out, wall) = time(f);
+    (out, wall, thread_cpu().saturating_sub(cpu))
+}
+
+/// The best (least) and the median of some measurements.
+pub fn best_and_median(mut values: Vec<f64>) -> (f64, f64) {
+    values.sort_by(f64::total_cmp);
+    let best = values.first().copied().unwrap_or(f64::NAN);
+    let median = values.get(values.len() / 2).copied().unwrap_or(f64::NAN);
+    (best, median)
+}

@@ -30,45 +30,139 @@ pub trait JournalSink {
     fn append(&mut self, event: RunEvent) -> Result<&Entry, JournalError>;
 }
 
-/// The chain state shared by every sink: next sequence number, previous hash, clock origin.
+/// The chain state shared by every sink: next sequence number, previous hash, clock origin,
+/// and the buffer each line is serialised into (reused, so an entry allocates only what the
+/// [`Entry`] itself keeps).
 #[derive(Debug)]
 struct Chain {
     next_seq: u64,
     prev: String,
     started: Instant,
+    utc: UtcStamps,
+    line: Vec<u8>,
 }
 
 impl Chain {
     fn new() -> Chain {
+        Chain::continuing(0, GENESIS_HASH.to_string(), Instant::now())
+    }
+
+    fn continuing(next_seq: u64, prev: String, started: Instant) -> Chain {
         Chain {
-            next_seq: 0,
-            prev: GENESIS_HASH.to_string(),
-            started: Instant::now(),
+            next_seq,
+            prev,
+            started,
+            utc: UtcStamps::default(),
+            line: Vec::with_capacity(1024),
         }
     }
 
-    /// Builds the next entry and its line, and advances the chain.
-    fn seal(&mut self, event: RunEvent, path: &Path) -> Result<(Entry, String), JournalError> {
+    /// Builds the next entry, serialises its line (without newline) into `self.line`, and
+    /// advances the chain.
+    fn seal(&mut self, event: RunEvent, path: &Path) -> Result<Entry, JournalError> {
         let entry = Entry {
             seq: self.next_seq,
-            prev: self.prev.clone(),
-            utc: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            // The previous hash moves into the entry; the chain gets the new one below.
+            prev: std::mem::take(&mut self.prev),
+            utc: self.utc.now(),
             mono_s: self.started.elapsed().as_secs_f64(),
             event,
         };
-        let line = serde_json::to_string(&entry).map_err(|e| JournalError {
-            path: path.to_path_buf(),
-            kind: JournalErrorKind::Encode(e),
-        })?;
-        self.prev = line_hash(&line);
+        self.line.clear();
+        if let Err(e) = write_entry(&mut self.line, &entry) {
+            self.prev = entry.prev;
+            return Err(JournalError {
+                path: path.to_path_buf(),
+                kind: JournalErrorKind::Encode(e),
+            });
+        }
+        self.prev = bytes_hash(&self.line);
         self.next_seq += 1;
-        Ok((entry, line))
+        Ok(entry)
+    }
+}
+
+/// Serialises `entry` as its journal line, byte for byte what `serde_json::to_string(entry)`
+/// gives: the envelope is written directly, the event through serde. The envelope's strings
+/// never need escaping: `prev` is a hash in hex (or [`GENESIS_HASH`]), `utc` a time stamp from
+/// [`UtcStamps`]; both are made here, never taken from outside.
+fn write_entry(out: &mut Vec<u8>, entry: &Entry) -> Result<(), serde_json::Error> {
+    debug_assert!([&entry.prev, &entry.utc].iter().all(|s| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-:.".contains(&b))
+    }));
+    out.extend_from_slice(b"{\"seq\":");
+    serde_json::to_writer(&mut *out, &entry.seq)?;
+    out.extend_from_slice(b",\"prev\":\"");
+    out.extend_from_slice(entry.prev.as_bytes());
+    out.extend_from_slice(b"\",\"utc\":\"");
+    out.extend_from_slice(entry.utc.as_bytes());
+    out.extend_from_slice(b"\",\"mono_s\":");
+    serde_json::to_writer(&mut *out, &entry.mono_s)?;
+    out.extend_from_slice(b",\"event\":");
+    serde_json::to_writer(&mut *out, &entry.event)?;
+    out.push(b'}');
+    Ok(())
+}
+
+/// UTC time stamps in RFC 3339 with microseconds (`2026-11-23T13:32:46.606261Z`), as chrono
+/// writes them; the date and time up to the second are formatted once per second.
+#[derive(Debug, Default)]
+struct UtcStamps {
+    /// The second last formatted, and its text without fraction or `Z`.
+    second: Option<(i64, String)>,
+}
+
+impl UtcStamps {
+    /// The current UTC time stamp.
+    fn now(&mut self) -> String {
+        self.format(chrono::Utc::now())
+    }
+
+    fn format(&mut self, at: chrono::DateTime<chrono::Utc>) -> String {
+        let nanos = at.timestamp_subsec_nanos();
+        if nanos >= 1_000_000_000 {
+            // A leap second: rare enough to leave to chrono.
+            return at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        }
+        let second = at.timestamp();
+        let prefix = match &mut self.second {
+            Some((s, prefix)) if *s == second => prefix,
+            slot => {
+                let mut text = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                text.pop(); // the `Z`
+                &mut slot.insert((second, text)).1
+            }
+        };
+        let mut stamp = String::with_capacity(prefix.len() + 8);
+        stamp.push_str(prefix);
+        stamp.push('.');
+        let micros = nanos / 1000;
+        let mut divisor = 100_000;
+        while divisor > 0 {
+            stamp.push(char::from(b'0' + ((micros / divisor) % 10) as u8));
+            divisor /= 10;
+        }
+        stamp.push('Z');
+        stamp
     }
 }
 
 /// SHA-256 of a journal line (without its newline), in hex.
 pub(crate) fn line_hash(line: &str) -> String {
-    hex::encode(Sha256::digest(line.as_bytes()))
+    bytes_hash(line.as_bytes())
+}
+
+/// SHA-256 of some bytes, in lower-case hex.
+fn bytes_hash(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = Sha256::digest(bytes);
+    let mut hex = String::with_capacity(2 * digest.len());
+    for b in digest {
+        hex.push(char::from(HEX[usize::from(b >> 4)]));
+        hex.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    hex
 }
 
 /// A journal file: each entry is written and `fdatasync`ed before `append` returns.
@@ -130,11 +224,7 @@ impl JournalWriter {
         let started = Instant::now()
             .checked_sub(std::time::Duration::from_secs_f64(last_mono.max(0.0)))
             .unwrap_or_else(Instant::now);
-        let chain = Chain {
-            next_seq: read.entries.len() as u64,
-            prev: read.head.clone(),
-            started,
-        };
+        let chain = Chain::continuing(read.entries.len() as u64, read.head.clone(), started);
         let writer = JournalWriter {
             path: path.to_path_buf(),
             file,
@@ -157,8 +247,8 @@ impl JournalWriter {
 
 impl JournalSink for JournalWriter {
     fn append(&mut self, event: RunEvent) -> Result<&Entry, JournalError> {
-        let (entry, mut line) = self.chain.seal(event, &self.path)?;
-        line.push('\n');
+        let entry = self.chain.seal(event, &self.path)?;
+        self.chain.line.push(b'\n');
         let io = |e| JournalError {
             path: self.path.clone(),
             kind: JournalErrorKind::Io(e),
@@ -167,7 +257,7 @@ impl JournalSink for JournalWriter {
         // detected by the reader). Entries that record the world (a sample, a command, an
         // answer, an error) are made durable at once, and carry with them every entry written
         // since the last sync; derived entries (a check, a step started) ride with the next.
-        self.file.write_all(line.as_bytes()).map_err(io)?;
+        self.file.write_all(&self.chain.line).map_err(io)?;
         if entry.event.is_sync_point() {
             self.file.sync_data().map_err(io)?;
         }
@@ -212,12 +302,132 @@ impl MemoryJournal {
 
 impl JournalSink for MemoryJournal {
     fn append(&mut self, event: RunEvent) -> Result<&Entry, JournalError> {
-        let (entry, line) = self.chain.seal(event, Path::new("<memory>"))?;
+        let entry = self.chain.seal(event, Path::new("<memory>"))?;
+        // The line moves out of the buffer (no copy); the buffer starts again at its size.
+        let buffer = Vec::with_capacity(self.chain.line.capacity());
+        let line =
+            String::from_utf8(std::mem::replace(&mut self.chain.line, buffer)).map_err(|e| {
+                JournalError {
+                    path: PathBuf::from("<memory>"),
+                    kind: JournalErrorKind::Io(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        e,
+                    )),
+                }
+            })?;
         self.lines.push(line);
         self.entries.push(entry);
         self.entries.last().ok_or_else(|| JournalError {
             path: PathBuf::from("<memory>"),
             kind: JournalErrorKind::Empty,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::units::{Quantity, parse_unit};
+    use proptest::prelude::*;
+
+    fn sample(measurement: String, value: f64) -> RunEvent {
+        RunEvent::Sample {
+            measurement,
+            role: "meter".into(),
+            quantity: "high_flow".into(),
+            set_point: Some(3),
+            index: 0,
+            value: Quantity::new(value, parse_unit("L/min").unwrap()),
+        }
+    }
+
+    fn line(entry: &Entry) -> String {
+        let mut out = Vec::new();
+        write_entry(&mut out, entry).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_line_is_what_serde_writes() {
+        let entry = Entry {
+            seq: 17,
+            prev: GENESIS_HASH.into(),
+            utc: "2026-11-23T13:32:46.606261Z".into(),
+            mono_s: 0.000023785,
+            event: sample("flow \"a\" \\ é\n".into(), 30.0),
+        };
+        assert_eq!(line(&entry), serde_json::to_string(&entry).unwrap());
+    }
+
+    proptest! {
+        #[test]
+        fn any_line_is_what_serde_writes(
+            seq in any::<u64>(),
+            prev in "[0-9a-f]{64}",
+            measurement in ".{0,20}",
+            mono_s in 0.0f64..1e9,
+            value in any::<f64>().prop_filter("finite", |v| v.is_finite()),
+        ) {
+            let entry = Entry {
+                seq,
+                prev,
+                utc: "2026-11-23T13:32:46.000001Z".into(),
+                mono_s,
+                event: sample(measurement, value),
+            };
+            prop_assert_eq!(line(&entry), serde_json::to_string(&entry).unwrap());
+        }
+
+        #[test]
+        fn time_stamps_are_what_chrono_writes(
+            secs in 0i64..253_402_300_799,
+            nanos in 0u32..1_000_000_000,
+            later in 0u32..1_000_000_000,
+        ) {
+            let mut stamps = UtcStamps::default();
+            for n in [nanos, later] {
+                let at = chrono::DateTime::from_timestamp(secs, n).unwrap();
+                prop_assert_eq!(
+                    stamps.format(at),
+                    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                );
+            }
+            let next = chrono::DateTime::from_timestamp(secs + 1, nanos).unwrap();
+            prop_assert_eq!(
+                stamps.format(next),
+                next.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            );
+        }
+
+        #[test]
+        fn hashes_are_lower_case_hex_sha256(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            prop_assert_eq!(bytes_hash(&bytes), hex::encode(Sha256::digest(&bytes)));
+        }
+    }
+
+    #[test]
+    fn memory_and_file_journals_write_the_same_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let mut file = JournalWriter::create(&path).unwrap();
+        let mut memory = MemoryJournal::default();
+        for i in 0..5 {
+            file.append(sample(format!("m{i}"), f64::from(i))).unwrap();
+            memory
+                .append(sample(format!("m{i}"), f64::from(i)))
+                .unwrap();
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let read = super::super::reader::parse_journal(&text).unwrap();
+        assert_eq!(read.entries.len(), 5);
+        assert_eq!(read.head, file.head());
+        // Same events, same chain rules: every line hashes into the next entry's `prev`.
+        let lines: Vec<&str> = memory.lines.iter().map(String::as_str).collect();
+        for (entry, previous) in memory.entries()[1..].iter().zip(&lines) {
+            assert_eq!(entry.prev, line_hash(previous));
+        }
+        for (entry, line) in memory.entries().iter().zip(&lines) {
+            assert_eq!(*line, serde_json::to_string(entry).unwrap());
+        }
     }
 }

@@ -1158,6 +1158,10 @@ impl Executor<'_> {
     ) -> Result<EvaluatedLimit, RunError> {
         let in_unit = |f: &Formula| -> Result<f64, RunError> {
             let q = self.quantity(f, frame, line)?;
+            if q.unit.is_compatible(unit) {
+                // What `to_unit` computes, without a copy of the unit for each bound.
+                return Ok(q.si_value() / unit.factor());
+            }
             q.to_unit(unit)
                 .map(|q| q.value)
                 .map_err(|e| RunError::Evaluation {
@@ -1204,6 +1208,15 @@ impl Executor<'_> {
         frame: &Frame,
         line: usize,
     ) -> Result<Quantity, RunError> {
+        if let crate::procedure::expr::Expr::Literal(q) = &formula.expr {
+            // A constant (a limit, a timeout, a count): the value evaluation would give, as
+            // `Value::from_quantity` and `Value::to_quantity` compute it, with one copy of
+            // the unit instead of two.
+            return Ok(Quantity::new(
+                q.si_value() / q.unit.factor(),
+                q.unit.clone(),
+            ));
+        }
         let value = formula.expr.eval(frame).map_err(|e| RunError::Evaluation {
             line,
             message: format!("`{}`: {e}", formula.text),
@@ -1355,12 +1368,12 @@ pub fn fmt(x: f64) -> String {
         return format!("{x}");
     }
     let digits = (6 - 1 - x.abs().log10().floor() as i32).clamp(0, 12) as usize;
-    let s = format!("{x:.digits$}");
+    let mut s = format!("{x:.digits$}");
     if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
+        let kept = s.trim_end_matches('0').trim_end_matches('.').len();
+        s.truncate(kept);
     }
+    s
 }
 
 #[cfg(test)]
