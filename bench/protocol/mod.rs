@@ -5,6 +5,7 @@
 //! that what the simulator answers is exactly what a driver parses. Every parser takes
 //! arbitrary bytes and returns an error rather than panicking (checked with proptest).
 //!
+//! - `image_frame`: the image channel of flat-panel detectors (frame header, CRC-32).
 //! - `imt`: the RS-232 frames of IMT Analytics gas-flow analyzers (FlowAnalyser, CITREX).
 //! - `line_ascii`: qbench's line protocol for device service ports (ventilator, test lung),
 //!   documented in `docs/ventilator-service-port.md`.
@@ -13,6 +14,7 @@
 //! - `slcan`: the Lawicel ASCII protocol of serial-line CAN adapters (CANable, USBtin).
 //! - `scpi`: SCPI / IEEE 488.2 answers (identities, error-queue entries, numbers with units).
 
+pub mod image_frame;
 pub mod imt;
 pub mod line_ascii;
 pub mod modbus;

@@ -190,6 +190,9 @@ impl SimBench {
         if device == "can_adapter" {
             return self.can.port();
         }
+        if device == "detector_can_adapter" {
+            return self.can.detector_port();
+        }
         self.endpoints
             .iter()
             .find(|(name, _)| *name == device)
