@@ -18,6 +18,7 @@ pub static DRIVERS: &[DriverSpec] = &[
     modbus_room_sensor::SPEC,
     modbus_generic::SPEC,
     crate::can::canopen::xray_generator::SPEC,
+    crate::can::canopen::flat_panel_detector::SPEC,
 ];
 
 /// The specification of the driver called `name`.
@@ -43,7 +44,8 @@ pub fn open_driver(
         "profile" => profile::open(link, options),
         "qbench-room-sensor" => modbus_room_sensor::open(link, options),
         "modbus" => modbus_generic::open(link, options),
-        crate::can::canopen::xray_generator::NAME => Err(common::unsupported(
+        crate::can::canopen::xray_generator::NAME
+        | crate::can::canopen::flat_panel_detector::NAME => Err(common::unsupported(
             "registry",
             format!(
                 "driver `{name}` over a byte link: it is a CANopen node, reached with `link: {{ can: ... }}`"
@@ -84,7 +86,9 @@ mod tests {
             }
             let (link, _) = FakeLink::new(&[]);
             let opened = open_driver(spec.name, Box::new(link), &options);
-            if spec.name == crate::can::canopen::xray_generator::NAME {
+            if spec.name == crate::can::canopen::xray_generator::NAME
+                || spec.name == crate::can::canopen::flat_panel_detector::NAME
+            {
                 // A CANopen node is opened through its CAN link, never over a byte link.
                 let err = opened.err().map(|e| e.to_string()).unwrap_or_default();
                 assert!(err.contains("link: { can:"), "{err}");

@@ -223,19 +223,27 @@ pub fn open_can_node(
     simulator: Option<&SimBench>,
     log: Option<&Path>,
 ) -> Result<(Box<dyn Driver>, String), RunError> {
-    use crate::can::canopen::{CanOpenClient, xray_generator};
+    use crate::can::canopen::{CanOpenClient, flat_panel_detector, xray_generator};
     use crate::can::slcan::{SlcanBus, SlcanSettings};
     use std::time::Duration;
-    if config.driver != xray_generator::NAME {
+    if config.driver != xray_generator::NAME && config.driver != flat_panel_detector::NAME {
         return Err(RunError::RoleNotProvided {
             role: role.to_string(),
             reason: format!(
-                "driver `{}` is not reached over CAN (CANopen drivers: {})",
+                "driver `{}` is not reached over CAN (CANopen drivers: {}, {})",
                 config.driver,
-                xray_generator::NAME
+                xray_generator::NAME,
+                flat_panel_detector::NAME
             ),
         });
     }
+    // A detector's image channel is opened first: a fixture naming no usable one is refused
+    // before the bus is touched.
+    let images = if config.driver == flat_panel_detector::NAME {
+        Some(super::detector::open_image_source(role, config, simulator)?)
+    } else {
+        None
+    };
     let declared = LinkSettings::Serial(can.adapter.clone());
     let settings = crate::sim::resolve_link(&declared, simulator).map_err(|reason| {
         RunError::RoleNotProvided {
@@ -272,13 +280,28 @@ pub fn open_can_node(
         }
         None => CanOpenClient::new(Box::new(bus), sdo_timeout),
     };
-    let driver = xray_generator::XrayGeneratorDriver::open(
-        client,
-        can.node_id,
+    let (heartbeat, command) = (
         Duration::from_millis(can.heartbeat_timeout_ms),
         Duration::from_millis(can.sdo_timeout_ms),
-    )
-    .map_err(|source| RunError::Instrument {
+    );
+    let driver: Result<Box<dyn Driver>, _> = match images {
+        // Frames and analysis artefacts go to `images/` in the run directory, beside the
+        // CAN log.
+        Some(images) => flat_panel_detector::FlatPanelDetectorDriver::open(
+            client,
+            can.node_id,
+            heartbeat,
+            command,
+            images,
+            &config.options,
+            log.and_then(Path::parent)
+                .map(|dir| (dir.join("images"), role.to_string())),
+        )
+        .map(|d| Box::new(d) as Box<dyn Driver>),
+        None => xray_generator::XrayGeneratorDriver::open(client, can.node_id, heartbeat, command)
+            .map(|d| Box::new(d) as Box<dyn Driver>),
+    };
+    let driver = driver.map_err(|source| RunError::Instrument {
         role: role.to_string(),
         driver: config.driver.clone(),
         action: format!("starting CANopen node {}", can.node_id),
@@ -291,7 +314,7 @@ pub fn open_can_node(
         format!("{declared_name} (simulated, {actual_name})")
     };
     Ok((
-        Box::new(driver),
+        driver,
         format!("CANopen node {} via slcan adapter {adapter}", can.node_id),
     ))
 }

@@ -19,6 +19,7 @@
 mod bench;
 
 mod console;
+mod detector;
 mod error;
 mod execute;
 mod interlock;

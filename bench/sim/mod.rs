@@ -31,7 +31,7 @@ mod test_lung;
 mod thermohygrometer;
 mod ventilator;
 
-pub use can::{CanSimConfig, SimCanBench};
+pub use can::{CanSimConfig, ImageChannel, SimCanBench};
 pub use config::{
     FaultConfig, FaultKind, FlowAnalyzerConfig, LungConfig, PressureMeterConfig, RoomSensorConfig,
     SimConfig, ThermohygrometerConfig, VentilatorConfig,
