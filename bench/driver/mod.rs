@@ -23,6 +23,7 @@ mod profile;
 mod registry;
 mod retry;
 mod scpi_client;
+mod scpi_dosimeter;
 mod scpi_generic;
 mod scpi_pressure_meter;
 mod test_lung_service;

@@ -2,7 +2,8 @@
 
 use super::{
     Driver, DriverError, DriverSpec, common, imt_flow_analyzer, modbus_generic, modbus_room_sensor,
-    profile, scpi_generic, scpi_pressure_meter, test_lung_service, ventilator_service,
+    profile, scpi_dosimeter, scpi_generic, scpi_pressure_meter, test_lung_service,
+    ventilator_service,
 };
 use crate::link::ByteLink;
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ pub static DRIVERS: &[DriverSpec] = &[
     ventilator_service::SPEC,
     test_lung_service::SPEC,
     scpi_pressure_meter::SPEC,
+    scpi_dosimeter::SPEC,
     scpi_generic::SPEC,
     profile::SPEC,
     modbus_room_sensor::SPEC,
@@ -40,6 +42,7 @@ pub fn open_driver(
         "qbench-ventilator" => ventilator_service::open(link, options),
         "qbench-test-lung" => test_lung_service::open(link, options),
         "qbench-pressure-meter" => scpi_pressure_meter::open(link, options),
+        scpi_dosimeter::NAME => scpi_dosimeter::open(link, options),
         "scpi" => scpi_generic::open(link, options),
         "profile" => profile::open(link, options),
         "qbench-room-sensor" => modbus_room_sensor::open(link, options),

@@ -276,6 +276,21 @@ impl ScpiClient {
         })
     }
 
+    /// A numeric query whose answer may come up to `longer` after the link's timeout: a
+    /// fetch that waits for a measurement to complete (a dosimeter armed for an exposure).
+    pub(crate) fn query_number_waiting(
+        &mut self,
+        message: &str,
+        quantity: &str,
+        longer: Duration,
+    ) -> Result<Reading, DriverError> {
+        let usual = self.timeout;
+        self.timeout = usual + longer;
+        let result = self.query_number(message, quantity);
+        self.timeout = usual;
+        result
+    }
+
     /// `*RST`, then `*OPC?` so the reset is complete before anything else is sent.
     pub(crate) fn reset(&mut self) -> Result<(), DriverError> {
         self.command("*RST")?;

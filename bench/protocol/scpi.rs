@@ -227,6 +227,9 @@ pub const UNIT_SUFFIXES: &[(&str, &str)] = &[
     ("L/MIN", "L/min"),
     ("GY", "Gy"),
     ("MGY", "mGy"),
+    ("UGY", "µGy"),
+    ("UGY/S", "µGy/s"),
+    ("MGY/S", "mGy/s"),
 ];
 
 /// The qbench unit symbol of a SCPI unit suffix (any case).

@@ -36,6 +36,8 @@ pub struct SimConfig {
     pub tcp: Vec<String>,
     /// The simulated CAN bench: slcan adapter and CANopen nodes (see `sim::can`).
     pub can: super::can::CanSimConfig,
+    /// The reference dosimeter (SCPI) measuring the simulated generator's exposures.
+    pub dosimeter: super::dosimeter::DosimeterConfig,
 }
 
 /// The simulated active test lung (its initial settings; a driver may change them).

@@ -44,6 +44,13 @@ pub(crate) trait FramedDevice: Send + 'static {
     fn keeps_terminator(&self) -> bool {
         true
     }
+
+    /// An answer owed to an earlier request that can be given now (a measurement that has
+    /// completed since it was asked for); polled at least every [`POLL`]. Devices that
+    /// always answer at once keep this default.
+    fn poll_deferred(&mut self) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// The first line in `pending` ended by `terminator`: (length, length + 1).
@@ -293,6 +300,20 @@ fn serve<T: Read + Write>(
     let mut pending: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     while !ctx.stop.load(Ordering::Relaxed) {
+        if let Some(answer) = device.poll_deferred() {
+            match faults.deliver(Some(answer), device.keeps_terminator()) {
+                Delivery::Now(bytes) => {
+                    let _ = transport.write_all(&bytes);
+                }
+                Delivery::After(bytes, delay) => {
+                    if !pause(ctx.stop, delay) {
+                        return;
+                    }
+                    let _ = transport.write_all(&bytes);
+                }
+                Delivery::Nothing => {}
+            }
+        }
         let n = match transport.read(&mut chunk) {
             Ok(0) if ctx.stop.load(Ordering::Relaxed) => return,
             Ok(0) => {

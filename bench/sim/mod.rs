@@ -20,6 +20,7 @@ mod airway;
 pub mod can;
 mod config;
 pub mod detector_image;
+mod dosimeter;
 mod flow_analyzer;
 mod framed;
 mod instruments;
@@ -36,6 +37,7 @@ pub use config::{
     FaultConfig, FaultKind, FlowAnalyzerConfig, LungConfig, PressureMeterConfig, RoomSensorConfig,
     SimConfig, ThermohygrometerConfig, VentilatorConfig,
 };
+pub use dosimeter::DosimeterConfig;
 pub use instruments::{TCP_DEVICES, resolve_link};
 
 use framed::Faults;
@@ -48,7 +50,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The devices of the simulated bench, by the names [`SimBench::port`] takes.
-pub const DEVICES: [&str; 7] = [
+pub const DEVICES: [&str; 8] = [
     "ventilator",
     "flow_analyzer",
     "test_lung",
@@ -56,6 +58,7 @@ pub const DEVICES: [&str; 7] = [
     "room_sensor",
     "thermohygrometer",
     "can_adapter",
+    "dosimeter",
 ];
 
 /// One request a simulated device received.
@@ -182,6 +185,21 @@ impl SimBench {
             )?,
         ));
         bench.instruments = instruments::spawn(config, &model, &log, epoch)?;
+        let dosimeter = dosimeter::Dosimeter::new(
+            config.dosimeter.clone(),
+            bench.can.exposure_log(),
+            config.seed,
+        );
+        bench.instruments.push((
+            "dosimeter",
+            framed::Endpoint::spawn_pty(
+                "dosimeter",
+                Box::new(dosimeter),
+                config.dosimeter.fault.clone(),
+                Arc::clone(&log),
+                epoch,
+            )?,
+        ));
         Ok(bench)
     }
 
@@ -359,6 +377,9 @@ fn validate(config: &SimConfig, time_scale: f64) -> Result<(), SimError> {
         a.volume_noise_sd >= 0.0,
         "non-negative",
     )?;
+    if let Some((field, reason)) = config.dosimeter.invalid() {
+        return Err(SimError::BadConfig { field, reason });
+    }
     instruments::validate(config)
 }
 

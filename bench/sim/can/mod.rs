@@ -125,6 +125,12 @@ impl SimCanBench {
             .unwrap_or_else(|p| p.into_inner().clone())
     }
 
+    /// The generator's exposure log itself, shared with the simulated instruments that
+    /// measure the same exposures (the dosimeter).
+    pub(crate) fn exposure_log(&self) -> Arc<Mutex<Vec<Exposure>>> {
+        Arc::clone(&self.exposures)
+    }
+
     /// Pulls the adapter out: its pty closes and the host sees it disappear. Returns whether
     /// it was plugged in.
     pub fn unplug_adapter(&mut self) -> bool {
