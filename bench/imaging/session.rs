@@ -2,9 +2,11 @@
 //!
 //! An [`AcquisitionSession`] is handed each frame once, with whether it is dark (no
 //! exposure) or exposed, and keeps only accumulators: per-pixel sums of the dark and of the
-//! exposed frames (for the offset, the noise, the defect criteria and uniformity), the NPS
-//! accumulated ROI by ROI, and the central-ROI means the lag needs. Memory is a few frames'
-//! worth whatever the number of frames; each frame can be dropped once added.
+//! exposed frames (for the offset, the noise, the defect criteria and uniformity), per-pixel
+//! sums of squares of the dark frames (the noisy-pixel criterion), the NPS accumulated ROI
+//! by ROI, and the central-ROI means the lag needs. Memory does not grow with the number of
+//! frames: about 20 bytes per pixel (the sums, and the previous frame of each series for
+//! the temporal noise), some ten 16-bit frames' worth; each frame can be dropped once added.
 //!
 //! Per-frame figures (central ROI mean, noise, SNR) describe the last frame; series figures
 //! describe every frame added since [`AcquisitionSession::reset`]. Like the rest of this
@@ -102,8 +104,8 @@ impl AcquisitionSession {
             width,
             height,
             last: None,
-            dark: FrameSeries::new(width, height, false),
-            exposed: FrameSeries::new(width, height, true),
+            dark: FrameSeries::new(width, height, true),
+            exposed: FrameSeries::new(width, height, false),
             nps: None,
             lag: LagState::default(),
         })
@@ -116,8 +118,8 @@ impl AcquisitionSession {
 
     /// Forgets every series (the last frame's figures stay).
     pub fn reset(&mut self) {
-        self.dark = FrameSeries::new(self.width, self.height, false);
-        self.exposed = FrameSeries::new(self.width, self.height, true);
+        self.dark = FrameSeries::new(self.width, self.height, true);
+        self.exposed = FrameSeries::new(self.width, self.height, false);
         self.nps = None;
         self.lag = LagState::default();
     }
@@ -217,12 +219,13 @@ impl AcquisitionSession {
     }
 
     /// Defective pixels and lines, from the mean exposed frame, the mean dark frame and,
-    /// with two exposed frames or more, the temporal noise of each pixel.
+    /// with two dark frames or more, the temporal noise of each pixel in the dark frames
+    /// (where a noisy pixel's excess is not hidden by quantum noise).
     pub fn defects(&self) -> Result<Defects, ImagingError> {
         let flat = self.exposed.mean()?;
         let dark = self.dark.mean()?;
-        let noise = if self.exposed.frames() >= 2 {
-            self.exposed.noise_map()?
+        let noise = if self.dark.frames() >= 2 {
+            self.dark.noise_map()?
         } else {
             None
         };
