@@ -110,6 +110,31 @@ fn every_detector_procedure_passes_and_every_frame_is_stored_with_its_hash() {
             )
             .expect("a 16-bit TIFF");
             assert_eq!((frame.width(), frame.height()), (384, 384));
+            // The report draws each artefact inline; an altered file is named, not drawn.
+            let report = dir.read("run/report.html");
+            assert_eq!(
+                report.matches("<figure>").count(),
+                4,
+                "flat field, maps, NPS"
+            );
+            assert!(report.contains("data:image/png;base64,"));
+            assert!(report.contains("<title>Noise power spectrum</title>"));
+            dir.write(
+                "run/images/detector-nps.csv",
+                "curve,frequency_per_mm,nps,nnps_mm2\n",
+            );
+            let out = dir.qbench(&["report", "run", "--format", "html", "-o", "again.html"]);
+            assert_eq!(out.code, 0, "{}", out.stderr);
+            let again = dir.read("again.html");
+            assert!(
+                again.contains("does not match its recorded SHA-256"),
+                "{again}"
+            );
+            assert!(!again.contains("<title>Noise power spectrum</title>"));
+        }
+        if procedure == "detector-conversion-function" {
+            let report = dir.read("run/report.html");
+            assert!(report.contains("<title>Conversion function and residuals</title>"));
         }
     }
 }

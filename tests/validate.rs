@@ -32,7 +32,10 @@ fn every_shipped_procedure_and_fixture_validates() {
     let (ventilator, xray): (Vec<&String>, Vec<&String>) = procedures
         .iter()
         .partition(|p| dir.read(p).contains("kind: ventilator"));
-    for (fixture, group) in [("fixtures/sim.yaml", ventilator), ("fixtures/sim-xray.yaml", xray)] {
+    for (fixture, group) in [
+        ("fixtures/sim.yaml", ventilator),
+        ("fixtures/sim-xray.yaml", xray),
+    ] {
         let mut args = vec!["validate", fixture];
         args.extend(group.iter().map(|p| p.as_str()));
         let out = dir.qbench(&args);

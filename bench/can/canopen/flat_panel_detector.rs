@@ -218,6 +218,8 @@ pub struct FlatPanelDetectorDriver {
     /// The frame counter when the detector was last armed; `None` when not armed.
     armed_from: Option<u32>,
     last_frame: Option<u32>,
+    /// Artefacts stored since the series last changed (each is stored once per state).
+    stored: Vec<&'static str>,
     notes: Vec<String>,
 }
 
@@ -272,6 +274,7 @@ impl FlatPanelDetectorDriver {
             session,
             armed_from: None,
             last_frame: None,
+            stored: Vec::new(),
             notes: Vec::new(),
         })
     }
@@ -401,11 +404,22 @@ impl FlatPanelDetectorDriver {
             .add(frame, kind)
             .map_err(|e| analysis_error("analysing the frame", &e))?;
         self.last_frame = Some(number);
+        self.stored.clear();
         Ok(())
     }
 
-    /// Writes an analysis artefact beside the frames and notes its SHA-256.
-    fn artefact(&mut self, what: &str, file: &str, bytes: &[u8]) -> Result<(), DriverError> {
+    /// Writes an analysis artefact beside the frames and notes its SHA-256, once per state
+    /// of the series.
+    fn artefact(
+        &mut self,
+        what: &str,
+        file: &'static str,
+        bytes: &[u8],
+    ) -> Result<(), DriverError> {
+        if self.stored.contains(&file) {
+            return Ok(());
+        }
+        self.stored.push(file);
         let Some((dir, prefix)) = &self.store else {
             return Ok(());
         };
@@ -461,12 +475,14 @@ impl FlatPanelDetectorDriver {
             }
             "defective_pixels" | "defective_lines" => {
                 let d = s.defects().map_err(fail)?;
+                let first = !self.stored.contains(&"defect-map.tiff");
+                self.stored.push("defect-map.tiff");
                 let flags = &d.map.flags;
                 let (w, h) = (flags.width(), flags.height());
                 let pixels = flags.pixels().iter().map(|&b| u16::from(b)).collect();
                 let map = Frame::new(w, h, pixels).map_err(fail)?;
                 let report = d.report.clone();
-                if let Some((dir, prefix)) = &self.store {
+                if let Some((dir, prefix)) = self.store.as_ref().filter(|_| first) {
                     let path = dir.join(format!("{prefix}-defect-map.tiff"));
                     write_tiff(&path, &map)
                         .map_err(|e| analysis_error("storing the defect map", &e))?;
@@ -716,6 +732,7 @@ impl Driver for FlatPanelDetectorDriver {
             }
             "reset_series" => {
                 self.session.reset();
+                self.stored.clear();
                 Ok(())
             }
             "idle" => {
