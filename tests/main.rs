@@ -36,3 +36,6 @@ mod validate;
 mod ventilator_procedures;
 /// `qbench run` of the ventilator volume-accuracy qualification: pass, fail, instrument loss.
 mod ventilator_run;
+/// The X-ray generator qualifications with the SCPI dosimeter: pass, a failing output, a
+/// missed exposure, and the person an exposure on a real bench needs.
+mod xray_runs;

@@ -322,6 +322,9 @@ fn binary(op: BinaryOp, a: Value, b: Value) -> Result<Value, ExprError> {
                 ux.filter(|u| u.dimension() == dimension)
             } else if dx.is_none() && op == Mul {
                 uy.filter(|u| u.dimension() == dimension)
+            } else if dimension.is_none() {
+                // A ratio of two quantities of one dimension is a pure number (µGy/µGy).
+                None
             } else {
                 match (&ux, &uy) {
                     (Some(u), Some(v)) => {

@@ -169,6 +169,8 @@ pub enum StepKind {
         count: SampleCount,
         /// The longest the measurement may take (bench time).
         timeout: Formula,
+        /// Steps run before each sample (commands, waits and prompts only).
+        before_each: Vec<Step>,
     },
     /// Repeat steps over the rows of a table.
     Sweep(Sweep),

@@ -208,6 +208,10 @@ pub struct RawMeasure {
     pub samples: Option<Text>,
     /// The longest the measurement may take (bench time).
     pub timeout: Text,
+    /// Steps run before each sample (set, action, wait, prompt): arm a dosimeter and
+    /// expose, so that each sample is one exposure's.
+    #[serde(default)]
+    pub before_each: Vec<Spanned<RawStep>>,
 }
 
 /// `sweep:` step: repeat steps at each set point.

@@ -340,6 +340,22 @@ const CASES: &[Case] = &[
         at_token: ": { role",
         message: "did not find expected ',' or '}'",
     },
+    // 36. A step that measures or decides cannot run before each sample.
+    Case {
+        from: "            timeout: 60 s\n",
+        to: "            timeout: 60 s\n            before_each:\n              - action: { role: dut, do: start }\n              - check: { id: x, title: x, value: 1, max: 2 }\n",
+        at_line: "- check: { id: x",
+        at_token: "check",
+        message: "cannot run before each sample",
+    },
+    // 37. The steps before each sample are validated like any other.
+    Case {
+        from: "            timeout: 60 s\n",
+        to: "            timeout: 60 s\n            before_each:\n              - action: { role: dut, do: fly }\n",
+        at_line: "do: fly",
+        at_token: "fly",
+        message: "has no action `fly`",
+    },
 ];
 
 fn diagnostics_of(text: &str) -> Vec<super::Diagnostic> {
@@ -353,6 +369,31 @@ fn diagnostics_of(text: &str) -> Vec<super::Diagnostic> {
 fn the_base_procedure_is_valid() {
     let procedure = parse_procedure(Path::new("base.yaml"), BASE).expect("valid");
     assert_eq!(procedure.check_ids(), ["c1"]);
+}
+
+#[test]
+fn steps_before_each_sample_are_kept_with_their_measurement() {
+    let text = BASE.replacen(
+        "            timeout: 60 s\n",
+        "            timeout: 60 s\n            before_each:\n              - action: { role: dut, do: start }\n              - wait: { duration: 1 s }\n",
+        1,
+    );
+    let procedure = parse_procedure(Path::new("base.yaml"), &text).expect("valid");
+    let StepKind::Sweep(sweep) = &procedure.steps[0].kind else {
+        panic!("not a sweep");
+    };
+    let Some(StepKind::Measure { before_each, .. }) = sweep
+        .steps
+        .iter()
+        .map(|s| &s.kind)
+        .find(|k| matches!(k, StepKind::Measure { .. }))
+    else {
+        panic!("no measurement");
+    };
+    assert!(matches!(
+        before_each.iter().map(|s| &s.kind).collect::<Vec<_>>()[..],
+        [StepKind::Action { .. }, StepKind::WaitDuration(_)]
+    ));
 }
 
 #[test]

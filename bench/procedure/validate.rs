@@ -816,6 +816,7 @@ impl Validator {
             }
         };
         let timeout = self.duration(&m.timeout, scope, "a timeout")?;
+        let before_each = self.before_each(&m.before_each, scope);
         if unit.symbol() == OPEN_UNIT {
             // Its unit is known only at run time: expressions using it are not evaluated here.
             scope.poisoned.insert(m.id.value.clone());
@@ -827,7 +828,34 @@ impl Validator {
             quantity: m.quantity.value.clone(),
             count,
             timeout,
+            before_each,
         })
+    }
+
+    /// The steps of a measurement's `before_each:`: commands, waits and prompts, which act
+    /// before every sample; a step that measures or decides cannot run there.
+    fn before_each(&mut self, raw: &[Spanned<RawStep>], scope: &ValidationScope) -> Vec<Step> {
+        for step in raw {
+            let kind = match &step.value {
+                RawStep::Set(_) | RawStep::Action(_) | RawStep::Wait(_) | RawStep::Prompt(_) => {
+                    continue;
+                }
+                RawStep::Measure(_) => "measure",
+                RawStep::Sweep(_) => "sweep",
+                RawStep::Check(_) => "check",
+                RawStep::Repeat(_) => "repeat",
+                RawStep::Collect(_) => "collect",
+            };
+            self.error(
+                &step.referenced,
+                format!(
+                    "a `{kind}` step cannot run before each sample
+`before_each:` takes `set`, `action`, `wait` and `prompt` steps"
+                ),
+            );
+        }
+        // Values they bind (an entry) are seen by what follows within, not by the checks.
+        self.steps(raw, &mut scope.clone())
     }
 
     fn sweep(

@@ -40,6 +40,13 @@ pub trait Operator {
     /// Asks for a value; `default` is what an unattended run answers. Returns the answer text
     /// and whether it was given automatically.
     fn enter(&mut self, question: &str, default: Option<&str>) -> Result<(String, bool), String>;
+
+    /// Asks a person to confirm a command that puts people at risk (an X-ray exposure on a
+    /// real bench, see `hazard.rs`). Unattended operators must refuse; by default it is an
+    /// ordinary confirmation.
+    fn confirm_hazard(&mut self, message: &str) -> Result<(String, bool), String> {
+        self.confirm(message)
+    }
 }
 
 /// An operator that confirms everything: `--yes` for unattended simulated runs.
@@ -56,5 +63,9 @@ impl Operator for AssumeYes {
             Some(d) => Ok((d.to_string(), true)),
             None => Err("a value must be entered by the operator; --yes answers only confirmations and prompts with a default".into()),
         }
+    }
+
+    fn confirm_hazard(&mut self, _message: &str) -> Result<(String, bool), String> {
+        Err("--yes does not confirm X-ray exposures on a real bench: a person must".into())
     }
 }

@@ -193,7 +193,16 @@ impl Executor<'_> {
                 quantity,
                 count,
                 timeout,
-            } => self.measure(id, role, quantity, count, timeout, frame, line),
+                before_each,
+            } => {
+                let sample = Sample {
+                    id,
+                    role,
+                    quantity,
+                    before_each,
+                };
+                self.measure(&sample, count, timeout, frame, line)
+            }
             StepKind::Sweep(sweep) => self.sweep(sweep, frame),
             StepKind::Check(check) => self.check(check, frame, line),
             StepKind::Repeat(repeat) => self.repeat(repeat, frame, line),
@@ -270,6 +279,23 @@ impl Executor<'_> {
         }))
     }
 
+    /// Asks a person to confirm a hazardous command and records the answer; `--yes` does not
+    /// answer it.
+    fn confirm_hazard(&mut self, message: &str) -> Result<(), RunError> {
+        let (answer, automatic) =
+            self.operator
+                .confirm_hazard(message)
+                .map_err(|reason| RunError::PromptDeclined {
+                    message: format!("{message} ({reason})"),
+                })?;
+        self.emit(RunEvent::Prompt(PromptAnswer {
+            message: message.to_string(),
+            answer,
+            automatic,
+            value: None,
+        }))
+    }
+
     fn enter(
         &mut self,
         message: &str,
@@ -334,6 +360,11 @@ impl Executor<'_> {
     }
 
     fn act(&mut self, role: &str, action: &str) -> Result<(), RunError> {
+        if let Some(message) =
+            super::hazard::confirmation(role, &self.instrument(role)?.config, action)
+        {
+            self.confirm_hazard(&message)?;
+        }
         match &mut self.instrument(role)?.handle {
             Handle::Driver(driver) => {
                 let result = driver.act(action);
@@ -485,17 +516,20 @@ impl Executor<'_> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn measure(
         &mut self,
-        id: &str,
-        role: &str,
-        quantity: &str,
+        sample: &Sample<'_>,
         count: &SampleCount,
         timeout: &Formula,
         frame: &mut Frame,
         line: usize,
     ) -> Result<(), RunError> {
+        let Sample {
+            id,
+            role,
+            quantity,
+            before_each,
+        } = *sample;
         let (n, per_breath) = match count {
             SampleCount::Breaths(f) => (self.count(f, frame, line)?, true),
             SampleCount::Samples(f) => (self.count(f, frame, line)?, false),
@@ -506,15 +540,22 @@ impl Executor<'_> {
         let mut unit: Option<Unit> = None;
         for i in 0..n {
             let doing = || format!("{what} {} of {n} of {id}", i + 1);
-            if per_breath {
-                self.await_breath(role, deadline, || format!("waiting for {}", doing()))?;
-            } else if Instant::now() > deadline {
+            if !per_breath && Instant::now() > deadline {
                 return Err(RunError::MeasurementTimedOut {
                     line,
                     measurement: id.to_string(),
                     taken: i,
                     wanted: n,
                 });
+            }
+            // Commands before each sample (arm, expose) run within this step: the watchdog's
+            // deadline is the measurement's.
+            for step in before_each {
+                self.check_abort()?;
+                self.run_step_body(step, frame)?;
+            }
+            if per_breath {
+                self.await_breath(role, deadline, || format!("waiting for {}", doing()))?;
             }
             let sample = self.read(role, quantity, doing)?;
             let unit = unit.get_or_insert_with(|| sample.unit.clone());
@@ -995,6 +1036,15 @@ fn margin(d: &crate::analysis::Decision) -> f64 {
 
 /// The least real time a timeout is given on a simulated bench (see `real_timeout`).
 pub const SIMULATED_TIMEOUT_FLOOR: Duration = Duration::from_secs(5);
+
+/// What a measurement reads, and the steps run before each of its samples.
+#[derive(Clone, Copy)]
+struct Sample<'a> {
+    id: &'a str,
+    role: &'a str,
+    quantity: &'a str,
+    before_each: &'a [crate::procedure::Step],
+}
 
 /// A check's limit evaluated in the unit of its value.
 #[derive(Debug, Default)]

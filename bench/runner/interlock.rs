@@ -84,6 +84,7 @@ fn walk(steps: &[Step], fixture: &Fixture, frame: &Frame, at: &str, out: &mut Ve
                 }
             }
             StepKind::Repeat(repeat) => walk(&repeat.steps, fixture, frame, at, out),
+            StepKind::Measure { before_each, .. } => walk(before_each, fixture, frame, at, out),
             _ => {}
         }
     }

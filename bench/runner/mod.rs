@@ -22,6 +22,7 @@ mod console;
 mod detector;
 mod error;
 mod execute;
+mod hazard;
 mod interlock;
 mod resume;
 mod stop;

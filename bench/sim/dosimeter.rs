@@ -525,6 +525,94 @@ mod tests {
         assert!(codes[3].starts_with("-113,"), "{codes:?}");
     }
 
+    /// Over the real pty, through the real driver: a read while armed waits for the exposure
+    /// the generator makes meanwhile, and the answer comes when it is measured.
+    #[test]
+    fn the_driver_waits_for_an_exposure_made_while_it_reads() {
+        use crate::can::canopen::{CanOpenClient, NmtCommand, NmtState};
+        use crate::driver::open_driver;
+        use crate::link::{SerialLink, SerialSettings};
+        use crate::sim::can::xray_generator as g;
+        use crate::sim::{SimBench, SimConfig};
+        let mut config = SimConfig::default();
+        config.dosimeter.distance_m = 2.0;
+        let bench = SimBench::start(&config, 1.0).expect("bench starts");
+        let port = bench
+            .port("dosimeter")
+            .expect("served")
+            .display()
+            .to_string();
+        let mut settings = SerialSettings::new(port);
+        settings.timeout_ms = 500;
+        let link = SerialLink::open(&settings).expect("open the pty");
+        let options = [("trigger_timeout".to_string(), "3 s".to_string())].into();
+        let mut dosimeter = open_driver("qbench-dosimeter", Box::new(link), &options).unwrap();
+        assert_eq!(dosimeter.identify().unwrap().serial, "SIM-DOSE-0001");
+        let mut can = CanOpenClient::new(
+            Box::new(bench.can().bus().endpoint()),
+            Duration::from_millis(300),
+        );
+        can.nmt(NmtCommand::Start, 5).unwrap();
+        can.wait_for_state(5, NmtState::Operational, Duration::from_millis(500))
+            .unwrap();
+        dosimeter.act("arm").unwrap();
+        let generator = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            can.write_u16(5, g::CONTROLWORD, 0, 1).unwrap();
+            can.write_u16(5, g::CONTROLWORD, 0, 2).unwrap();
+            can
+        });
+        let start = Instant::now();
+        let kerma = dosimeter
+            .read("air_kerma")
+            .expect("the exposure is measured");
+        assert!(start.elapsed() >= Duration::from_millis(300), "it waited");
+        let _can = generator.join().unwrap();
+        // 50 µGy/mAs · 10 mAs at 70 kV and 2 m: 500 · (70/80)² / 4.
+        let expected = 500.0 * (70.0f64 / 80.0).powi(2) / 4.0;
+        assert!((kerma.value - expected).abs() < 0.02 * expected, "{kerma}");
+        let time = dosimeter.read("exposure_time").unwrap();
+        assert!((time.value - 100.0).abs() < 1.0, "{time}");
+        assert!(dosimeter.take_notes().is_empty());
+    }
+
+    proptest::proptest! {
+        /// Any sequence of messages, known or not, with exposures in between: no panic, and
+        /// every answer is one line; a measurement, once made, is what every fetch answers.
+        #[test]
+        fn any_conversation_keeps_the_instrument_consistent(
+            steps in proptest::collection::vec(
+                (0usize..14, "[ -~]{0,12}", proptest::bool::ANY),
+                1..40,
+            ),
+        ) {
+            const MESSAGES: [&str; 13] = [
+                "*IDN?", "*RST", "*CLS", "INIT", "ABOR", "INIT:STAT?", "FETC:KERM?",
+                "FETC:KVP?", "FETC:TIME?", "FETC:RATE?", "FETC:COUN?", "SYST:ERR?",
+                "TRIG:TIM 0.1",
+            ];
+            let log = Arc::new(Mutex::new(Vec::new()));
+            let mut d = Dosimeter::new(quiet(), Arc::clone(&log), 5);
+            let mut counter = 0;
+            for (pick, noise, expose) in steps {
+                let message = MESSAGES.get(pick).map_or(noise, |m| m.to_string());
+                if let Some(answer) = d.answer(message.as_bytes()) {
+                    proptest::prop_assert_eq!(answer.iter().filter(|b| **b == b'\n').count(), 1);
+                    proptest::prop_assert_eq!(answer.last(), Some(&b'\n'));
+                }
+                if expose {
+                    counter += 1;
+                    log.lock().unwrap().push(exposure(counter, 80.0, 100.0, 400.0));
+                }
+                if let Some(m) = d.latest {
+                    proptest::prop_assert_eq!(m.kerma_ugy, 400.0);
+                    let kvp = d.answer(b"FETC:KVP?");
+                    proptest::prop_assert_eq!(kvp, Some(b"+8.00000E+01 KV\n".to_vec()));
+                }
+            }
+        }
+    }
+
     #[test]
     fn noise_is_drawn_per_measurement_and_configuration_is_checked() {
         let log = Arc::new(Mutex::new(Vec::new()));

@@ -65,6 +65,9 @@ pub struct XrayGeneratorConfig {
     pub output_cv: f64,
     /// Air kerma per mAs at 80 kV and 1 m, µGy/mAs.
     pub output_ugy_per_mas: f64,
+    /// Non-linearity of the output with mAs: the air kerma is multiplied by
+    /// `(mAs / 10 mAs)^mas_nonlinearity` (0, linear, unless stated).
+    pub mas_nonlinearity: f64,
     /// Fault: after this many exposures the node falls silent (no heartbeat, no answer), as
     /// a node that lost power or its bus connection (none unless stated).
     pub stop_heartbeat_after_exposures: Option<u64>,
@@ -82,6 +85,7 @@ impl Default for XrayGeneratorConfig {
             time_error: 0.0,
             output_cv: 0.0,
             output_ugy_per_mas: 50.0,
+            mas_nonlinearity: 0.0,
             stop_heartbeat_after_exposures: None,
             serial: 4_100_001,
         }

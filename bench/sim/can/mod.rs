@@ -180,6 +180,12 @@ fn validate(config: &CanSimConfig, time_scale: f64) -> Result<(), SimError> {
             format!("{} is not non-negative", g.output_cv),
         );
     }
+    if !(g.mas_nonlinearity.is_finite() && g.mas_nonlinearity.abs() <= 1.0) {
+        return bad(
+            "can.xray_generator.mas_nonlinearity",
+            format!("{} is not within ±1", g.mas_nonlinearity),
+        );
+    }
     if !(g.output_ugy_per_mas.is_finite() && g.output_ugy_per_mas > 0.0) {
         return bad(
             "can.xray_generator.output_ugy_per_mas",

@@ -261,7 +261,9 @@ impl XrayGenerator {
         let time_ms = set_time_ms * (1.0 + c.time_error);
         let mas = ma * time_ms / 1000.0;
         let noise = self.noise(c.output_cv);
-        let air_kerma = c.output_ugy_per_mas * mas * (kv / 80.0).powi(2) * (1.0 + noise);
+        let nonlinearity = (mas / 10.0).max(0.0).powf(c.mas_nonlinearity);
+        let air_kerma =
+            c.output_ugy_per_mas * mas * nonlinearity * (kv / 80.0).powi(2) * (1.0 + noise);
         let label = String::from_utf8_lossy(&self.od.read(LABEL, 0).unwrap_or_default()).into();
         self.pending = Some(Exposure {
             counter: self.od.get(ACTUAL, 5) + 1,
