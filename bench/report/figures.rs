@@ -30,6 +30,9 @@ pub struct FigureView {
     pub html: String,
 }
 
+/// Draws a figure from an artefact's bytes, or says why it cannot.
+type MakeFigure<'a> = dyn Fn(&[u8]) -> Result<String, String> + 'a;
+
 /// The largest side of a thumbnail, pixels.
 const THUMBNAIL: usize = 256;
 
@@ -124,22 +127,21 @@ pub fn detector_figures(record: &Record, run_dir: &Path) -> Vec<FigureView> {
         ));
     }
     for (what, path, sha) in &stored {
-        let make: Option<(&str, Box<dyn Fn(&[u8]) -> Result<String, String>>)> =
-            if path.ends_with("-uniformity-map.csv") {
-                Some((
-                    "Uniformity map (TG-150 ROI means)",
-                    Box::new(uniformity_map),
-                ))
-            } else if path.ends_with("-defect-map.tiff") {
-                Some((
-                    "Defect map (thumbnail: black where any pixel below is defective)",
-                    Box::new(|_| frame_of(run_dir, path).map(|f| thumbnail(&f, true))),
-                ))
-            } else if path.ends_with("-nps.csv") {
-                Some(("Noise power spectrum", Box::new(nps_plot)))
-            } else {
-                None
-            };
+        let make: Option<(&str, Box<MakeFigure>)> = if path.ends_with("-uniformity-map.csv") {
+            Some((
+                "Uniformity map (TG-150 ROI means)",
+                Box::new(uniformity_map),
+            ))
+        } else if path.ends_with("-defect-map.tiff") {
+            Some((
+                "Defect map (thumbnail: black where any pixel below is defective)",
+                Box::new(|_| frame_of(run_dir, path).map(|f| thumbnail(&f, true))),
+            ))
+        } else if path.ends_with("-nps.csv") {
+            Some(("Noise power spectrum", Box::new(nps_plot)))
+        } else {
+            None
+        };
         if let Some((title, make)) = make {
             figures.push(figure(run_dir, path, sha, title, what, make));
         }
