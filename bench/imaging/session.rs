@@ -80,6 +80,8 @@ pub struct AcquisitionSession {
     dark: FrameSeries,
     exposed: FrameSeries,
     nps: Option<NpsAccumulator>,
+    /// Why the NPS cannot be measured on these frames (too small for its ROIs), if so.
+    nps_unavailable: Option<String>,
     lag: LagState,
 }
 
@@ -107,6 +109,7 @@ impl AcquisitionSession {
             dark: FrameSeries::new(width, height, true),
             exposed: FrameSeries::new(width, height, false),
             nps: None,
+            nps_unavailable: None,
             lag: LagState::default(),
         })
     }
@@ -121,6 +124,7 @@ impl AcquisitionSession {
         self.dark = FrameSeries::new(self.width, self.height, true);
         self.exposed = FrameSeries::new(self.width, self.height, false);
         self.nps = None;
+        self.nps_unavailable = None;
         self.lag = LagState::default();
     }
 
@@ -146,12 +150,16 @@ impl AcquisitionSession {
             }
             FrameKind::Exposed => {
                 self.exposed.add(frame)?;
-                if self.nps.is_none() {
+                if self.nps.is_none() && self.nps_unavailable.is_none() {
                     // NNPS normalises by the signal above the offset: the dark frames so
-                    // far give it (0 without any, for offset-corrected data).
+                    // far give it (0 without any, for offset-corrected data). Frames too
+                    // small for the IEC ROIs still serve every other figure.
                     let mut config = NpsConfig::iec(self.config.pitch);
                     config.signal_offset = self.dark_offset_so_far()?;
-                    self.nps = Some(NpsAccumulator::new(config, self.width, self.height)?);
+                    match NpsAccumulator::new(config, self.width, self.height) {
+                        Ok(nps) => self.nps = Some(nps),
+                        Err(e) => self.nps_unavailable = Some(e.to_string()),
+                    }
                 }
                 if let Some(nps) = self.nps.as_mut() {
                     nps.add_frame(frame)?;
@@ -243,6 +251,9 @@ impl AcquisitionSession {
 
     /// The NPS of the exposed frames.
     pub fn nps(&self) -> Result<NpsResult, ImagingError> {
+        if let Some(why) = &self.nps_unavailable {
+            return Err(ImagingError::invalid("noise power spectrum", why.clone()));
+        }
         match &self.nps {
             Some(nps) => nps.result(),
             None => Err(ImagingError::TooFew {
@@ -261,15 +272,16 @@ mod tests {
 
     fn model(config: DetectorImageConfig) -> DetectorImageModel {
         DetectorImageModel::new(DetectorImageConfig {
-            width: 128,
-            height: 128,
+            width: 320,
+            height: 320,
             ..config
         })
         .unwrap()
     }
 
     fn session() -> AcquisitionSession {
-        AcquisitionSession::new(SessionConfig::standard(PixelPitch::square(0.5)), 128, 128).unwrap()
+        AcquisitionSession::new(SessionConfig::standard(PixelPitch::square(0.25)), 320, 320)
+            .unwrap()
     }
 
     #[test]
@@ -318,5 +330,23 @@ mod tests {
         assert_eq!(nps.frames, 2);
         let (columns, map) = s.uniformity_map().unwrap();
         assert_eq!(map.len() % columns, 0);
+    }
+
+    #[test]
+    fn frames_too_small_for_the_nps_still_give_every_other_figure() {
+        let mut m = DetectorImageModel::new(DetectorImageConfig {
+            width: 128,
+            height: 128,
+            ..DetectorImageConfig::default()
+        })
+        .unwrap();
+        let mut s =
+            AcquisitionSession::new(SessionConfig::standard(PixelPitch::square(0.5)), 128, 128)
+                .unwrap();
+        s.add(&m.acquire(0.0), FrameKind::Dark).unwrap();
+        s.add(&m.acquire(10.0), FrameKind::Exposed).unwrap();
+        assert!(s.uniformity().is_ok());
+        let e = s.nps().unwrap_err().to_string();
+        assert!(e.contains("256"), "{e}");
     }
 }
