@@ -556,12 +556,13 @@ fn receive_tcp(
         let payload = link
             .receive_exact(header.length as usize, remaining)
             .map_err(|e| {
-                frame_error(FrameError::Truncated {
-                    frame_number: header.frame_number,
-                    received: 0,
-                    expected: header.length as usize,
-                })
-                .with_cause(&e.to_string())
+                protocol(
+                    "an intact image frame",
+                    format!(
+                        "frame {} truncated: the channel ended before its {} bytes ({e})",
+                        header.frame_number, header.length
+                    ),
+                )
             })?;
         let frame = image_frame::decode_payload(&header, &payload).map_err(frame_error)?;
         match header.frame_number.cmp(&number) {
@@ -574,21 +575,6 @@ fn receive_tcp(
                 ));
             }
         }
-    }
-}
-
-trait WithCause {
-    fn with_cause(self, cause: &str) -> Self;
-}
-
-impl WithCause for DriverError {
-    /// Appends what the link said to a protocol error's text.
-    fn with_cause(mut self, cause: &str) -> Self {
-        if let DriverErrorKind::Protocol { received, .. } = &mut self.kind {
-            let text = received.replace("received 0 of", "the channel ended before all");
-            *received = format!("{text} ({cause})");
-        }
-        self
     }
 }
 
