@@ -12,6 +12,8 @@ mod can;
 mod can_dbc;
 /// Whole runs against the simulated CANopen X-ray generator.
 mod can_runs;
+/// Whole runs of the flat-panel detector qualifications: pass, fail on a fault, bad frames.
+mod detector_runs;
 /// `qbench verify` and `qbench report` on recorded runs.
 mod evidence;
 /// Image analysis on synthetic images with known answers, from the detector image model.

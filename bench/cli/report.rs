@@ -8,7 +8,7 @@
 use super::{Failure, exit};
 use crate::record::record_from_run_dir;
 use crate::record::signature::check_run_signatures;
-use crate::report::{render_atml, render_csv, render_html_signed, render_junit, render_pdf};
+use crate::report::{render_atml, render_csv, render_html_for_run, render_junit, render_pdf};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -38,7 +38,7 @@ pub fn report(
     let record = record_from_run_dir(run).map_err(|e| Failure::new(&e, exit::INVALID))?;
     let signatures = check_run_signatures(run).map_err(|e| Failure::new(&e, exit::INVALID))?;
     let bytes: Vec<u8> = match format {
-        Format::Html => render_html_signed(&record, &signatures, templates)
+        Format::Html => render_html_for_run(&record, Some(&signatures), run, templates)
             .map_err(|e| Failure::new(&e, exit::INVALID))?
             .into_bytes(),
         Format::Pdf => render_pdf(&record, &signatures),

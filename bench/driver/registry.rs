@@ -21,6 +21,7 @@ pub static DRIVERS: &[DriverSpec] = &[
     modbus_generic::SPEC,
     crate::can::canopen::xray_generator::SPEC,
     crate::can::dbc_device::SPEC,
+    crate::can::canopen::flat_panel_detector::SPEC,
 ];
 
 /// The specification of the driver called `name`.
@@ -47,14 +48,14 @@ pub fn open_driver(
         "profile" => profile::open(link, options),
         "qbench-room-sensor" => modbus_room_sensor::open(link, options),
         "modbus" => modbus_generic::open(link, options),
-        crate::can::canopen::xray_generator::NAME | crate::can::dbc_device::NAME => {
-            Err(common::unsupported(
-                "registry",
-                format!(
-                    "driver `{name}` over a byte link: it drives a CAN device, reached with `link: {{ can: ... }}`"
-                ),
-            ))
-        }
+        crate::can::canopen::xray_generator::NAME
+        | crate::can::canopen::flat_panel_detector::NAME
+        | crate::can::dbc_device::NAME => Err(common::unsupported(
+            "registry",
+            format!(
+                "driver `{name}` over a byte link: it drives a CAN device, reached with `link: {{ can: ... }}`"
+            ),
+        )),
         other => {
             let known: Vec<&str> = DRIVERS.iter().map(|d| d.name).collect();
             Err(common::unsupported(
@@ -92,6 +93,7 @@ mod tests {
             let opened = open_driver(spec.name, Box::new(link), &options);
             if [
                 crate::can::canopen::xray_generator::NAME,
+                crate::can::canopen::flat_panel_detector::NAME,
                 crate::can::dbc_device::NAME,
             ]
             .contains(&spec.name)

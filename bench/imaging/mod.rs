@@ -17,6 +17,8 @@
 //!   and lag.
 //! - [`nps`]: the noise power spectrum (IEC 62220-1-1), accumulated ROI by ROI.
 //! - [`series`]: streaming accumulators: [`FrameSeries`], [`RoiSeries`], [`FlatSeries`].
+//! - [`session`]: [`AcquisitionSession`], the frames a detector driver acquires during a run,
+//!   dark or exposed, folded into those accumulators.
 //! - [`tiff_file`] and [`dicom`]: 16-bit grayscale TIFF (read, write) and a documented
 //!   subset of DICOM (read).
 //!
@@ -32,6 +34,7 @@ pub mod frame;
 pub mod nps;
 pub mod response;
 pub mod series;
+pub mod session;
 pub mod stats;
 pub mod tiff_file;
 pub mod uniformity;
@@ -51,6 +54,7 @@ pub use series::{
     DarkSeriesStats, FlatFrameAnalysis, FlatSeries, FlatSeriesConfig, FlatSeriesResult,
     FrameSeries, RoiSeries, RoiSeriesStats,
 };
+pub use session::{AcquisitionSession, FrameFigures, FrameKind, SessionConfig};
 pub use stats::{
     DarkStats, RoiStats, RunningStats, dark_stats, five_rois, multi_roi_stats, roi_stats,
 };

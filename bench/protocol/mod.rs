@@ -5,6 +5,7 @@
 //! that what the simulator answers is exactly what a driver parses. Every parser takes
 //! arbitrary bytes and returns an error rather than panicking (checked with proptest).
 //!
+//! - `image_frame`: the image channel of flat-panel detectors (frame header, CRC-32).
 //! - `imt`: the RS-232 frames of IMT Analytics gas-flow analyzers (FlowAnalyser, CITREX).
 //! - `fast_data`: the resynchronising decoder of those analyzers' fast-data packet stream.
 //! - `line_ascii`: qbench's line protocol for device service ports (ventilator, test lung),
@@ -15,6 +16,7 @@
 //! - `scpi`: SCPI / IEEE 488.2 answers (identities, error-queue entries, numbers with units).
 
 pub mod fast_data;
+pub mod image_frame;
 pub mod imt;
 pub mod line_ascii;
 pub mod modbus;

@@ -107,6 +107,38 @@ pub fn render_html_signed(
     )
 }
 
+/// Renders the HTML report of the run in `run_dir` (whose record is `record`), with its
+/// checked signatures if given and the figures of the image artefacts the record names.
+pub fn render_html_for_run(
+    record: &Record,
+    signatures: Option<&SignatureCheck>,
+    run_dir: &Path,
+    templates: Option<&Path>,
+) -> Result<String, ReportError> {
+    let mut view = ReportView::from_record(record).with_figures(record, run_dir);
+    if let Some(check) = signatures {
+        view = view.with_signatures(check);
+    }
+    render_view(&view, templates)
+}
+
+/// [`write_html`] for the run in `run_dir`: with the figures of its image artefacts.
+pub fn write_html_for_run(
+    record: &Record,
+    run_dir: &Path,
+    path: &Path,
+    templates: Option<&Path>,
+) -> Result<(), ReportError> {
+    let html = render_html_for_run(record, None, run_dir, templates)?;
+    let io = |source| ReportError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::create(path).map_err(io)?;
+    file.write_all(html.as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
 /// Renders the HTML report of `record` and writes it to `path`, durably.
 pub fn write_html(
     record: &Record,

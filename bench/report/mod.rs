@@ -36,6 +36,7 @@
 mod atml;
 mod csv;
 mod error;
+mod figures;
 mod format;
 mod html;
 mod junit;
@@ -49,7 +50,11 @@ pub(crate) mod testutil;
 pub use atml::{ATML_COMMON_NAMESPACE, ATML_NAMESPACE, QBENCH_EXTENSION_NAMESPACE, render_atml};
 pub use csv::render_csv;
 pub use error::ReportError;
-pub use html::{BUILTIN_TEMPLATES, REPORT_TEMPLATE, render_html, render_html_signed, write_html};
+pub use figures::FigureView;
+pub use html::{
+    BUILTIN_TEMPLATES, REPORT_TEMPLATE, render_html, render_html_for_run, render_html_signed,
+    write_html, write_html_for_run,
+};
 pub use junit::render_junit;
 pub use pdf::render_pdf;
 pub use view::{

@@ -14,6 +14,7 @@ use crate::record::{Record, SetPointRecord, SignatureCheck};
 use crate::units::{Quantity, Unit, parse_unit};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::path::Path;
 
 /// Everything the HTML report shows, ready to lay out.
 #[derive(Clone, Debug, Serialize)]
@@ -42,6 +43,9 @@ pub struct ReportView {
     pub waveforms: Vec<WaveformView>,
     /// Measurements restated at a gas standard, with the room conditions used.
     pub gas_conversions: Vec<GasConversionRow>,
+    /// Images and analysis artefacts of an imaging run (empty for other runs, and when the
+    /// run directory is not at hand).
+    pub figures: Vec<super::figures::FigureView>,
     /// Electronic signatures of the record, in the order they were made, each checked.
     pub signatures: Vec<SignatureRow>,
     /// Where the record came from: the journal's head hash and size.
@@ -284,6 +288,8 @@ pub struct SeriesView {
     pub y_unit: String,
     /// The points.
     pub points: Vec<SeriesPointView>,
+    /// The points, their fitted line and the residuals, as SVG (empty below two points).
+    pub plot_svg: String,
 }
 
 /// One collected point, formatted at full precision.
@@ -1105,6 +1111,16 @@ impl ReportView {
                             superseded: p.superseded,
                         })
                         .collect(),
+                    plot_svg: super::figures::fit_plot(
+                        &series
+                            .points
+                            .iter()
+                            .filter(|p| !p.superseded)
+                            .map(|p| (p.x, p.y))
+                            .collect::<Vec<_>>(),
+                        &series.x_unit,
+                        &series.y_unit,
+                    ),
                 })
                 .collect(),
             waveforms: record
@@ -1127,6 +1143,7 @@ impl ReportView {
                     factor: full(g.factor),
                 })
                 .collect(),
+            figures: Vec::new(),
             signatures: Vec::new(),
             footer: Footer {
                 journal_head: record.journal_head.clone(),
@@ -1137,6 +1154,13 @@ impl ReportView {
                 record_sha256: record_file_sha256(record),
             },
         }
+    }
+
+    /// The view with the figures of the artefacts stored in `run_dir` that the record
+    /// names (flat field, uniformity map, defect map, NPS), each checked against its SHA-256.
+    pub fn with_figures(mut self, record: &Record, run_dir: &Path) -> ReportView {
+        self.figures = super::figures::detector_figures(record, run_dir);
+        self
     }
 
     /// The view with the signatures of `check` shown.

@@ -276,21 +276,32 @@ fn open_can_device(
     log: Option<&Path>,
     buses: &mut CanBuses,
 ) -> Result<(Box<dyn Driver>, String), RunError> {
-    use crate::can::canopen::{CanOpenClient, xray_generator};
+    use crate::can::canopen::{CanOpenClient, flat_panel_detector, xray_generator};
     use crate::can::dbc_device;
     use crate::can::slcan::{SlcanBus, SlcanSettings};
     use std::time::Duration;
-    if config.driver != xray_generator::NAME && config.driver != dbc_device::NAME {
+    let can_drivers = [
+        xray_generator::NAME,
+        flat_panel_detector::NAME,
+        dbc_device::NAME,
+    ];
+    if !can_drivers.contains(&config.driver.as_str()) {
         return Err(RunError::RoleNotProvided {
             role: role.to_string(),
             reason: format!(
-                "driver `{}` is not reached over CAN (CAN drivers: {}, {})",
+                "driver `{}` is not reached over CAN (CAN drivers: {})",
                 config.driver,
-                xray_generator::NAME,
-                dbc_device::NAME
+                can_drivers.join(", ")
             ),
         });
     }
+    // A detector's image channel is opened first: a fixture naming no usable one is refused
+    // before the bus is touched.
+    let images = if config.driver == flat_panel_detector::NAME {
+        Some(super::detector::open_image_source(role, config, simulator)?)
+    } else {
+        None
+    };
     let declared = LinkSettings::Serial(can.adapter.clone());
     let settings = crate::sim::resolve_link(&declared, simulator).map_err(|reason| {
         RunError::RoleNotProvided {
@@ -332,7 +343,6 @@ fn open_can_device(
             endpoint
         }
     };
-    let sdo_timeout = Duration::from_millis(can.sdo_timeout_ms);
     let bus: Box<dyn crate::can::CanBus> = match log {
         Some(path) => {
             let file = std::fs::File::create(path).map_err(|source| RunError::RunDirectory {
@@ -354,22 +364,42 @@ fn open_can_device(
     if config.driver == dbc_device::NAME {
         return open_dbc_device(role, config, bus, adapter);
     }
-    let client = CanOpenClient::new(bus, sdo_timeout);
-    let driver = xray_generator::XrayGeneratorDriver::open(
-        client,
-        can.node_id,
+    let (heartbeat, command) = (
         Duration::from_millis(can.heartbeat_timeout_ms),
         Duration::from_millis(can.sdo_timeout_ms),
-        &config.options,
-    )
-    .map_err(|source| RunError::Instrument {
+    );
+    let client = CanOpenClient::new(bus, command);
+    let driver: Result<Box<dyn Driver>, _> = match images {
+        // Frames and analysis artefacts go to `images/` in the run directory, beside the
+        // CAN log.
+        Some(images) => flat_panel_detector::FlatPanelDetectorDriver::open(
+            client,
+            can.node_id,
+            heartbeat,
+            command,
+            images,
+            &config.options,
+            log.and_then(Path::parent)
+                .map(|dir| (dir.join("images"), role.to_string())),
+        )
+        .map(|d| Box::new(d) as Box<dyn Driver>),
+        None => xray_generator::XrayGeneratorDriver::open(
+            client,
+            can.node_id,
+            heartbeat,
+            command,
+            &config.options,
+        )
+        .map(|d| Box::new(d) as Box<dyn Driver>),
+    };
+    let driver = driver.map_err(|source| RunError::Instrument {
         role: role.to_string(),
         driver: config.driver.clone(),
         action: format!("starting CANopen node {}", can.node_id),
         source: Box::new(source),
     })?;
     Ok((
-        Box::new(driver),
+        driver,
         format!("CANopen node {} via slcan adapter {adapter}", can.node_id),
     ))
 }

@@ -19,6 +19,7 @@
 mod bench;
 
 mod console;
+mod detector;
 mod error;
 mod execute;
 mod hazard;
@@ -326,8 +327,13 @@ fn finish(
     let record_path = run_dir.join(RECORD_FILE);
     write_record(&record, &record_path)?;
     let report = run_dir.join(REPORT_FILE);
-    crate::report::write_html(&record, &report, run.prepared.request.templates.as_deref())
-        .map_err(RunError::Report)?;
+    crate::report::write_html_for_run(
+        &record,
+        &run_dir,
+        &report,
+        run.prepared.request.templates.as_deref(),
+    )
+    .map_err(RunError::Report)?;
     Ok(RunOutcome {
         run_id: run.run_id,
         run_dir,

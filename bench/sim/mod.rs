@@ -37,7 +37,7 @@ mod thermohygrometer;
 mod unplug;
 mod ventilator;
 
-pub use can::{CanSimConfig, SimCanBench};
+pub use can::{CanSimConfig, ImageChannel, SimCanBench};
 pub use config::{
     FastDataFaults, FaultConfig, FaultKind, FlowAnalyzerConfig, LungConfig, PressureMeterConfig,
     RoomSensorConfig, SimConfig, ThermohygrometerConfig, VentilatorConfig,
@@ -260,6 +260,9 @@ impl SimBench {
     pub fn port(&self, device: &str) -> Option<&Path> {
         if device == "can_adapter" {
             return self.can.port();
+        }
+        if device == "detector_can_adapter" {
+            return self.can.detector_port();
         }
         self.endpoints
             .iter()

@@ -9,7 +9,8 @@
 //! caller to journal ([`CanOpenClient::drain_emergencies`]).
 //!
 //! `xray_generator.rs` is a [`Driver`](crate::driver::Driver) for a CANopen X-ray generator
-//! with the simulated generator's object dictionary.
+//! with the simulated generator's object dictionary; `flat_panel_detector.rs` one for a
+//! CANopen flat-panel detector with its image channel.
 //!
 //! Main types: [`CanOpenClient`], [`CanOpenError`], [`NmtCommand`], [`NmtState`],
 //! [`Emergency`], [`PdoMapping`], [`SdoAbort`].
@@ -17,6 +18,7 @@
 mod abort;
 mod client;
 pub mod eds;
+pub mod flat_panel_detector;
 mod pdo;
 pub mod pdo_options;
 pub mod sdo;

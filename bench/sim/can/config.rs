@@ -10,6 +10,9 @@ pub struct CanSimConfig {
     pub adapter: CanAdapterConfig,
     /// The simulated CANopen X-ray generator.
     pub xray_generator: XrayGeneratorConfig,
+    /// The simulated flat-panel detector, on the same bus behind its own adapter
+    /// (`sim:detector_can_adapter`); none unless stated.
+    pub flat_panel_detector: Option<super::flat_panel::FlatPanelSimConfig>,
     /// The simulated DBC-described collimator (absent unless stated; `collimator: {}` for
     /// the defaults).
     pub collimator: Option<CollimatorConfig>,

@@ -18,10 +18,12 @@ mod adapter;
 mod block;
 mod collimator;
 mod config;
+pub mod flat_panel;
 mod node;
 pub mod xray_generator;
 
 pub use config::{CanAdapterConfig, CanSimConfig, CollimatorConfig, XrayGeneratorConfig};
+pub use flat_panel::{FlatPanelSimConfig, ImageChannel};
 pub use xray_generator::Exposure;
 
 use super::SimError;
@@ -38,6 +40,8 @@ pub struct SimCanBench {
     nodes_stop: Arc<AtomicBool>,
     nodes: Vec<JoinHandle<()>>,
     exposures: Arc<Mutex<Vec<Exposure>>>,
+    /// The flat-panel detector and the adapter a host reaches it through, when configured.
+    detector: Option<(flat_panel::SimFlatPanel, adapter::AdapterEndpoint)>,
 }
 
 impl SimCanBench {
@@ -91,12 +95,25 @@ impl SimCanBench {
             }
         }
         let adapter = adapter::AdapterEndpoint::spawn(&config.adapter, &bus)?;
+        let detector = match &config.flat_panel_detector {
+            Some(c) => Some((
+                flat_panel::SimFlatPanel::start(
+                    c,
+                    bus.endpoint(),
+                    Arc::clone(&exposures),
+                    time_scale,
+                )?,
+                adapter::AdapterEndpoint::spawn(&CanAdapterConfig::default(), &bus)?,
+            )),
+            None => None,
+        };
         Ok(SimCanBench {
             bus,
             adapter,
             nodes_stop,
             nodes,
             exposures,
+            detector,
         })
     }
 
@@ -105,6 +122,20 @@ impl SimCanBench {
         self.adapter
             .is_connected()
             .then_some(self.adapter.path.as_path())
+    }
+
+    /// The pty path of the flat-panel detector's own slcan adapter (on the same bus), when
+    /// the detector is configured.
+    pub fn detector_port(&self) -> Option<&Path> {
+        self.detector
+            .as_ref()
+            .filter(|(_, a)| a.is_connected())
+            .map(|(_, a)| a.path.as_path())
+    }
+
+    /// Where the flat-panel detector delivers its frames, when it is configured.
+    pub fn image_channel(&self) -> Option<&ImageChannel> {
+        self.detector.as_ref().map(|(d, _)| &d.channel)
     }
 
     /// The simulated bus, to join it directly (tests, benchmarks, other simulated devices).
@@ -138,6 +169,9 @@ impl SimCanBench {
 impl Drop for SimCanBench {
     fn drop(&mut self) {
         self.adapter.stop();
+        if let Some((_, adapter)) = self.detector.as_mut() {
+            adapter.stop();
+        }
         self.nodes_stop.store(true, Ordering::Relaxed);
         for thread in self.nodes.drain(..) {
             let _ = thread.join();
