@@ -281,29 +281,26 @@ impl Executor<'_> {
     }
 
     fn confirm(&mut self, message: &str) -> Result<(), RunError> {
-        let (answer, automatic) =
-            self.operator
-                .confirm(message)
-                .map_err(|reason| RunError::PromptDeclined {
-                    message: format!("{message} ({reason})"),
-                })?;
-        self.emit(RunEvent::Prompt(PromptAnswer {
-            message: message.to_string(),
-            answer,
-            automatic,
-            value: None,
-        }))
+        self.ask_confirmation(message, false)
     }
 
     /// Asks a person to confirm a hazardous command and records the answer; `--yes` does not
     /// answer it.
     fn confirm_hazard(&mut self, message: &str) -> Result<(), RunError> {
-        let (answer, automatic) =
-            self.operator
-                .confirm_hazard(message)
-                .map_err(|reason| RunError::PromptDeclined {
-                    message: format!("{message} ({reason})"),
-                })?;
+        self.ask_confirmation(message, true)
+    }
+
+    /// Asks the operator to confirm `message` (a `hazard` only a person may confirm) and
+    /// journals the answer.
+    fn ask_confirmation(&mut self, message: &str, hazard: bool) -> Result<(), RunError> {
+        let asked = if hazard {
+            self.operator.confirm_hazard(message)
+        } else {
+            self.operator.confirm(message)
+        };
+        let (answer, automatic) = asked.map_err(|reason| RunError::PromptDeclined {
+            message: format!("{message} ({reason})"),
+        })?;
         self.emit(RunEvent::Prompt(PromptAnswer {
             message: message.to_string(),
             answer,

@@ -1003,6 +1003,17 @@ impl CanOpenClient {
             .to_string())
     }
 
+    /// The node's identity from the CiA 301 objects every node has: vendor id (1018h.1),
+    /// device name (1008h), serial number (1018h.4), software version (100Ah).
+    pub fn identity(&mut self, node: u8) -> Result<crate::driver::Identity, CanOpenError> {
+        Ok(crate::driver::Identity {
+            manufacturer: format!("vendor {:08X}h", self.read_u32(node, 0x1018, 1)?),
+            model: self.read_string(node, 0x1008, 0)?,
+            serial: self.read_u32(node, 0x1018, 4)?.to_string(),
+            firmware: self.read_string(node, 0x100A, 0)?,
+        })
+    }
+
     /// Writes an UNSIGNED8 object.
     pub fn write_u8(
         &mut self,

@@ -428,16 +428,7 @@ fn quantity(value: f64, unit: &str) -> Result<Quantity, DriverError> {
 impl Driver for XrayGeneratorDriver {
     fn identify(&mut self) -> Result<Identity, DriverError> {
         let n = self.node;
-        let c = &mut self.client;
-        let ident = (|| {
-            Ok::<_, CanOpenError>(Identity {
-                manufacturer: format!("vendor {:08X}h", c.read_u32(n, 0x1018, 1)?),
-                model: c.read_string(n, 0x1008, 0)?,
-                serial: c.read_u32(n, 0x1018, 4)?.to_string(),
-                firmware: c.read_string(n, 0x100A, 0)?,
-            })
-        })();
-        ident.map_err(|e| map(n, e))
+        self.client.identity(n).map_err(|e| map(n, e))
     }
 
     fn set(&mut self, name: &str, value: &Quantity) -> Result<Quantity, DriverError> {
