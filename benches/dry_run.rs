@@ -89,12 +89,64 @@ fn main() {
     println!("memory over long runs (time scale 500):");
     for hours in [1, 8] {
         let procedure = long(hours);
+        let sampler = Sampler::start();
         let (verdict, seconds) = run(request(dir.path(), &procedure, 500));
+        let samples = sampler.stop();
         common::figure(
             &format!("resident memory after {hours} h of bench time ({verdict}, {seconds:.0} s)"),
             common::resident_mib(),
             "MiB",
             "flat",
         );
+        if hours == 8 {
+            // During the run, before the end-of-run fold and report: bench time runs at a
+            // steady pace, so a fraction of the wall time is that fraction of the 8 hours.
+            for bench_hours in [1, 4, 7] {
+                common::figure(
+                    &format!("  during the 8 h run, at about {bench_hours} h of bench time"),
+                    Sampler::at(&samples, seconds * f64::from(bench_hours) / 8.0),
+                    "MiB",
+                    "flat",
+                );
+            }
+        }
+    }
+}
+
+/// Samples this process's resident memory every 50 ms on a thread of its own.
+struct Sampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<(f64, f64)>>,
+}
+
+impl Sampler {
+    fn start() -> Sampler {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let mut samples = Vec::new();
+            while !flag.load(Ordering::Relaxed) {
+                samples.push((started.elapsed().as_secs_f64(), common::resident_mib()));
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            samples
+        });
+        Sampler { stop, thread }
+    }
+
+    /// (seconds since start, MiB) pairs.
+    fn stop(self) -> Vec<(f64, f64)> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().expect("sampler thread")
+    }
+
+    /// The resident memory sampled nearest to `seconds` after the start.
+    fn at(samples: &[(f64, f64)], seconds: f64) -> f64 {
+        samples
+            .iter()
+            .min_by(|a, b| (a.0 - seconds).abs().total_cmp(&(b.0 - seconds).abs()))
+            .map_or(f64::NAN, |s| s.1)
     }
 }
