@@ -250,29 +250,12 @@ impl Drop for SimFlatPanel {
 }
 
 fn dictionary(config: &FlatPanelSimConfig) -> ObjectDictionary {
-    let mut od = ObjectDictionary::default();
-    od.number(0x1000, 0, Access::Ro, 4, 0, None);
-    od.number(0x1001, 0, Access::Ro, 1, 0, None);
-    od.string(
-        0x1008,
-        0,
-        Access::Ro,
+    let mut od = ObjectDictionary::with_identity(
         "qbench simulated flat-panel detector",
+        0x0000_0F9D,
+        config.heartbeat_ms,
+        config.serial,
     );
-    od.string(0x100A, 0, Access::Ro, env!("CARGO_PKG_VERSION"));
-    od.number(
-        0x1017,
-        0,
-        Access::Rw,
-        2,
-        u64::from(config.heartbeat_ms),
-        None,
-    );
-    od.number(0x1018, 0, Access::Ro, 1, 4, None);
-    od.number(0x1018, 1, Access::Ro, 4, 0x0051_4245, None);
-    od.number(0x1018, 2, Access::Ro, 4, 0x0000_0F9D, None);
-    od.number(0x1018, 3, Access::Ro, 4, 0x0001_0000, None);
-    od.number(0x1018, 4, Access::Ro, 4, u64::from(config.serial), None);
     od.number(CONTROLWORD, 0, Access::Rw, 2, 0, Some((0, 1)));
     od.number(STATUSWORD, 0, Access::Ro, 2, 0, None);
     od.number(

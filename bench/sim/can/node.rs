@@ -42,6 +42,30 @@ fn to_u64(bytes: &[u8]) -> u64 {
 }
 
 impl ObjectDictionary {
+    /// A dictionary holding the CiA 301 objects every simulated node has: device type and
+    /// error register, device name (1008h), software version (100Ah), producer heartbeat
+    /// time (1017h, writable) and the identity object (1018h: qbench's vendor id, the
+    /// node's `product_code`, revision 1.0 and `serial`).
+    pub(crate) fn with_identity(
+        device_name: &str,
+        product_code: u64,
+        heartbeat_ms: u16,
+        serial: u32,
+    ) -> ObjectDictionary {
+        let mut od = ObjectDictionary::default();
+        od.number(0x1000, 0, Access::Ro, 4, 0, None);
+        od.number(0x1001, 0, Access::Ro, 1, 0, None);
+        od.string(0x1008, 0, Access::Ro, device_name);
+        od.string(0x100A, 0, Access::Ro, env!("CARGO_PKG_VERSION"));
+        od.number(0x1017, 0, Access::Rw, 2, u64::from(heartbeat_ms), None);
+        od.number(0x1018, 0, Access::Ro, 1, 4, None);
+        od.number(0x1018, 1, Access::Ro, 4, 0x0051_4245, None);
+        od.number(0x1018, 2, Access::Ro, 4, product_code, None);
+        od.number(0x1018, 3, Access::Ro, 4, 0x0001_0000, None);
+        od.number(0x1018, 4, Access::Ro, 4, u64::from(serial), None);
+        od
+    }
+
     /// Adds an unsigned number of `len` bytes.
     pub(crate) fn number(
         &mut self,

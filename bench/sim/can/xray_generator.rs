@@ -88,25 +88,13 @@ pub(crate) struct XrayGenerator {
 }
 
 fn dictionary(config: &XrayGeneratorConfig) -> ObjectDictionary {
-    let mut od = ObjectDictionary::default();
-    let node = u64::from(config.node_id);
-    od.number(0x1000, 0, Access::Ro, 4, 0, None);
-    od.number(0x1001, 0, Access::Ro, 1, 0, None);
-    od.string(0x1008, 0, Access::Ro, "qbench simulated X-ray generator");
-    od.string(0x100A, 0, Access::Ro, env!("CARGO_PKG_VERSION"));
-    od.number(
-        0x1017,
-        0,
-        Access::Rw,
-        2,
-        u64::from(config.heartbeat_ms),
-        None,
+    let mut od = ObjectDictionary::with_identity(
+        "qbench simulated X-ray generator",
+        0x0000_0412,
+        config.heartbeat_ms,
+        config.serial,
     );
-    od.number(0x1018, 0, Access::Ro, 1, 4, None);
-    od.number(0x1018, 1, Access::Ro, 4, 0x0051_4245, None);
-    od.number(0x1018, 2, Access::Ro, 4, 0x0000_0412, None);
-    od.number(0x1018, 3, Access::Ro, 4, 0x0001_0000, None);
-    od.number(0x1018, 4, Access::Ro, 4, u64::from(config.serial), None);
+    let node = u64::from(config.node_id);
     od.number(0x1800, 0, Access::Ro, 1, 2, None);
     od.number(
         0x1800,
