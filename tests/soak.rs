@@ -2,7 +2,7 @@
 //! every simulated device. The bench keeps going (driver retries, retried groups), every
 //! injected fault is in the record, and the resident memory of the real process stays flat.
 
-use crate::util::Dir;
+use crate::util::{Dir, resident_kib};
 use qbench::record::read_record;
 use std::time::{Duration, Instant};
 
@@ -103,18 +103,6 @@ simulation:
   room_sensor: { fault: { kind: corrupt, probability: 0.05, at_step: hours } }
   thermohygrometer: { fault: { kind: corrupt, probability: 0.05, at_step: hours } }
 "#;
-
-/// The resident memory of process `pid`, in KiB.
-fn resident_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
 
 #[test]
 fn hours_of_bench_time_with_faults_on_every_device_keep_going_record_every_fault_and_stay_flat() {

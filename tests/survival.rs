@@ -1,7 +1,7 @@
 //! Runs that survive: Ctrl-C and SIGTERM stop at a safe point, always tear down, and record
 //! ABORTED; nothing measured before is lost.
 
-use crate::util::Dir;
+use crate::util::{Dir, resident_kib};
 use qbench::analysis::Verdict;
 use qbench::journal::{RunEvent, read_journal};
 use qbench::record::read_record;
@@ -248,18 +248,6 @@ fn the_watchdog_stops_a_step_that_outruns_the_step_limit() {
         log.lines().any(|l| l.ends_with("ventilator STANDBY")),
         "teardown ran"
     );
-}
-
-/// The resident memory of process `pid`, in KiB.
-fn resident_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 #[test]
