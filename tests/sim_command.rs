@@ -4,32 +4,13 @@ use crate::util::Dir;
 use qbench::driver::open_driver;
 use qbench::link::{SerialLink, SerialSettings};
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[test]
 fn the_simulated_devices_answer_other_programs_until_ctrl_c() {
     let dir = Dir::new();
     let sim = dir.spawn(&["sim"]);
-    // Wait for the port list.
-    let started = Instant::now();
-    let port = loop {
-        let out = std::fs::read_to_string(dir.path().join(".bg-stdout")).unwrap_or_default();
-        if let Some(line) = out
-            .lines()
-            .find(|l| l.trim_start().starts_with("ventilator"))
-        {
-            break line
-                .split_whitespace()
-                .nth(1)
-                .map(str::to_string)
-                .expect("a port");
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "qbench sim printed no ports: {out}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let port = sim.served_port("ventilator");
     let link =
         SerialLink::open(&SerialSettings::new(port)).expect("open the simulated ventilator's port");
     let mut ventilator =

@@ -293,25 +293,8 @@ fn qbench_sim_serves_a_device_that_comes_back_at_the_same_path() {
     assert!(fixture.contains("kind: disconnect"));
     dir.write("fixtures/unplug.yaml", &fixture);
     let sim = dir.spawn(&["sim", "--fixture", "fixtures/unplug.yaml"]);
+    let port = sim.served_port("ventilator");
     let started = Instant::now();
-    let port = loop {
-        let out = std::fs::read_to_string(dir.path().join(".bg-stdout")).unwrap_or_default();
-        if let Some(line) = out
-            .lines()
-            .find(|l| l.trim_start().starts_with("ventilator"))
-        {
-            break line
-                .split_whitespace()
-                .nth(1)
-                .map(str::to_string)
-                .expect("a port");
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no ports: {out}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
     let identify = |port: &str| -> Result<qbench::driver::Identity, Option<LinkErrorKind>> {
         let mut settings = SerialSettings::new(port);
         settings.timeout_ms = 500;

@@ -166,6 +166,27 @@ impl Dir {
 }
 
 impl Background {
+    /// For `qbench sim`: waits (at most 10 s) for the port list and returns the path it
+    /// printed for `device`.
+    pub fn served_port(&self, device: &str) -> String {
+        let started = Instant::now();
+        loop {
+            let out = std::fs::read_to_string(&self.out_path).unwrap_or_default();
+            if let Some(port) = out
+                .lines()
+                .find(|l| l.trim_start().starts_with(device))
+                .and_then(|l| l.split_whitespace().nth(1))
+            {
+                return port.to_string();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "qbench sim printed no port for {device}: {out}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends `signal` (a `kill` name such as `INT`, `TERM`, `KILL`) to the process.
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
