@@ -185,6 +185,20 @@ fn pdos_declared_in_the_fixture_and_an_emcy_recorded_as_its_own_event() {
         report.contains("<h2>Emergency messages</h2>") && report.contains("6320h"),
         "no EMCY section"
     );
+    // The exports a CI system or a test-management system reads carry it too.
+    for (format, expected) in [
+        ("junit", "code 6320h (device software)"),
+        ("atml", "code=\"6320h\""),
+        ("pdf", "6320h"),
+    ] {
+        let file = format!("emcy.{format}");
+        let out = dir.qbench(&["report", "run", "--format", format, "-o", &file]);
+        assert_eq!(out.code, 0, "{format}: {}", out.stderr);
+        let text =
+            String::from_utf8_lossy(&std::fs::read(dir.path().join(&file)).unwrap_or_default())
+                .into_owned();
+        assert!(text.contains(expected), "{format}: no EMCY in the export");
+    }
     // The kV came from TPDO1 (185h) of each exposure.
     let tpdos = log.lines().filter(|l| l.contains(" 185#")).count();
     assert_eq!(tpdos, 2, "{log}");

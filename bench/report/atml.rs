@@ -12,8 +12,8 @@
 //!   `TestLimits/Limits` (`c:LimitPair` or `c:SingleLimit`), and an `Outcome`.
 //! - `TestStation`: the fixture and host; `UUT`: the device with its serial number.
 //! - `Extension`: what 1636.1 has no element for, in the namespace `urn:qbench:atml:1`:
-//!   procedure identity and hash, instruments with calibrations, journal head, record hash
-//!   and signatures.
+//!   procedure identity and hash, instruments with calibrations, emergency messages the
+//!   devices sent (`qb:Emergency`, CANopen EMCY), journal head, record hash and signatures.
 //!
 //! Outcome values: PASS → `Passed`, FAIL → `Failed`, ERROR → `Error`, ABORTED → `Aborted`, a
 //! check that did not apply → `Skipped`; a run whose journal ends early → `Aborted` with the
@@ -352,6 +352,22 @@ fn extension(xml: &mut Xml, record: &Record, view: &ReportView) {
             ],
         );
     }
+    for e in &view.emergencies {
+        let (seq, node) = (e.seq.to_string(), e.node.to_string());
+        xml.empty(
+            "qb:Emergency",
+            &[
+                ("seq", seq.as_str()),
+                ("dateTime", e.utc.as_str()),
+                ("role", e.role.as_str()),
+                ("node", node.as_str()),
+                ("code", e.code.as_str()),
+                ("class", e.class.as_str()),
+                ("errorRegister", e.register.as_str()),
+                ("manufacturerData", e.manufacturer.as_str()),
+            ],
+        );
+    }
     let entries = view.footer.journal_entries.to_string();
     xml.empty(
         "qb:Evidence",
@@ -409,6 +425,26 @@ mod tests {
             })
             .collect();
         assert_eq!(outcomes, ["Passed", "Failed", "Passed", "Skipped"]);
+    }
+
+    #[test]
+    fn emergencies_are_in_the_extension_in_order() {
+        let xml = atml(&testutil::emergency_record());
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let emcys: Vec<_> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name((QBENCH_EXTENSION_NAMESPACE, "Emergency")))
+            .collect();
+        assert_eq!(emcys.len(), 2, "{xml}");
+        let first = &emcys[0];
+        assert_eq!(first.attribute("role"), Some("flow_reference"));
+        assert_eq!(first.attribute("node"), Some("5"));
+        assert_eq!(first.attribute("code"), Some("4210h"));
+        assert_eq!(first.attribute("errorRegister"), Some("09h"));
+        assert_eq!(first.attribute("manufacturerData"), Some("00 01 02 03 04"));
+        assert_eq!(emcys[1].attribute("code"), Some("0000h"));
+        let plain = atml(&testutil::passing_record());
+        assert!(!plain.contains("Emergency"), "{plain}");
     }
 
     #[test]

@@ -4,6 +4,11 @@
 //! ABORTED an `<error>`, a check that did not apply a `<skipped>`. A run that did not
 //! complete (ERROR, ABORTED, or a journal that ends early) also gets a test case `run` with
 //! an `<error>`, so a CI system never shows an unfinished run as green.
+//!
+//! Emergency messages a device sent (CANopen EMCY) are not test cases (the procedure decides
+//! what they mean, e.g. `emcy: stop` ends the run with an error that is already a case): they
+//! are counted in the property `emergencies` and listed, one line each, in the suite's
+//! `<system-out>`, so the CI log shows them beside the outcomes.
 
 use super::format::push_escaped_xml;
 use super::view::{group_checks, set_point_index, set_point_label};
@@ -137,6 +142,7 @@ pub fn render_junit(record: &Record) -> String {
     out.push_str(">\n    <properties>\n");
     let verdict = record.verdict.map_or("INCOMPLETE", Verdict::as_str);
     let software = format!("{} {}", h.software.name, h.software.version);
+    let emergencies = record.emergencies.len().to_string();
     let properties = [
         ("run_id", h.run_id.as_str()),
         ("procedure", h.procedure_id.as_str()),
@@ -151,6 +157,7 @@ pub fn render_junit(record: &Record) -> String {
         ("software", software.as_str()),
         ("verdict", verdict),
         ("journal_head", record.journal_head.as_str()),
+        ("emergencies", emergencies.as_str()),
     ];
     for (name, value) in properties {
         out.push_str("      <property");
@@ -186,6 +193,17 @@ pub fn render_junit(record: &Record) -> String {
                 out.push_str("    </testcase>\n");
             }
         }
+    }
+    if !record.emergencies.is_empty() {
+        out.push_str("    <system-out>");
+        for e in &record.emergencies {
+            let line = format!(
+                "EMCY seq {} {} {} node {}: code {:04X}h ({}), error register {:02X}h, manufacturer data {}\n",
+                e.seq, e.utc, e.role, e.node, e.code, e.class, e.register, e.manufacturer
+            );
+            push_escaped_xml(&mut out, &line);
+        }
+        out.push_str("</system-out>\n");
     }
     out.push_str("  </testsuite>\n</testsuites>\n");
     out
@@ -245,6 +263,43 @@ mod tests {
         assert!(
             xml.contains(r#"<error message="the run ended with ERROR: flow_reference stopped answering" type="ERROR"/>"#),
             "{xml}"
+        );
+    }
+
+    #[test]
+    fn emergencies_are_counted_and_listed_in_the_suite_output() {
+        let record = testutil::emergency_record();
+        let xml = render_junit(&record);
+        assert!(
+            xml.contains(r#"<property name="emergencies" value="2"/>"#),
+            "{xml}"
+        );
+        let out = xml
+            .split_once("<system-out>")
+            .and_then(|(_, rest)| rest.split_once("</system-out>"))
+            .map(|(out, _)| out)
+            .unwrap_or_default();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2, "{xml}");
+        assert!(
+            lines[0].contains(
+                "flow_reference node 5: code 4210h (temperature, device), error register 09h"
+            ),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[1].contains("code 0000h (error reset)"),
+            "{}",
+            lines[1]
+        );
+        // Still a passing suite: an EMCY is evidence, the procedure decides what it means.
+        assert!(xml.contains(r#"failures="0" errors="0""#), "{xml}");
+        let plain = render_junit(&testutil::passing_record());
+        assert!(!plain.contains("<system-out>"), "{plain}");
+        assert!(
+            plain.contains(r#"<property name="emergencies" value="0"/>"#),
+            "{plain}"
         );
     }
 

@@ -605,6 +605,35 @@ fn build(view: &ReportView) -> Doc {
         doc.table(&["Seq", "UTC", "Kind", "Role", "Event"], &rows);
     }
 
+    if !view.emergencies.is_empty() {
+        doc.heading("Emergency messages");
+        doc.para(
+            "CANopen EMCY messages (CiA 301 7.2.7) the devices sent. Code 0000h is an error reset.",
+        );
+        let rows: Vec<Vec<String>> = view
+            .emergencies
+            .iter()
+            .map(|e| {
+                vec![
+                    e.seq.to_string(),
+                    e.utc.clone(),
+                    e.role.clone(),
+                    e.node.to_string(),
+                    e.code.clone(),
+                    e.class.clone(),
+                    e.register.clone(),
+                    e.manufacturer.clone(),
+                ]
+            })
+            .collect();
+        doc.table(
+            &[
+                "Seq", "UTC", "Role", "Node", "Code", "Class", "Register", "Data",
+            ],
+            &rows,
+        );
+    }
+
     doc.heading("Signatures");
     signatures(&mut doc, &view.signatures);
 
@@ -898,6 +927,17 @@ mod tests {
                 assert_eq!(line.split(' ').count(), 3, "{line:?}");
             }
         }
+    }
+
+    #[test]
+    fn emergencies_have_their_own_table() {
+        let pdf = render_pdf(&testutil::emergency_record(), &SignatureCheck::default());
+        let text = String::from_utf8_lossy(&pdf);
+        assert!(text.contains("(Emergency messages) Tj"), "{text}");
+        assert!(text.contains("4210h"), "{text}");
+        assert!(text.contains("0000h"), "{text}");
+        let plain = render_pdf(&testutil::passing_record(), &SignatureCheck::default());
+        assert!(!String::from_utf8_lossy(&plain).contains("Emergency messages"));
     }
 
     #[test]

@@ -272,6 +272,28 @@ pub(crate) fn failing_record() -> Record {
     record_of(events)
 }
 
+/// A passing run during which the reference sent an emergency message and then reset it.
+pub(crate) fn emergency_record() -> Record {
+    let mut events = vec![header("VT-2026-0005")];
+    events.extend(instruments("SimMed"));
+    events.push(set_point(0, "row 1", "500 mL"));
+    events.push(command("500 mL"));
+    for (code, class, register) in [(0x4210, "temperature, device", 0x09), (0, "error reset", 0)] {
+        events.push(RunEvent::Emergency {
+            role: "flow_reference".into(),
+            node: 5,
+            code,
+            class: class.into(),
+            register,
+            manufacturer: "00 01 02 03 04".into(),
+        });
+    }
+    events.extend(samples(0, &[501.0, 502.0]));
+    events.push(check(0, 500.0, &[501.0, 502.0], true));
+    events.extend(teardown(Verdict::Pass, None));
+    record_of(events)
+}
+
 /// A run whose journal stops after the first set point (the bench crashed).
 pub(crate) fn interrupted_record() -> Record {
     let mut events = vec![header("VT-2026-0003")];
