@@ -129,6 +129,17 @@ pub struct Background {
     err_path: PathBuf,
 }
 
+/// A process still running when its test ends (or fails) is killed: a failed assertion
+/// never leaves a `qbench sim` serving behind.
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl Dir {
     /// Starts `qbench` in this directory without waiting for it.
     pub fn spawn(&self, args: &[&str]) -> Background {

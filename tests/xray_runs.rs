@@ -209,59 +209,20 @@ fn a_missed_exposure_is_an_instrument_error_naming_the_dosimeter() {
     );
 }
 
-/// `qbench sim` serving the X-ray bench in the background, and the ports it printed.
+/// `qbench sim` serving the X-ray bench in the background (killed when dropped), and the
+/// ports it printed.
 struct Served {
-    child: std::process::Child,
+    _sim: crate::util::Background,
     can_adapter: String,
     dosimeter: String,
 }
 
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn serve(dir: &Dir) -> Served {
-    let out_path = dir.path().join(".sim-stdout");
-    let child = Command::new(env!("CARGO_BIN_EXE_qbench"))
-        .args(["sim", "--fixture", FIXTURE])
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_path).expect("stdout file"))
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn qbench sim");
-    // Owned at once, so that a failure below still kills it.
-    let mut served = Served {
-        child,
-        can_adapter: String::new(),
-        dosimeter: String::new(),
-    };
-    let started = Instant::now();
-    let port = |text: &str, device: &str| {
-        text.lines()
-            .find(|l| l.trim_start().starts_with(device))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .map(str::to_string)
-    };
-    loop {
-        let text = std::fs::read_to_string(&out_path).unwrap_or_default();
-        if let (Some(can_adapter), Some(dosimeter), true) = (
-            port(&text, "can_adapter"),
-            port(&text, "dosimeter"),
-            text.contains("serving"),
-        ) {
-            served.can_adapter = can_adapter;
-            served.dosimeter = dosimeter;
-            return served;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "qbench sim printed no ports: {text}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
+    let sim = dir.spawn(&["sim", "--fixture", FIXTURE]);
+    Served {
+        can_adapter: sim.served_port("can_adapter"),
+        dosimeter: sim.served_port("dosimeter"),
+        _sim: sim,
     }
 }
 
