@@ -12,6 +12,7 @@
 use super::RunError;
 use super::bench::{Bench, Handle};
 use super::console::{Observer, Operator};
+use super::constants::{Constants, EvaluatedLimit};
 use super::stop::StopRequest;
 use crate::analysis::{
     Contribution, DecisionRule, GuardBand, Outcome, UncertaintyBudget, Verdict, decide,
@@ -48,8 +49,8 @@ impl Scope for Frame {
     fn value(&self, name: &str) -> Option<Value> {
         self.values.get(name).map(Value::from_quantity)
     }
-    fn samples(&self, name: &str) -> Option<(Vec<f64>, Unit)> {
-        self.measurements.get(name).cloned()
+    fn samples(&self, name: &str) -> Option<(&[f64], &Unit)> {
+        self.measurements.get(name).map(|(v, u)| (v.as_slice(), u))
     }
     fn series(&self, name: &str) -> Option<Series> {
         self.series.get(name).cloned()
@@ -87,6 +88,8 @@ pub struct Executor<'a> {
     pub verdict: Verdict,
     /// Identities given at opening, and links lost since (see `reconnect.rs`).
     pub links: super::reconnect::Links,
+    /// Constant formulas and limits evaluated so far (see `constants.rs`).
+    pub constants: Constants,
 }
 
 impl Executor<'_> {
@@ -1145,8 +1148,20 @@ impl Executor<'_> {
         })
     }
 
-    /// Evaluates a check's limit in `unit`.
+    /// Evaluates a check's limit in `unit` (once per run when it is constant).
     fn limit(
+        &self,
+        check: &Check,
+        frame: &Frame,
+        unit: &Unit,
+        line: usize,
+    ) -> Result<EvaluatedLimit, RunError> {
+        self.constants.limit(check, unit, || {
+            self.evaluate_limit(check, frame, unit, line)
+        })
+    }
+
+    fn evaluate_limit(
         &self,
         check: &Check,
         frame: &Frame,
@@ -1214,6 +1229,21 @@ impl Executor<'_> {
                 q.unit.clone(),
             ));
         }
+        let constant = self
+            .constants
+            .formula(formula, || self.evaluate(formula, frame, line))?;
+        match constant {
+            Some(q) => Ok(q),
+            None => self.evaluate(formula, frame, line),
+        }
+    }
+
+    fn evaluate(
+        &self,
+        formula: &Formula,
+        frame: &Frame,
+        line: usize,
+    ) -> Result<Quantity, RunError> {
         let value = formula.expr.eval(frame).map_err(|e| RunError::Evaluation {
             line,
             message: format!("`{}`: {e}", formula.text),
@@ -1295,15 +1325,6 @@ struct Sample<'a> {
     role: &'a str,
     quantity: &'a str,
     before_each: &'a [crate::procedure::Step],
-}
-
-/// A check's limit evaluated in the unit of its value.
-#[derive(Debug, Default)]
-struct EvaluatedLimit {
-    low: Option<f64>,
-    high: Option<f64>,
-    target: Option<f64>,
-    description: String,
 }
 
 /// The role an error concerns, if it concerns one.
