@@ -83,7 +83,8 @@ impl Chain {
 }
 
 /// Serialises `entry` as its journal line, byte for byte what `serde_json::to_string(entry)`
-/// gives: the envelope is written directly, the event through serde. The envelope's strings
+/// gives: the envelope is written directly, the event by `json::write_event` (directly for
+/// the events of every step, through serde for the others). The envelope's strings
 /// never need escaping: `prev` is a hash in hex (or [`GENESIS_HASH`]), `utc` a time stamp from
 /// [`UtcStamps`]; both are made here, never taken from outside.
 fn write_entry(out: &mut Vec<u8>, entry: &Entry) -> Result<(), serde_json::Error> {
@@ -100,7 +101,7 @@ fn write_entry(out: &mut Vec<u8>, entry: &Entry) -> Result<(), serde_json::Error
     out.extend_from_slice(b"\",\"mono_s\":");
     serde_json::to_writer(&mut *out, &entry.mono_s)?;
     out.extend_from_slice(b",\"event\":");
-    serde_json::to_writer(&mut *out, &entry.event)?;
+    super::json::write_event(out, &entry.event)?;
     out.push(b'}');
     Ok(())
 }
