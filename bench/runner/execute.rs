@@ -430,7 +430,7 @@ impl Executor<'_> {
     /// unless the instrument's fixture options say `emcy: stop`: then any emergency other
     /// than an error reset (code 0) ends it as an instrument error, once journaled.
     pub fn journal_notes(&mut self, role: &str) -> Result<(), RunError> {
-        let (notes, emergencies, stop, driver_name) = match self.bench.instruments.get_mut(role) {
+        let (notes, emergencies, stop) = match self.bench.instruments.get_mut(role) {
             Some(super::bench::Instrument {
                 handle: Handle::Driver(driver),
                 config,
@@ -441,9 +441,8 @@ impl Executor<'_> {
                     .options
                     .get("emcy")
                     .is_some_and(|v| v.trim() == "stop"),
-                config.driver.clone(),
             ),
-            _ => (Vec::new(), Vec::new(), false, String::new()),
+            _ => (Vec::new(), Vec::new(), false),
         };
         for note in notes {
             self.emit(RunEvent::InstrumentNote {
@@ -462,6 +461,12 @@ impl Executor<'_> {
             })?;
         }
         if stop && let Some(e) = emergencies.iter().find(|e| e.code != 0) {
+            let driver_name = self
+                .bench
+                .instruments
+                .get(role)
+                .map(|i| i.config.driver.clone())
+                .unwrap_or_default();
             return Err(RunError::Instrument {
                 role: role.to_string(),
                 driver: driver_name.clone(),
@@ -953,18 +958,18 @@ impl Executor<'_> {
                 }
             }
         }
-        let (values, unit) = if check.each {
-            frame
-                .measurements
-                .get(&check.measurement)
-                .cloned()
-                .ok_or_else(|| {
-                    let message = format!("measurement `{}` was not taken", check.measurement);
-                    RunError::Evaluation { line, message }
-                })?
+        // The values decided: every sample (read where the frame keeps them), or the one value.
+        let single: [f64; 1];
+        let (values, unit): (&[f64], Unit) = if check.each {
+            let (values, unit) = frame.measurements.get(&check.measurement).ok_or_else(|| {
+                let message = format!("measurement `{}` was not taken", check.measurement);
+                RunError::Evaluation { line, message }
+            })?;
+            (values, unit.clone())
         } else {
             let value = self.quantity(&check.value, frame, line)?;
-            (vec![value.value], value.unit)
+            single = [value.value];
+            (&single, value.unit)
         };
         let limit = self.limit(check, frame, &unit, line)?;
         outcome.target = limit.target.map(|t| Quantity::new(t, unit.clone()));
@@ -977,7 +982,7 @@ impl Executor<'_> {
         // One decision per value (one, or every sample); the worst one is reported.
         let mut worst: Option<(crate::analysis::Decision, Option<UncertaintyBudget>)> = None;
         let mut failing = 0;
-        for value in &values {
+        for value in values {
             let budget = self.budget(check, frame, *value, &unit, line, &mut notes)?;
             let u = budget.as_ref().map_or(0.0, |b| b.expanded_uncertainty);
             let rule = self.rule(check, frame, u, &unit, line)?;
