@@ -158,13 +158,12 @@ pub(crate) fn line_hash(line: &str) -> String {
 fn bytes_hash(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(bytes);
-    let mut hex = [0u8; 64];
-    for (pair, b) in hex.chunks_exact_mut(2).zip(digest) {
-        pair[0] = HEX[usize::from(b >> 4)];
-        pair[1] = HEX[usize::from(b & 0x0f)];
+    let mut hex = String::with_capacity(2 * digest.len());
+    for b in digest {
+        hex.push(char::from(HEX[usize::from(b >> 4)]));
+        hex.push(char::from(HEX[usize::from(b & 0x0f)]));
     }
-    // Hex digits are ASCII: nothing is ever replaced.
-    String::from_utf8_lossy(&hex).into_owned()
+    hex
 }
 
 /// A journal file: each entry is written and `fdatasync`ed before `append` returns.
