@@ -21,6 +21,7 @@
 mod error;
 mod event;
 mod gas;
+mod json;
 mod reader;
 mod waveform;
 mod writer;

@@ -83,7 +83,8 @@ impl Chain {
 }
 
 /// Serialises `entry` as its journal line, byte for byte what `serde_json::to_string(entry)`
-/// gives: the envelope is written directly, the event through serde. The envelope's strings
+/// gives: the envelope is written directly, the event by `json::write_event` (directly for
+/// the events of every step, through serde for the others). The envelope's strings
 /// never need escaping: `prev` is a hash in hex (or [`GENESIS_HASH`]), `utc` a time stamp from
 /// [`UtcStamps`]; both are made here, never taken from outside.
 fn write_entry(out: &mut Vec<u8>, entry: &Entry) -> Result<(), serde_json::Error> {
@@ -100,7 +101,7 @@ fn write_entry(out: &mut Vec<u8>, entry: &Entry) -> Result<(), serde_json::Error
     out.extend_from_slice(b"\",\"mono_s\":");
     serde_json::to_writer(&mut *out, &entry.mono_s)?;
     out.extend_from_slice(b",\"event\":");
-    serde_json::to_writer(&mut *out, &entry.event)?;
+    super::json::write_event(out, &entry.event)?;
     out.push(b'}');
     Ok(())
 }
@@ -266,11 +267,15 @@ impl JournalSink for JournalWriter {
 }
 
 /// A journal kept in memory, for tests and benchmarks of the runner.
+///
+/// Its lines are kept end to end in one buffer, as a file journal holds them: appending an
+/// entry copies its line there, with no allocation of its own.
 #[derive(Debug)]
 pub struct MemoryJournal {
     chain: Chain,
     entries: Vec<Entry>,
-    lines: Vec<String>,
+    /// Every line written so far, each ended by a newline.
+    text: Vec<u8>,
 }
 
 impl Default for MemoryJournal {
@@ -278,7 +283,7 @@ impl Default for MemoryJournal {
         MemoryJournal {
             chain: Chain::new(),
             entries: Vec::new(),
-            lines: Vec::new(),
+            text: Vec::new(),
         }
     }
 }
@@ -291,31 +296,17 @@ impl MemoryJournal {
 
     /// The journal as the text a file journal would hold.
     pub fn text(&self) -> String {
-        let mut text = String::new();
-        for line in &self.lines {
-            text.push_str(line);
-            text.push('\n');
-        }
-        text
+        // Lines are JSON written by serde_json from Rust strings: always UTF-8, so nothing is
+        // ever replaced here.
+        String::from_utf8_lossy(&self.text).into_owned()
     }
 }
 
 impl JournalSink for MemoryJournal {
     fn append(&mut self, event: RunEvent) -> Result<&Entry, JournalError> {
         let entry = self.chain.seal(event, Path::new("<memory>"))?;
-        // The line moves out of the buffer (no copy); the buffer starts again at its size.
-        let buffer = Vec::with_capacity(self.chain.line.capacity());
-        let line =
-            String::from_utf8(std::mem::replace(&mut self.chain.line, buffer)).map_err(|e| {
-                JournalError {
-                    path: PathBuf::from("<memory>"),
-                    kind: JournalErrorKind::Io(std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        e,
-                    )),
-                }
-            })?;
-        self.lines.push(line);
+        self.text.extend_from_slice(&self.chain.line);
+        self.text.push(b'\n');
         self.entries.push(entry);
         self.entries.last().ok_or_else(|| JournalError {
             path: PathBuf::from("<memory>"),
@@ -422,7 +413,9 @@ mod tests {
         assert_eq!(read.entries.len(), 5);
         assert_eq!(read.head, file.head());
         // Same events, same chain rules: every line hashes into the next entry's `prev`.
-        let lines: Vec<&str> = memory.lines.iter().map(String::as_str).collect();
+        let text = memory.text();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 5);
         for (entry, previous) in memory.entries()[1..].iter().zip(&lines) {
             assert_eq!(entry.prev, line_hash(previous));
         }

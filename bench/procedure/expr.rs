@@ -142,8 +142,9 @@ impl ExprError {
 pub trait Scope {
     /// The value bound to `name` (a parameter or a set-point column), if any.
     fn value(&self, name: &str) -> Option<Value>;
-    /// The samples of the measurement `name`, in its unit, if it is a measurement.
-    fn samples(&self, name: &str) -> Option<(Vec<f64>, Unit)>;
+    /// The samples of the measurement `name`, in its unit, if it is a measurement. They are
+    /// lent, not copied: a statistic reads them where the scope keeps them.
+    fn samples(&self, name: &str) -> Option<(&[f64], &Unit)>;
     /// The (x, y) points of the series `name` collected by `collect` steps, if it is one.
     fn series(&self, _name: &str) -> Option<Series> {
         None
@@ -211,6 +212,20 @@ impl Expr {
                 b.collect_names(out);
             }
             Expr::Call(_, args) => args.iter().for_each(|a| a.collect_names(out)),
+        }
+    }
+
+    /// Whether the expression has the same value in every scope: it calls no function and
+    /// every name in it is a unit symbol (`60 L/min`, `4 mL + 15 %`). Names of parameters,
+    /// columns and measurements can never be unit symbols (validation refuses them), so such
+    /// an expression needs evaluating only once.
+    pub fn is_constant(&self) -> bool {
+        match self {
+            Expr::Literal(_) => true,
+            Expr::Name(n) => ATOMS.iter().any(|(s, _, _)| s == n),
+            Expr::Negate(e) | Expr::Not(e) => e.is_constant(),
+            Expr::Binary(_, a, b) => a.is_constant() && b.is_constant(),
+            Expr::Call(..) => false,
         }
     }
 
@@ -432,14 +447,14 @@ fn call(name: &str, args: &[Expr], scope: &dyn Scope) -> Result<Value, ExprError
             ))
         })?;
         let (p, _, _) = number(p.eval(scope)?, "percentile")?;
-        return percentile(arg, &samples, p, unit);
+        return percentile(arg, samples, p, unit.clone());
     }
     // A statistic of a measurement: mean(delivered_volume).
     if let [Expr::Name(arg)] = args
         && let Some((samples, unit)) = scope.samples(arg)
         && STATISTICS.contains(&name)
     {
-        return statistic(name, arg, &samples, unit);
+        return statistic(name, arg, samples, unit);
     }
     if STATISTICS.contains(&name) && !matches!(name, "min" | "max") {
         return Err(ExprError::new(match args {
@@ -565,7 +580,7 @@ fn percentile(arg: &str, samples: &[f64], p: f64, unit: Unit) -> Result<Value, E
 
 /// A statistic of a measurement's samples, computed by the analysis stage (compensated sums,
 /// corrected two-pass standard deviation with n − 1).
-fn statistic(name: &str, arg: &str, samples: &[f64], unit: Unit) -> Result<Value, ExprError> {
+fn statistic(name: &str, arg: &str, samples: &[f64], unit: &Unit) -> Result<Value, ExprError> {
     let failed = |e: crate::analysis::AnalysisError| ExprError::new(format!("{name}({arg}): {e}"));
     let in_unit = |v: f64| Value::Number {
         si: v * unit.factor(),
@@ -946,8 +961,8 @@ mod tests {
         fn value(&self, name: &str) -> Option<Value> {
             self.values.get(name).map(Value::from_quantity)
         }
-        fn samples(&self, name: &str) -> Option<(Vec<f64>, Unit)> {
-            self.samples.get(name).cloned()
+        fn samples(&self, name: &str) -> Option<(&[f64], &Unit)> {
+            self.samples.get(name).map(|(v, u)| (v.as_slice(), u))
         }
     }
 
@@ -1024,6 +1039,23 @@ mod tests {
                 .message
                 .contains("measurement")
         );
+    }
+
+    #[test]
+    fn constants_are_told_from_what_depends_on_the_scope() {
+        for text in [
+            "60 L/min",
+            "4 mL + 15 % * 500 mL",
+            "-(2 s)",
+            "1 hPa/(L/s)",
+            "5 < 6",
+        ] {
+            assert!(parse(text).unwrap().is_constant(), "{text}");
+        }
+        for text in ["volume", "mean(vt)", "max(1 mL, 2 mL)", "2 * peep", "min"] {
+            let constant = parse(text).unwrap().is_constant();
+            assert_eq!(constant, text == "min", "{text}");
+        }
     }
 
     #[test]

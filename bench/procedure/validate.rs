@@ -125,11 +125,9 @@ impl Scope for ValidationScope {
     fn value(&self, name: &str) -> Option<Value> {
         self.values.get(name).map(Value::from_quantity)
     }
-    fn samples(&self, name: &str) -> Option<(Vec<f64>, Unit)> {
+    fn samples(&self, name: &str) -> Option<(&[f64], &Unit)> {
         // Two distinct samples so that every statistic (sd, cv) can be computed.
-        self.measurements
-            .get(name)
-            .map(|u| (vec![1.0, 2.0], u.clone()))
+        self.measurements.get(name).map(|u| (&[1.0, 2.0][..], u))
     }
     fn series(&self, name: &str) -> Option<expr::Series> {
         self.series.get(name).cloned()

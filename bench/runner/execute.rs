@@ -12,6 +12,7 @@
 use super::RunError;
 use super::bench::{Bench, Handle};
 use super::console::{Observer, Operator};
+use super::constants::{Constants, EvaluatedLimit};
 use super::stop::StopRequest;
 use crate::analysis::{
     Contribution, DecisionRule, GuardBand, Outcome, UncertaintyBudget, Verdict, decide,
@@ -48,8 +49,8 @@ impl Scope for Frame {
     fn value(&self, name: &str) -> Option<Value> {
         self.values.get(name).map(Value::from_quantity)
     }
-    fn samples(&self, name: &str) -> Option<(Vec<f64>, Unit)> {
-        self.measurements.get(name).cloned()
+    fn samples(&self, name: &str) -> Option<(&[f64], &Unit)> {
+        self.measurements.get(name).map(|(v, u)| (v.as_slice(), u))
     }
     fn series(&self, name: &str) -> Option<Series> {
         self.series.get(name).cloned()
@@ -87,6 +88,8 @@ pub struct Executor<'a> {
     pub verdict: Verdict,
     /// Identities given at opening, and links lost since (see `reconnect.rs`).
     pub links: super::reconnect::Links,
+    /// Constant formulas and limits evaluated so far (see `constants.rs`).
+    pub constants: Constants,
 }
 
 impl Executor<'_> {
@@ -427,7 +430,7 @@ impl Executor<'_> {
     /// unless the instrument's fixture options say `emcy: stop`: then any emergency other
     /// than an error reset (code 0) ends it as an instrument error, once journaled.
     pub fn journal_notes(&mut self, role: &str) -> Result<(), RunError> {
-        let (notes, emergencies, stop, driver_name) = match self.bench.instruments.get_mut(role) {
+        let (notes, emergencies, stop) = match self.bench.instruments.get_mut(role) {
             Some(super::bench::Instrument {
                 handle: Handle::Driver(driver),
                 config,
@@ -438,9 +441,8 @@ impl Executor<'_> {
                     .options
                     .get("emcy")
                     .is_some_and(|v| v.trim() == "stop"),
-                config.driver.clone(),
             ),
-            _ => (Vec::new(), Vec::new(), false, String::new()),
+            _ => (Vec::new(), Vec::new(), false),
         };
         for note in notes {
             self.emit(RunEvent::InstrumentNote {
@@ -459,6 +461,12 @@ impl Executor<'_> {
             })?;
         }
         if stop && let Some(e) = emergencies.iter().find(|e| e.code != 0) {
+            let driver_name = self
+                .bench
+                .instruments
+                .get(role)
+                .map(|i| i.config.driver.clone())
+                .unwrap_or_default();
             return Err(RunError::Instrument {
                 role: role.to_string(),
                 driver: driver_name.clone(),
@@ -950,18 +958,18 @@ impl Executor<'_> {
                 }
             }
         }
-        let (values, unit) = if check.each {
-            frame
-                .measurements
-                .get(&check.measurement)
-                .cloned()
-                .ok_or_else(|| {
-                    let message = format!("measurement `{}` was not taken", check.measurement);
-                    RunError::Evaluation { line, message }
-                })?
+        // The values decided: every sample (read where the frame keeps them), or the one value.
+        let single: [f64; 1];
+        let (values, unit): (&[f64], Unit) = if check.each {
+            let (values, unit) = frame.measurements.get(&check.measurement).ok_or_else(|| {
+                let message = format!("measurement `{}` was not taken", check.measurement);
+                RunError::Evaluation { line, message }
+            })?;
+            (values, unit.clone())
         } else {
             let value = self.quantity(&check.value, frame, line)?;
-            (vec![value.value], value.unit)
+            single = [value.value];
+            (&single, value.unit)
         };
         let limit = self.limit(check, frame, &unit, line)?;
         outcome.target = limit.target.map(|t| Quantity::new(t, unit.clone()));
@@ -974,7 +982,7 @@ impl Executor<'_> {
         // One decision per value (one, or every sample); the worst one is reported.
         let mut worst: Option<(crate::analysis::Decision, Option<UncertaintyBudget>)> = None;
         let mut failing = 0;
-        for value in &values {
+        for value in values {
             let budget = self.budget(check, frame, *value, &unit, line, &mut notes)?;
             let u = budget.as_ref().map_or(0.0, |b| b.expanded_uncertainty);
             let rule = self.rule(check, frame, u, &unit, line)?;
@@ -1145,8 +1153,20 @@ impl Executor<'_> {
         })
     }
 
-    /// Evaluates a check's limit in `unit`.
+    /// Evaluates a check's limit in `unit` (once per run when it is constant).
     fn limit(
+        &self,
+        check: &Check,
+        frame: &Frame,
+        unit: &Unit,
+        line: usize,
+    ) -> Result<EvaluatedLimit, RunError> {
+        self.constants.limit(check, unit, || {
+            self.evaluate_limit(check, frame, unit, line)
+        })
+    }
+
+    fn evaluate_limit(
         &self,
         check: &Check,
         frame: &Frame,
@@ -1214,6 +1234,21 @@ impl Executor<'_> {
                 q.unit.clone(),
             ));
         }
+        let constant = self
+            .constants
+            .formula(formula, || self.evaluate(formula, frame, line))?;
+        match constant {
+            Some(q) => Ok(q),
+            None => self.evaluate(formula, frame, line),
+        }
+    }
+
+    fn evaluate(
+        &self,
+        formula: &Formula,
+        frame: &Frame,
+        line: usize,
+    ) -> Result<Quantity, RunError> {
         let value = formula.expr.eval(frame).map_err(|e| RunError::Evaluation {
             line,
             message: format!("`{}`: {e}", formula.text),
@@ -1295,15 +1330,6 @@ struct Sample<'a> {
     role: &'a str,
     quantity: &'a str,
     before_each: &'a [crate::procedure::Step],
-}
-
-/// A check's limit evaluated in the unit of its value.
-#[derive(Debug, Default)]
-struct EvaluatedLimit {
-    low: Option<f64>,
-    high: Option<f64>,
-    target: Option<f64>,
-    description: String,
 }
 
 /// The role an error concerns, if it concerns one.

@@ -19,6 +19,7 @@
 mod bench;
 
 mod console;
+mod constants;
 mod detector;
 mod error;
 mod execute;
@@ -403,6 +404,7 @@ pub fn run_in_process(
         set_points: 0,
         verdict: Verdict::Pass,
         links: reconnect::Links::default(),
+        constants: constants::Constants::default(),
     };
     let parameters = procedure
         .parameters
@@ -517,6 +519,7 @@ fn run_and_tear_down(
         set_points: 0,
         verdict: Verdict::Pass,
         links: reconnect::Links::default(),
+        constants: constants::Constants::default(),
     };
     let mut frame = Frame {
         values: prepared.parameters.clone(),

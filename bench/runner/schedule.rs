@@ -21,17 +21,18 @@ impl Executor<'_> {
             StepKind::Repeat(repeat) => &repeat.name,
             _ => return,
         };
-        self.announce(&format!("step:{name}"));
+        self.announce(|| format!("step:{name}"));
     }
 
     /// Announces the set point labelled `label`.
     pub fn announce_set_point(&self, label: &str) {
-        self.announce(&format!("set_point:{label}"));
+        self.announce(|| format!("set_point:{label}"));
     }
 
-    fn announce(&self, mark: &str) {
+    /// Tells the simulator `mark`; the mark is only written out when there is one to tell.
+    fn announce(&self, mark: impl FnOnce() -> String) {
         if let Some(simulator) = &self.bench.simulator {
-            simulator.reached(mark);
+            simulator.reached(&mark());
         }
     }
 }

@@ -18,6 +18,7 @@ pub use parse::{parse_quantity, parse_unit};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
+use std::sync::Arc;
 
 /// Exponents of the base dimensions: length, mass, time, electric current, temperature.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -98,16 +99,20 @@ impl std::ops::Div for Dimension {
 }
 
 /// A unit: the symbol as written, its factor to the coherent SI unit, and its dimension.
+///
+/// The symbol is shared (`Arc<str>`): units are copied into every sample, value and limit a
+/// run handles, and a copy then costs a reference count, not an allocation. It serialises as
+/// the plain symbol string.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Unit {
-    symbol: String,
+    symbol: Arc<str>,
     factor: f64,
     dimension: Dimension,
 }
 
 impl Unit {
     /// Builds a unit from its parts; prefer [`parse_unit`] for symbols a person wrote.
-    pub fn new(symbol: impl Into<String>, factor: f64, dimension: Dimension) -> Unit {
+    pub fn new(symbol: impl Into<Arc<str>>, factor: f64, dimension: Dimension) -> Unit {
         Unit {
             symbol: symbol.into(),
             factor,
@@ -189,9 +194,9 @@ impl Quantity {
     pub fn to_unit(&self, unit: &Unit) -> Result<Quantity, UnitError> {
         if !self.unit.is_compatible(unit) {
             return Err(UnitError::Incompatible {
-                from: self.unit.symbol.clone(),
+                from: self.unit.symbol.to_string(),
                 from_dimension: self.unit.dimension.describe(),
-                to: unit.symbol.clone(),
+                to: unit.symbol.to_string(),
                 to_dimension: unit.dimension.describe(),
             });
         }
