@@ -127,6 +127,8 @@ pub(crate) type Marks = Arc<Mutex<Vec<String>>>;
 pub struct SimBench {
     /// What the runner announced so far ([`SimBench::reached`]).
     marks: Marks,
+    /// The marks the faults wait for (`at_step`, `at_set_point`).
+    awaited: Vec<String>,
     endpoints: Vec<(&'static str, Endpoint)>,
     /// The reference instruments added for links and protocols (pty and TCP endpoints).
     instruments: Vec<(&'static str, framed::Endpoint)>,
@@ -171,6 +173,7 @@ impl SimBench {
         };
         let mut bench = SimBench {
             marks,
+            awaited: awaited_marks(config),
             endpoints: Vec::new(),
             instruments: Vec::new(),
             log: Arc::clone(&log),
@@ -245,7 +248,12 @@ impl SimBench {
 
     /// Tells the simulated devices that the run reached `mark` (`step:<name>`,
     /// `set_point:<label>`): faults scheduled there start now.
+    /// Only the marks some fault waits for are kept: a run of many set points announces one
+    /// per set point, and keeping them all would grow with the run.
     pub fn reached(&self, mark: &str) {
+        if !self.awaited.iter().any(|m| m == mark) {
+            return;
+        }
         let mut marks = self
             .marks
             .lock()
@@ -355,6 +363,30 @@ impl Drop for SimBench {
     fn drop(&mut self) {
         self.stop_devices();
     }
+}
+
+/// The marks ([`SimBench::reached`]) that the faults of `config` wait for.
+fn awaited_marks(config: &SimConfig) -> Vec<String> {
+    let faults = [
+        &config.ventilator.fault,
+        &config.flow_analyzer.fault,
+        &config.lung.fault,
+        &config.pressure_meter.fault,
+        &config.room_sensor.fault,
+        &config.thermohygrometer.fault,
+        &config.dosimeter.fault,
+    ];
+    let mut marks = Vec::new();
+    for fault in faults.into_iter().flatten() {
+        marks.extend(fault.at_step.as_ref().map(|step| format!("step:{step}")));
+        marks.extend(
+            fault
+                .at_set_point
+                .as_ref()
+                .map(|label| format!("set_point:{label}")),
+        );
+    }
+    marks
 }
 
 /// The devices whose fault waits for a step or set point of a run (`at_step`,
