@@ -157,3 +157,11 @@ unsafe impl std::alloc::GlobalAlloc for CountingAllocator {
         p
     }
 }
+
+/// A field of `/proc/<pid>/status` given in kB (`VmRSS`, `VmHWM`), in MiB.
+pub fn status_mib(pid: u32, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}

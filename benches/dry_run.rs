@@ -146,6 +146,56 @@ fn main() {
             "flat",
         );
     }
+
+    // The same 8 h run by the `qbench` binary, as users run it: its resident memory, read
+    // from /proc while it runs.
+    let procedure = long(8);
+    let fixture = dir.path().join("sim-500.yaml");
+    let out = dir.path().join("binary-8h");
+    let started = std::time::Instant::now();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_qbench"))
+        .arg("run")
+        .arg(&procedure)
+        .arg("--fixture")
+        .arg(&fixture)
+        .arg("--out")
+        .arg(&out)
+        .arg("--yes")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("qbench runs");
+    let (mut samples, mut peak) = (Vec::new(), f64::NAN);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("qbench's status") {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(1800) {
+            let _ = child.kill();
+            panic!("`qbench run` took more than 30 minutes");
+        }
+        if let Some(resident) = common::status_mib(child.id(), "VmRSS:") {
+            samples.push((started.elapsed().as_secs_f64(), resident, f64::NAN));
+        }
+        peak = common::status_mib(child.id(), "VmHWM:").unwrap_or(peak);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    println!("8 h run by `qbench run` ({status}, {seconds:.0} s wall):");
+    for bench_hours in [1, 4, 7] {
+        common::figure(
+            &format!("  resident at about {bench_hours} h of bench time"),
+            Sampler::at(&samples, seconds * f64::from(bench_hours) / 8.0).0,
+            "MiB",
+            "flat",
+        );
+    }
+    common::figure(
+        "  peak resident (fold and report included)",
+        peak,
+        "MiB",
+        "flat",
+    );
 }
 
 /// Samples this process's resident memory and live heap every 50 ms on a thread of its own.
