@@ -2,6 +2,7 @@
 
 use super::writer::line_hash;
 use super::{Entry, GENESIS_HASH, JournalError, JournalErrorKind};
+use std::io::BufRead;
 use std::path::Path;
 
 /// A journal read back from disk.
@@ -19,29 +20,44 @@ pub struct ReadJournal {
 /// Reads and checks the journal at `path`.
 ///
 /// Every entry must chain to the one before it; the first error names the entry and line.
+/// The file is read line by line: only the entries are held, not also the journal's text.
 pub fn read_journal(path: &Path) -> Result<ReadJournal, JournalError> {
     let err = |kind| JournalError {
         path: path.to_path_buf(),
         kind,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| err(JournalErrorKind::Io(e)))?;
-    parse_journal(&text).map_err(err)
+    let file = std::fs::File::open(path).map_err(|e| err(JournalErrorKind::Io(e)))?;
+    parse_lines(std::io::BufReader::new(file)).map_err(err)
 }
 
 /// Checks the text of a journal; see [`read_journal`].
 pub(crate) fn parse_journal(text: &str) -> Result<ReadJournal, JournalErrorKind> {
+    parse_lines(text.as_bytes())
+}
+
+/// Reads a journal's lines from `input` and checks them; lines end at `\n` (or `\r\n`).
+fn parse_lines(mut input: impl BufRead) -> Result<ReadJournal, JournalErrorKind> {
     let mut entries = Vec::new();
     let mut prev = GENESIS_HASH.to_string();
     let mut torn_tail = false;
-    let complete = text.ends_with('\n');
-    let lines: Vec<&str> = text.lines().collect();
-    for (i, line) in lines.iter().enumerate() {
-        let number = i + 1;
+    let mut buffer = String::new();
+    let mut number = 0;
+    loop {
+        buffer.clear();
+        if input.read_line(&mut buffer).map_err(JournalErrorKind::Io)? == 0 {
+            break;
+        }
+        number += 1;
+        let line = match buffer.strip_suffix('\n') {
+            Some(line) => line.strip_suffix('\r').unwrap_or(line),
+            None => buffer.as_str(),
+        };
+        let complete = line.len() < buffer.len();
         let entry: Entry = match serde_json::from_str(line) {
             Ok(entry) => entry,
             // Only the very last line may be torn, and only if the file does not end with a
             // newline: a complete line that does not parse is damage, not a crash.
-            Err(_) if number == lines.len() && !complete => {
+            Err(_) if !complete => {
                 torn_tail = true;
                 break;
             }
@@ -136,5 +152,32 @@ mod tests {
         let read = parse_journal(&text).unwrap();
         assert_eq!(read.entries.len(), 3);
         assert!(read.torn_tail);
+    }
+
+    #[test]
+    fn a_journal_file_reads_as_its_text_does_and_a_damaged_line_is_still_located() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let whole = sample_journal(4);
+        let mut text = whole.clone();
+        text.push_str("{\"seq\":4,\"prev\":\"ab");
+        std::fs::write(&path, &text).unwrap();
+        let (from_file, from_text) = (read_journal(&path).unwrap(), parse_journal(&text).unwrap());
+        assert_eq!(from_file.entries, from_text.entries);
+        assert_eq!(from_file.head, from_text.head);
+        assert!(from_file.torn_tail && from_text.torn_tail);
+        // Lines ended by CR LF read as the same entries and chain.
+        std::fs::write(&path, whole.replace('\n', "\r\n")).unwrap();
+        let crlf = read_journal(&path).unwrap();
+        assert_eq!(crlf.entries, from_text.entries);
+        assert_eq!(crlf.head, from_text.head);
+        // A complete line that does not parse is damage, named by its line.
+        let damaged = whole.replacen("{", "[", 3);
+        std::fs::write(&path, damaged).unwrap();
+        let error = read_journal(&path).unwrap_err();
+        assert!(
+            matches!(error.kind, JournalErrorKind::Malformed { line: 1, .. }),
+            "{error}"
+        );
     }
 }

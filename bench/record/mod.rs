@@ -650,14 +650,14 @@ pub fn write_record(record: &Record, path: &Path) -> Result<(), RecordError> {
         path: path.to_path_buf(),
         source,
     };
-    let text = serde_json::to_string_pretty(record).map_err(|source| RecordError::Decode {
-        path: path.to_path_buf(),
-        source,
-    })?;
     let file = std::fs::File::create(path).map_err(io)?;
     use std::io::Write;
     let mut writer = std::io::BufWriter::new(file);
-    writer.write_all(text.as_bytes()).map_err(io)?;
+    // Streamed: a long run's record is not also held as one string.
+    serde_json::to_writer_pretty(&mut writer, record).map_err(|source| RecordError::Decode {
+        path: path.to_path_buf(),
+        source,
+    })?;
     writer.write_all(b"\n").map_err(io)?;
     let file = writer.into_inner().map_err(|e| io(e.into_error()))?;
     file.sync_all().map_err(io)

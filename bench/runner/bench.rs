@@ -93,7 +93,10 @@ pub fn open_bench(
 ) -> Result<(Bench, Vec<InstrumentReady>), RunError> {
     let simulator = match &fixture.simulation {
         Some(config) => {
-            Some(SimBench::start(config, fixture.time_scale).map_err(RunError::Simulator)?)
+            let sim = SimBench::start(config, fixture.time_scale).map_err(RunError::Simulator)?;
+            // Requests go to the run directory as they arrive, not into memory.
+            sim.log_to(&run_dir.join(super::SIMULATOR_LOG_FILE))?;
+            Some(sim)
         }
         None => None,
     };

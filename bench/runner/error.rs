@@ -190,6 +190,9 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
+    /// The simulated bench's request log (`simulator.log`) could not be written.
+    #[error(transparent)]
+    SimulatorLog(#[from] crate::sim::LogFileError),
 }
 
 impl From<JournalError> for RunError {

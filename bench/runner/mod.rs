@@ -313,7 +313,7 @@ fn finish(
 ) -> Result<RunOutcome, RunError> {
     let (verdict, error, simulator_log) =
         run_and_tear_down(&run, &mut journal, observer, operator, stop);
-    write_simulator_log(&run.run_dir, &simulator_log)?;
+    simulator_log?;
     let reason = error.as_ref().map(|e| error_chain(e));
     let entry = journal.append(RunEvent::RunEnded {
         verdict,
@@ -423,46 +423,17 @@ pub fn run_in_process(
 /// File name, inside a run directory, of what the simulated devices received.
 pub const SIMULATOR_LOG_FILE: &str = "simulator.log";
 
-/// Writes every request the simulated devices received (`<seconds> <device> <request>`), so
-/// that what reached the devices can be checked independently of the journal. A resumed run
-/// appends to it.
-fn write_simulator_log(run_dir: &Path, log: &[crate::sim::SimLogLine]) -> Result<(), RunError> {
-    if log.is_empty() {
-        return Ok(());
-    }
-    let mut text = String::with_capacity(log.len() * 32);
-    for line in log {
-        text.push_str(&format!(
-            "{:.6} {} {}\n",
-            line.at.as_secs_f64(),
-            line.device,
-            line.request
-        ));
-    }
-    let path = run_dir.join(SIMULATOR_LOG_FILE);
-    let write = || -> std::io::Result<()> {
-        use std::io::Write;
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)?;
-        file.write_all(text.as_bytes())
-    };
-    write().map_err(|source| RunError::RunDirectory {
-        path: path.clone(),
-        source,
-    })
-}
-
-/// Opens the bench, runs setup and steps, and always runs teardown. Returns the verdict and
-/// the error that ended the run early, if any.
+/// Opens the bench, runs setup and steps, and always runs teardown. Returns the verdict, the
+/// error that ended the run early, if any, and whether the simulated bench's request log
+/// (`simulator.log`, written as requests arrive; a resumed run appends to it) was written
+/// in full.
 fn run_and_tear_down(
     run: &Run<'_>,
     journal: &mut JournalWriter,
     observer: &mut dyn Observer,
     operator: &mut dyn Operator,
     stop: &StopRequest,
-) -> (Verdict, Option<RunError>, Vec<crate::sim::SimLogLine>) {
+) -> (Verdict, Option<RunError>, Result<(), RunError>) {
     let (prepared, resume_from) = (run.prepared, run.resume_from);
     let today = chrono::Utc::now().date_naive();
     let opened = bench::open_bench(
@@ -502,7 +473,7 @@ fn run_and_tear_down(
         Ok(b) => b,
         Err(e) => {
             record_error(journal, observer, &e);
-            return (Verdict::Error, Some(e), Vec::new());
+            return (Verdict::Error, Some(e), Ok(()));
         }
     };
     let mut ex = Executor {
@@ -546,11 +517,10 @@ fn run_and_tear_down(
         Err(RunError::StoppedAfterFailure { .. }) => Verdict::Fail,
         Err(_) => Verdict::Error,
     };
-    let simulator_log = bench
-        .simulator
-        .as_ref()
-        .map(|s| s.log())
-        .unwrap_or_default();
+    // The instruments first, then the simulated devices, then the log's last lines.
+    let simulator = bench.simulator.take();
+    drop(bench);
+    let simulator_log = simulator.map_or(Ok(()), |s| s.close().map_err(RunError::from));
     (verdict, result.err(), simulator_log)
 }
 

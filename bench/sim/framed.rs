@@ -12,10 +12,10 @@
 //! They are what the robustness tests use to prove that a driver reports each one as a
 //! typed error within its timeout.
 
+use super::SimError;
 use super::config::{FaultConfig, FaultKind};
-use super::serve::{DISCONNECTED, FAULT_INJECTED, LOG_CAPACITY, Log, RECONNECTED};
+use super::serve::{DISCONNECTED, FAULT_INJECTED, Log, RECONNECTED};
 use super::unplug::{Plug, stay_away};
-use super::{SimError, SimLogLine};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -508,19 +508,12 @@ fn record(ctx: &Context<'_>, request: &[u8]) {
     } else {
         hex::encode(request)
     };
-    let line = SimLogLine {
-        device: ctx.name.to_string(),
-        at: ctx.epoch.elapsed(),
-        request: text,
-    };
+    let at = ctx.epoch.elapsed();
     let mut log = ctx
         .log
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if log.len() == LOG_CAPACITY {
-        log.pop_front();
-    }
-    log.push_back(line);
+    log.push(ctx.name, at, text);
 }
 
 #[cfg(test)]

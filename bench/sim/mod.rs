@@ -30,6 +30,7 @@ mod framed;
 mod instruments;
 mod model;
 mod pressure_meter;
+mod request_log;
 mod room_sensor;
 mod serve;
 mod test_lung;
@@ -44,12 +45,12 @@ pub use config::{
 };
 pub use dosimeter::DosimeterConfig;
 pub use instruments::{TCP_DEVICES, resolve_link};
+pub use request_log::LogFileError;
 
 use framed::{Faults, Schedule};
 use model::{LungSettings, Model};
 use serde::Serialize;
 use serve::{Endpoint, Log};
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -126,6 +127,8 @@ pub(crate) type Marks = Arc<Mutex<Vec<String>>>;
 pub struct SimBench {
     /// What the runner announced so far ([`SimBench::reached`]).
     marks: Marks,
+    /// The marks the faults wait for (`at_step`, `at_set_point`).
+    awaited: Vec<String>,
     endpoints: Vec<(&'static str, Endpoint)>,
     /// The reference instruments added for links and protocols (pty and TCP endpoints).
     instruments: Vec<(&'static str, framed::Endpoint)>,
@@ -160,7 +163,7 @@ impl SimBench {
             lung,
             time_scale,
         ));
-        let log: Log = Arc::new(Mutex::new(VecDeque::new()));
+        let log: Log = request_log::RequestLog::shared();
         let epoch = Instant::now();
         let marks: Marks = Arc::new(Mutex::new(Vec::new()));
         let schedule = Schedule {
@@ -170,6 +173,7 @@ impl SimBench {
         };
         let mut bench = SimBench {
             marks,
+            awaited: awaited_marks(config),
             endpoints: Vec::new(),
             instruments: Vec::new(),
             log: Arc::clone(&log),
@@ -244,7 +248,12 @@ impl SimBench {
 
     /// Tells the simulated devices that the run reached `mark` (`step:<name>`,
     /// `set_point:<label>`): faults scheduled there start now.
+    /// Only the marks some fault waits for are kept: a run of many set points announces one
+    /// per set point, and keeping them all would grow with the run.
     pub fn reached(&self, mark: &str) {
+        if !self.awaited.iter().any(|m| m == mark) {
+            return;
+        }
         let mut marks = self
             .marks
             .lock()
@@ -290,13 +299,44 @@ impl SimBench {
         &self.can
     }
 
-    /// Every request the devices received, oldest first (the latest 100 000 are kept).
+    /// Every request the devices received, oldest first (the latest 100 000 are kept), unless
+    /// they go to a file ([`SimBench::log_to`]): then none is kept.
     pub fn log(&self) -> Vec<SimLogLine> {
         let log = self
             .log
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        log.iter().cloned().collect()
+        log.recent()
+    }
+
+    /// From now on, appends every request the devices receive to `path` as
+    /// `<seconds> <device> <request>` lines, and keeps none in memory (what was kept so far
+    /// is written first): a long run must not hold what is on disk. [`SimBench::close`]
+    /// writes out the last buffered lines.
+    pub fn log_to(&self, path: &Path) -> Result<(), LogFileError> {
+        self.log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .attach(path)
+    }
+
+    /// Stops every device, then writes out the request log's last buffered lines: the first
+    /// error writing the file since [`SimBench::log_to`], if any.
+    pub fn close(mut self) -> Result<(), LogFileError> {
+        self.stop_devices();
+        self.log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .flush()
+    }
+
+    fn stop_devices(&mut self) {
+        for (_, endpoint) in &mut self.endpoints {
+            endpoint.stop();
+        }
+        for (_, endpoint) in &mut self.instruments {
+            endpoint.stop();
+        }
     }
 
     /// Unplugs `device`: stops its thread and closes its pty, so its driver sees a
@@ -321,13 +361,32 @@ impl SimBench {
 
 impl Drop for SimBench {
     fn drop(&mut self) {
-        for (_, endpoint) in &mut self.endpoints {
-            endpoint.stop();
-        }
-        for (_, endpoint) in &mut self.instruments {
-            endpoint.stop();
-        }
+        self.stop_devices();
     }
+}
+
+/// The marks ([`SimBench::reached`]) that the faults of `config` wait for.
+fn awaited_marks(config: &SimConfig) -> Vec<String> {
+    let faults = [
+        &config.ventilator.fault,
+        &config.flow_analyzer.fault,
+        &config.lung.fault,
+        &config.pressure_meter.fault,
+        &config.room_sensor.fault,
+        &config.thermohygrometer.fault,
+        &config.dosimeter.fault,
+    ];
+    let mut marks = Vec::new();
+    for fault in faults.into_iter().flatten() {
+        marks.extend(fault.at_step.as_ref().map(|step| format!("step:{step}")));
+        marks.extend(
+            fault
+                .at_set_point
+                .as_ref()
+                .map(|label| format!("set_point:{label}")),
+        );
+    }
+    marks
 }
 
 /// The devices whose fault waits for a step or set point of a run (`at_step`,

@@ -10,23 +10,20 @@
 //! between two driver sessions; holding the slave keeps the line alive, and closing both
 //! (on stop) is what a driver sees as a disconnection.
 
+use super::SimError;
 use super::framed::{Delivery, Faults};
+pub(crate) use super::request_log::Log;
 use super::unplug::{Plug, stay_away};
-use super::{SimError, SimLogLine};
 use serialport::{SerialPort, TTYPort};
-use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How long a device thread waits for input before checking its stop flag.
 const POLL: Duration = Duration::from_millis(20);
-
-/// The most requests kept in the log; older ones are dropped first.
-pub(crate) const LOG_CAPACITY: usize = 100_000;
 
 /// A request longer than this without a terminator is garbage and is dropped.
 const MAX_PENDING: usize = 4096;
@@ -63,9 +60,6 @@ pub(crate) trait Device: Send + 'static {
 
 /// How long a streaming device's thread waits for input before sending what became due.
 const STREAM_POLL: Duration = Duration::from_millis(2);
-
-/// The shared request log.
-pub(crate) type Log = Arc<Mutex<VecDeque<SimLogLine>>>;
 
 /// One device's pty and thread.
 pub(crate) struct Endpoint {
@@ -268,16 +262,10 @@ fn write_stream(master: &mut TTYPort, bytes: &[u8], stop: &AtomicBool) {
 }
 
 fn record(log: &Log, device: &'static str, epoch: Instant, request: &[u8]) {
-    let line = SimLogLine {
-        device: device.to_string(),
-        at: epoch.elapsed(),
-        request: String::from_utf8_lossy(request)
-            .trim_end_matches('\r')
-            .to_string(),
-    };
+    let at = epoch.elapsed();
+    let request = String::from_utf8_lossy(request)
+        .trim_end_matches('\r')
+        .to_string();
     let mut log = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if log.len() == LOG_CAPACITY {
-        log.pop_front();
-    }
-    log.push_back(line);
+    log.push(device, at, request);
 }
