@@ -10,6 +10,8 @@ mod analyze;
 mod can;
 /// A DBC-described device (the simulated collimator) driven from a fixture, no Rust.
 mod can_dbc;
+/// The durable journal under `kill -9`: no acknowledged world entry lost.
+mod durable_journal;
 /// Whole runs against the simulated CANopen X-ray generator.
 mod can_runs;
 /// Whole runs of the flat-panel detector qualifications: pass, fail on a fault, bad frames.
