@@ -10,12 +10,12 @@ mod analyze;
 mod can;
 /// A DBC-described device (the simulated collimator) driven from a fixture, no Rust.
 mod can_dbc;
-/// The durable journal under `kill -9`: no acknowledged world entry lost.
-mod durable_journal;
 /// Whole runs against the simulated CANopen X-ray generator.
 mod can_runs;
 /// Whole runs of the flat-panel detector qualifications: pass, fail on a fault, bad frames.
 mod detector_runs;
+/// The durable journal under `kill -9`: no acknowledged world entry lost.
+mod durable_journal;
 /// `qbench verify` and `qbench report` on recorded runs.
 mod evidence;
 /// Image analysis on synthetic images with known answers, from the detector image model.

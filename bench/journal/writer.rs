@@ -441,7 +441,10 @@ mod held_tests {
         let entries = on_disk(&path);
         assert_eq!(entries.len(), appended, "all written, in whole lines");
         let bytes = std::fs::metadata(&path).unwrap().len();
-        assert!(bytes >= HELD_LIMIT as u64, "written once past {HELD_LIMIT} bytes");
+        assert!(
+            bytes >= HELD_LIMIT as u64,
+            "written once past {HELD_LIMIT} bytes"
+        );
     }
 
     #[test]
