@@ -186,8 +186,9 @@ fn bytes_hash(bytes: &[u8]) -> String {
 /// sealed into the chain at once but kept in memory, and goes to the file in the same `write`
 /// as the next entry that records the world, just before that one's `fdatasync`. A step of
 /// the usual kind (set point, sample, check) so costs one `write` and one `fdatasync`, not
-/// three `write`s. Held entries also go to the file (not synced) when they exceed 64 KiB, on [`flush`](JournalSink::flush) (the runner flushes before waiting
-/// on a person or on time) and when the writer is dropped.
+/// three `write`s. Held entries also go to the file (not synced) when they exceed 64 KiB,
+/// on [`flush`](JournalSink::flush) (the runner flushes before waiting on a person or on
+/// time) and when the writer is dropped.
 ///
 /// The file is therefore always a prefix of the chain — whole lines, possibly followed by a
 /// torn part of the next (a crash inside a `write`, which the reader detects and `reopen`
@@ -281,9 +282,7 @@ impl JournalWriter {
     pub fn head(&self) -> &str {
         &self.chain.prev
     }
-}
 
-impl JournalWriter {
     /// Writes the held lines to the file, with one `write` when the kernel takes them all.
     /// What was written leaves `held` even if a later `write` fails, so a retry never writes
     /// a line twice.
