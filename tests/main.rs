@@ -14,6 +14,8 @@ mod can_dbc;
 mod can_runs;
 /// Whole runs of the flat-panel detector qualifications: pass, fail on a fault, bad frames.
 mod detector_runs;
+/// The durable journal under `kill -9`: no acknowledged world entry lost.
+mod durable_journal;
 /// `qbench verify` and `qbench report` on recorded runs.
 mod evidence;
 /// Image analysis on synthetic images with known answers, from the detector image model.

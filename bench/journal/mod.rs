@@ -7,12 +7,13 @@
 //!   the record is folded from them.
 //! - [`Entry`] wraps an event with its sequence number, UTC and monotonic time stamps, and the
 //!   SHA-256 of the previous entry's line (the hash chain).
-//! - [`JournalWriter`] appends one JSON line per entry with one `write`, and makes the
-//!   journal durable (`fdatasync`) before returning from every entry that records the world —
-//!   a sample, a command, an operator's answer, an error ([`RunEvent::is_sync_point`]) — so an
+//! - [`JournalWriter`] appends one JSON line per entry, and makes the journal durable
+//!   (`fdatasync`) before returning from every entry that records the world — a sample, a
+//!   command, an operator's answer, an error ([`RunEvent::is_sync_point`]) — so an
 //!   acknowledged sample survives a crash or a power cut. Derived entries (a check's verdict,
-//!   a step started) are batched into the next sync: one fdatasync per measured sample, not
-//!   one per entry, without weakening the guarantee for anything measured or commanded.
+//!   a step started) are held in memory and written in the same `write` as the next entry
+//!   that records the world: one `write` and one fdatasync per measured sample, not one per
+//!   entry, without weakening the guarantee for anything measured or commanded.
 //! - [`read_journal`] reads a journal back, checking the chain; a torn last line (a crash in
 //!   the middle of a write) is reported, never taken for data.
 //!

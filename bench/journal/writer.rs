@@ -25,9 +25,17 @@ pub struct Entry {
 
 /// Where a run's events go.
 pub trait JournalSink {
-    /// Appends an event; when this returns `Ok`, the entry is acknowledged (durable for a
-    /// file journal).
+    /// Appends an event; when this returns `Ok`, the entry is acknowledged. For a file
+    /// journal, an entry that records the world ([`RunEvent::is_sync_point`]) is then durable,
+    /// with every entry before it; a derived entry is durable with the next one that records
+    /// the world (see [`JournalWriter`]).
     fn append(&mut self, event: RunEvent) -> Result<&Entry, JournalError>;
+
+    /// Hands every acknowledged entry to the file (without making it durable), so that
+    /// readers of the file see it: called before the run waits on a person or on time.
+    fn flush(&mut self) -> Result<(), JournalError> {
+        Ok(())
+    }
 }
 
 /// The chain state shared by every sink: next sequence number, previous hash, clock origin,
@@ -166,14 +174,42 @@ fn bytes_hash(bytes: &[u8]) -> String {
     hex
 }
 
-/// A journal file: each entry is written and `fdatasync`ed before `append` returns.
+/// A journal file, appended to durably.
+///
+/// # What is durable when, and what a crash can lose
+///
+/// An entry that records the world ([`RunEvent::is_sync_point`]: a sample, a command, an
+/// operator's answer, an error, a safe state, the run's start, resumption and end) is written
+/// and `fdatasync`ed before [`append`](JournalSink::append) returns, so nothing measured,
+/// commanded or answered is acknowledged before it survives a power cut.
+///
+/// A derived entry (a set point entered, a check's verdict, a step started, a wait ended) is
+/// sealed into the chain at once but kept in memory, and goes to the file in the same `write`
+/// as the next entry that records the world, just before that one's `fdatasync`. A step of
+/// the usual kind (set point, sample, check) so costs one `write` and one `fdatasync`, not
+/// three `write`s. Held entries also go to the file (not synced) when they exceed 64 KiB,
+/// on [`flush`](JournalSink::flush) (the runner flushes before waiting on a person or on
+/// time) and when the writer is dropped.
+///
+/// The file is therefore always a prefix of the chain — whole lines, possibly followed by a
+/// torn part of the next (a crash inside a `write`, which the reader detects and `reopen`
+/// cuts). A `kill -9` or a power cut loses at most the derived entries since the last entry
+/// that recorded the world: what `qbench resume` derives again, because it starts again from
+/// the last set point entered in the file (its samples, already durable, are marked
+/// superseded in the record).
 #[derive(Debug)]
 pub struct JournalWriter {
     path: PathBuf,
     file: File,
     chain: Chain,
     last: Option<Entry>,
+    /// Lines (each with its newline) of derived entries not yet written, in chain order.
+    held: Vec<u8>,
 }
+
+/// The most bytes of derived entries a [`JournalWriter`] holds before writing them anyway
+/// (without a sync): bounds memory when many derived entries follow each other.
+const HELD_LIMIT: usize = 64 * 1024;
 
 impl JournalWriter {
     /// Creates a new journal at `path`; fails if the file already exists, so a run can never
@@ -192,6 +228,7 @@ impl JournalWriter {
             file,
             chain: Chain::new(),
             last: None,
+            held: Vec::with_capacity(4096),
         })
     }
 
@@ -231,6 +268,7 @@ impl JournalWriter {
             file,
             chain,
             last: None,
+            held: Vec::with_capacity(4096),
         };
         Ok((writer, read.entries, torn))
     }
@@ -240,29 +278,198 @@ impl JournalWriter {
         &self.path
     }
 
-    /// The hash of the last entry written (the head of the chain).
+    /// The hash of the last entry appended (the head of the chain; the entry may still be
+    /// held, see the type's documentation).
     pub fn head(&self) -> &str {
         &self.chain.prev
+    }
+
+    /// Writes the held lines to the file, with one `write` when the kernel takes them all.
+    /// What was written leaves `held` even if a later `write` fails, so a retry never writes
+    /// a line twice.
+    fn write_held(&mut self) -> Result<(), JournalError> {
+        let mut written = 0;
+        let result = loop {
+            if written == self.held.len() {
+                break Ok(());
+            }
+            match self.file.write(&self.held[written..]) {
+                Ok(0) => break Err(std::io::Error::from(std::io::ErrorKind::WriteZero)),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        self.held.drain(..written);
+        result.map_err(|e| JournalError {
+            path: self.path.clone(),
+            kind: JournalErrorKind::Io(e),
+        })
     }
 }
 
 impl JournalSink for JournalWriter {
     fn append(&mut self, event: RunEvent) -> Result<&Entry, JournalError> {
         let entry = self.chain.seal(event, &self.path)?;
-        self.chain.line.push(b'\n');
-        let io = |e| JournalError {
-            path: self.path.clone(),
-            kind: JournalErrorKind::Io(e),
-        };
-        // One write per entry keeps a line whole or absent after a crash (a torn tail is
-        // detected by the reader). Entries that record the world (a sample, a command, an
-        // answer, an error) are made durable at once, and carry with them every entry written
-        // since the last sync; derived entries (a check, a step started) ride with the next.
-        self.file.write_all(&self.chain.line).map_err(io)?;
+        self.held.extend_from_slice(&self.chain.line);
+        self.held.push(b'\n');
+        // A world entry goes out with the derived entries held before it, in one write, and
+        // is made durable with them before `append` returns (see the type's documentation).
         if entry.event.is_sync_point() {
-            self.file.sync_data().map_err(io)?;
+            self.write_held()?;
+            self.file.sync_data().map_err(|e| JournalError {
+                path: self.path.clone(),
+                kind: JournalErrorKind::Io(e),
+            })?;
+        } else if self.held.len() >= HELD_LIMIT {
+            self.write_held()?;
         }
         Ok(self.last.insert(entry))
+    }
+
+    fn flush(&mut self) -> Result<(), JournalError> {
+        self.write_held()
+    }
+}
+
+impl Drop for JournalWriter {
+    /// Writes the held derived entries (not synced, as before a crash they would not be);
+    /// an error here cannot be reported: call [`JournalSink::flush`] first to see it.
+    fn drop(&mut self) {
+        let _ = self.write_held();
+    }
+}
+
+/// The file journal's batching: what is in the file when.
+#[cfg(test)]
+mod held_tests {
+    use super::*;
+    use crate::units::{Quantity, parse_unit};
+
+    fn set_point(index: usize) -> RunEvent {
+        RunEvent::SetPoint {
+            sweep: "rates".into(),
+            index,
+            label: format!("row {}", index + 1),
+            bindings: std::collections::BTreeMap::new(),
+        }
+    }
+
+    fn sample(index: usize) -> RunEvent {
+        RunEvent::Sample {
+            measurement: "flow".into(),
+            role: "meter".into(),
+            quantity: "high_flow".into(),
+            set_point: Some(index),
+            index: 0,
+            value: Quantity::new(30.0, parse_unit("L/min").unwrap()),
+        }
+    }
+
+    fn attempt(attempt: usize) -> RunEvent {
+        RunEvent::AttemptStarted {
+            group: "g".repeat(100),
+            attempt,
+            of: usize::MAX,
+        }
+    }
+
+    /// The file's entries, checked against the chain; fails on a torn or broken journal.
+    fn on_disk(path: &Path) -> Vec<Entry> {
+        let text = std::fs::read_to_string(path).unwrap();
+        if text.is_empty() {
+            return Vec::new();
+        }
+        let read = super::super::reader::parse_journal(&text).unwrap();
+        assert!(!read.torn_tail);
+        read.entries
+    }
+
+    #[test]
+    fn derived_entries_reach_the_file_with_the_next_world_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let mut journal = JournalWriter::create(&path).unwrap();
+        assert!(!set_point(0).is_sync_point() && sample(0).is_sync_point());
+        journal.append(set_point(0)).unwrap();
+        assert!(on_disk(&path).is_empty(), "a derived entry is held");
+        journal.append(sample(0)).unwrap();
+        let entries = on_disk(&path);
+        assert_eq!(entries.len(), 2, "the sample takes the set point with it");
+        assert_eq!(entries[0].event, set_point(0));
+        assert_eq!(entries[1].event, sample(0));
+        journal.append(set_point(1)).unwrap();
+        assert_eq!(on_disk(&path).len(), 2);
+        journal.flush().unwrap();
+        let entries = on_disk(&path);
+        assert_eq!(entries.len(), 3, "flush writes what is held");
+        assert_eq!(entries[2].event, set_point(1));
+        journal.flush().unwrap();
+        assert_eq!(on_disk(&path).len(), 3, "an empty flush writes nothing");
+    }
+
+    #[test]
+    fn dropping_the_writer_writes_what_it_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let mut journal = JournalWriter::create(&path).unwrap();
+        journal.append(sample(0)).unwrap();
+        journal.append(set_point(1)).unwrap();
+        let head = journal.head().to_string();
+        drop(journal);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let read = super::super::reader::parse_journal(&text).unwrap();
+        assert_eq!(read.entries.len(), 2);
+        assert_eq!(read.head, head);
+    }
+
+    #[test]
+    fn a_long_run_of_derived_entries_is_written_in_whole_lines_past_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let mut journal = JournalWriter::create(&path).unwrap();
+        let mut appended = 0;
+        loop {
+            journal.append(attempt(appended)).unwrap();
+            appended += 1;
+            if journal.held.is_empty() {
+                break;
+            }
+            assert!(journal.held.len() < HELD_LIMIT);
+            assert!(on_disk(&path).is_empty(), "held below the limit");
+        }
+        let entries = on_disk(&path);
+        assert_eq!(entries.len(), appended, "all written, in whole lines");
+        let bytes = std::fs::metadata(&path).unwrap().len();
+        assert!(
+            bytes >= HELD_LIMIT as u64,
+            "written once past {HELD_LIMIT} bytes"
+        );
+    }
+
+    #[test]
+    fn after_losing_what_was_held_the_journal_reopens_at_the_last_world_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let mut journal = JournalWriter::create(&path).unwrap();
+        journal.append(set_point(0)).unwrap();
+        journal.append(sample(0)).unwrap();
+        let durable_head = journal.head().to_string();
+        journal.append(set_point(1)).unwrap();
+        // A kill -9 now: the held set point dies with the process, unwritten.
+        journal.held.clear();
+        drop(journal);
+
+        let (mut journal, entries, torn) = JournalWriter::reopen(&path).unwrap();
+        assert_eq!((entries.len(), torn), (2, 0));
+        assert_eq!(journal.head(), durable_head);
+        journal.append(set_point(1)).unwrap();
+        journal.append(sample(1)).unwrap();
+        drop(journal);
+        let entries = on_disk(&path);
+        assert_eq!(entries.len(), 4);
+        assert_eq!(entries[2].seq, 2, "the chain continues from the file");
+        assert_eq!(entries[3].event, sample(1));
     }
 }
 

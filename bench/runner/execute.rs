@@ -162,6 +162,8 @@ impl Executor<'_> {
             StepKind::Action { role, action } => self.act(role, action),
             StepKind::WaitDuration(formula) => {
                 let duration = self.quantity(formula, frame, line)?;
+                // Held journal entries reach the file before the run waits (journal/writer.rs).
+                self.journal.flush()?;
                 self.sleep(self.real(&duration))?;
                 Ok(())
             }
@@ -173,6 +175,7 @@ impl Executor<'_> {
                 let n = self.count(count, frame, line)?;
                 let deadline =
                     Instant::now() + self.real_timeout(&self.quantity(timeout, frame, line)?);
+                self.journal.flush()?;
                 for i in 0..n {
                     self.await_breath(role, deadline, || {
                         format!("waiting for breath {} of {n}", i + 1)
@@ -296,6 +299,8 @@ impl Executor<'_> {
     /// Asks the operator to confirm `message` (a `hazard` only a person may confirm) and
     /// journals the answer.
     fn ask_confirmation(&mut self, message: &str, hazard: bool) -> Result<(), RunError> {
+        // Held journal entries reach the file before the run waits on a person.
+        self.journal.flush()?;
         let asked = if hazard {
             self.operator.confirm_hazard(message)
         } else {
@@ -318,6 +323,7 @@ impl Executor<'_> {
         unit: &Unit,
         default: Option<&Quantity>,
     ) -> Result<Quantity, RunError> {
+        self.journal.flush()?;
         let default_text = default.map(ToString::to_string);
         let question = format!("{message} [{unit}]");
         let (answer, automatic) = self
@@ -516,6 +522,7 @@ impl Executor<'_> {
         let deadline = Instant::now() + self.real_timeout(&self.quantity(timeout, frame, line)?);
         let mut scope = frame.clone();
         let mut polls = 0;
+        self.journal.flush()?;
         loop {
             self.check_abort()?;
             let mut values = BTreeMap::new();
