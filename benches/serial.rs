@@ -53,7 +53,8 @@ fn main() {
 
     let load_before = load_average();
     let per_query = |d: Duration| d.as_secs_f64() * 1e6 / QUERIES as f64;
-    let (mut wall, mut cpu, mut floor) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut wall, mut cpu) = (Vec::new(), Vec::new());
+    let (mut floor, mut floor_cpu) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         let (result, elapsed, used) = common::time_cpu(|| {
             for _ in 0..QUERIES {
@@ -64,7 +65,9 @@ fn main() {
         result.expect("every query answered");
         wall.push(per_query(elapsed));
         cpu.push(per_query(used));
-        floor.push(per_query(bare_pty_exchanges()));
+        let (elapsed, used) = bare_pty_exchanges();
+        floor.push(per_query(elapsed));
+        floor_cpu.push(per_query(used));
     }
     println!(
         "serial: {ROUNDS} rounds of {QUERIES} queries of %RM#23 (Vti) to the simulated IMT \
@@ -99,8 +102,9 @@ const REQUEST: &[u8] = b"%RM#23\r";
 const ANSWER: &[u8] = b"%RM#23$500\r";
 
 /// [`QUERIES`] exchanges of [`REQUEST`] and [`ANSWER`] between this thread (on the slave) and
-/// a server thread (on the master) of a fresh pty pair; the time they took.
-fn bare_pty_exchanges() -> Duration {
+/// a server thread (on the master) of a fresh pty pair; the time they took, wall-clock and
+/// this thread's CPU.
+fn bare_pty_exchanges() -> (Duration, Duration) {
     let (master, slave) = TTYPort::pair().expect("a pty pair");
     let server = std::thread::spawn(move || {
         let fd = master.as_raw_fd();
@@ -113,14 +117,14 @@ fn bare_pty_exchanges() -> Duration {
     });
     let fd = slave.as_raw_fd();
     let mut buf = [0u8; 64];
-    let (_, elapsed) = common::time(|| {
+    let (_, elapsed, used) = common::time_cpu(|| {
         for _ in 0..QUERIES {
             write_all(fd, REQUEST);
             read_line(fd, &mut buf);
         }
     });
     drop(server.join().expect("the server thread"));
-    elapsed
+    (elapsed, used)
 }
 
 /// Waits (at most a second, else the benchmark fails) and reads until a carriage return.
