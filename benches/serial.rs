@@ -94,6 +94,9 @@ fn main() {
         "µs",
         "-",
     );
+    let (best, median) = common::best_and_median(floor_cpu);
+    common::figure("  its client thread's CPU: best", best, "µs", "-");
+    common::figure("  its client thread's CPU: median", median, "µs", "-");
     let _ = ventilator.make_safe();
 }
 
