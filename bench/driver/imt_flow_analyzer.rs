@@ -31,7 +31,7 @@ use super::{
 use crate::link::ByteLink;
 use crate::protocol::fast_data::FastDataDecoder;
 use crate::protocol::imt::{self, Answer, FastPacket, Frame, Model, Operation};
-use crate::units::Quantity;
+use crate::units::{Quantity, Unit};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -214,6 +214,9 @@ pub(crate) struct ImtFlowAnalyzer {
     notes: Vec<String>,
     /// Flow above which an inspiration starts, L/min.
     breath_trigger: f64,
+    /// The unit of each of [`MEASUREMENTS`], in its order, parsed once at open (a read is on
+    /// the query/answer path).
+    units: Vec<Unit>,
 }
 
 /// Opens the driver on `link`; writes and checks the gas standard if the option is given.
@@ -268,7 +271,12 @@ pub(crate) fn open(
                 )
             })?,
     };
+    let units = MEASUREMENTS
+        .iter()
+        .map(|&(_, _, symbol, _)| unit(NAME, symbol))
+        .collect::<Result<Vec<Unit>, DriverError>>()?;
     let mut driver = ImtFlowAnalyzer {
+        units,
         link,
         model,
         poll_interval,
@@ -652,13 +660,14 @@ impl Driver for ImtFlowAnalyzer {
     }
 
     fn read(&mut self, quantity: &str) -> Result<Quantity, DriverError> {
-        let Some(&(_, id, symbol, _)) = MEASUREMENTS.iter().find(|m| m.0 == quantity) else {
+        let Some(index) = MEASUREMENTS.iter().position(|m| m.0 == quantity) else {
             let known: Vec<&str> = MEASUREMENTS.iter().map(|m| m.0).collect();
             return Err(unsupported(
                 NAME,
                 format!("quantity `{quantity}` (known: {})", known.join(", ")),
             ));
         };
+        let id = MEASUREMENTS[index].1;
         let divider = self.model.divider(id).ok_or_else(|| {
             unsupported(
                 NAME,
@@ -674,7 +683,7 @@ impl Driver for ImtFlowAnalyzer {
                 },
             )
         })?;
-        Ok(Quantity::new(value, unit(NAME, symbol)?))
+        Ok(Quantity::new(value, self.units[index].clone()))
     }
 
     fn await_event(&mut self, event: DeviceEvent, timeout: Duration) -> Result<(), DriverError> {

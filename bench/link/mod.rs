@@ -11,6 +11,7 @@
 mod error;
 mod serial;
 mod tcp;
+pub(crate) mod tty;
 
 pub use error::{LinkError, LinkErrorKind};
 pub use serial::{FlowControl, Parity, SerialLink, SerialSettings};

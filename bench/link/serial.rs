@@ -1,14 +1,20 @@
 //! Serial links: a serial port (or a pseudo-terminal) opened by its path.
 //!
 //! Reads go into one buffer and are scanned for the terminator, so an answer costs one
-//! `poll` and one `read` however many bytes it has, and bytes after the terminator wait in
+//! `ppoll` and one `read` however many bytes it has, and bytes after the terminator wait in
 //! the buffer for the next call. The deadline of [`ByteLink::receive_until`] covers the whole
 //! answer, not each partial read, so a device trickling bytes cannot stretch it.
+//!
+//! The port is opened and configured by serialport, then switched to non-blocking mode and
+//! read and written through [`super::tty`]: a command is one `write` (it waits, up to the
+//! command timeout, only if the output queue is full), where serialport's own `Write` polls
+//! before every write. A query/answer therefore costs three system calls on this side.
 
+use super::tty;
 use super::{ByteLink, LinkError, LinkErrorKind};
 use serde::{Deserialize, Serialize};
 use serialport::{SerialPort, TTYPort};
-use std::io::{Read, Write};
+use std::os::unix::io::AsRawFd;
 use std::time::{Duration, Instant};
 
 /// Parity bit setting.
@@ -155,6 +161,8 @@ impl SerialLink {
             .timeout(settings.timeout())
             .open_native()
             .map_err(|e| LinkError::from_serialport(e, &description, "opening the port"))?;
+        tty::set_nonblocking(port.as_raw_fd())
+            .map_err(|e| LinkError::from_io(e, &description, "setting the port non-blocking"))?;
         Ok(SerialLink {
             port,
             pending: Vec::with_capacity(CHUNK),
@@ -173,16 +181,13 @@ impl ByteLink for SerialLink {
         // Writes wait at most the command timeout for room in the output queue. There is no
         // tcdrain: the kernel sends what is queued anyway, and the answer's deadline covers a
         // slow line, so waiting for the UART to empty would only add a system call.
-        self.port.set_timeout(self.timeout).map_err(|e| {
-            LinkError::from_serialport(e, &self.description, "setting the write timeout")
-        })?;
-        self.port
-            .write_all(bytes)
+        let deadline = tty::deadline_after(self.timeout);
+        tty::write_all_before(self.port.as_raw_fd(), bytes, deadline)
             .map_err(|e| LinkError::from_io(e, &self.description, "writing"))
     }
 
     fn receive_until(&mut self, terminator: u8, timeout: Duration) -> Result<Vec<u8>, LinkError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = tty::deadline_after(timeout);
         let mut scanned = 0;
         let mut first = true;
         loop {
@@ -202,7 +207,7 @@ impl ByteLink for SerialLink {
     }
 
     fn receive_exact(&mut self, count: usize, timeout: Duration) -> Result<Vec<u8>, LinkError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = tty::deadline_after(timeout);
         let mut first = true;
         while self.pending.len() < count {
             self.fill(deadline, first, timeout)?;
@@ -232,23 +237,17 @@ impl SerialLink {
     /// always reads, even with no time left, so a zero timeout still collects what has
     /// already arrived; `timeout` is the caller's, for the message.
     fn fill(&mut self, deadline: Instant, first: bool, timeout: Duration) -> Result<(), LinkError> {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() && !first {
+        if !first && Instant::now() >= deadline {
             return Err(self.timeout_error(timeout));
         }
-        self.port.set_timeout(remaining).map_err(|e| {
-            LinkError::from_serialport(e, &self.description, "setting the read timeout")
-        })?;
         let mut chunk = [0u8; CHUNK];
-        match self.port.read(&mut chunk) {
-            // A hung-up tty reads as end of file: the far end is gone, do not spin.
-            Ok(0) => Err(self.error(LinkErrorKind::Disconnected, "end of file")),
+        match tty::read_before(self.port.as_raw_fd(), &mut chunk, deadline) {
             Ok(n) => {
                 self.pending.extend_from_slice(&chunk[..n]);
                 Ok(())
             }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(()),
             Err(e) => {
+                // A hung-up tty is the far end gone: `Disconnected`, and no spinning.
                 let err = LinkError::from_io(e, &self.description, "reading");
                 Err(if err.is_timeout() {
                     self.timeout_error(timeout)
@@ -284,6 +283,7 @@ impl Drop for SerialLink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
     use std::thread;
 
     fn pair() -> (TTYPort, SerialLink) {

@@ -100,14 +100,22 @@ impl Frame {
     }
 
     /// The bytes on the wire, terminator included.
+    ///
+    /// Written digit by digit into one buffer sized for the frame (no formatter, no string
+    /// per value): it is on every query's path, on both ends of the line.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = format!("%{}#{}", self.operation.code(), self.id);
+        // `%`, two letters, `#`, the id, `$` and up to 20 characters per value, terminator.
+        let mut out = Vec::with_capacity(4 + 10 + 21 * self.values.len() + 1);
+        out.push(b'%');
+        out.extend_from_slice(self.operation.code().as_bytes());
+        out.push(b'#');
+        push_decimal(&mut out, i64::from(self.id));
         for v in &self.values {
-            out.push('$');
-            out.push_str(&v.to_string());
+            out.push(b'$');
+            push_decimal(&mut out, *v);
         }
-        out.push(TERMINATOR as char);
-        out.into_bytes()
+        out.push(TERMINATOR);
+        out
     }
 
     /// Parses one frame; `line` may or may not end with the terminator.
@@ -152,6 +160,25 @@ impl Frame {
             }),
         }
     }
+}
+
+/// Appends `v` in decimal (`-` before a negative value, no leading zeros).
+fn push_decimal(out: &mut Vec<u8>, v: i64) {
+    let mut digits = [0u8; 20];
+    let mut rest = v.unsigned_abs();
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[start..]);
 }
 
 impl fmt::Display for Frame {
@@ -415,6 +442,19 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
+    fn encodes_extreme_values() {
+        let frame = Frame {
+            operation: Operation::Command,
+            id: u32::MAX,
+            values: vec![0, -1, 10, i64::MIN, i64::MAX],
+        };
+        assert_eq!(
+            frame.encode(),
+            b"%CM#4294967295$0$-1$10$-9223372036854775808$9223372036854775807\r"
+        );
+    }
+
+    #[test]
     fn encodes_requests() {
         assert_eq!(
             Frame::new(Operation::ReadMeasurement, 23).encode(),
@@ -512,6 +552,18 @@ mod tests {
             let bytes = frame.encode();
             prop_assert_eq!(Frame::parse(&bytes).unwrap(), frame.clone());
             prop_assert_eq!(parse_answer(&bytes, &Frame::new(op, id)).unwrap(), Answer::Frame(frame));
+        }
+
+        #[test]
+        fn frames_encode_as_formatted_text(op in operation(), id: u32,
+                                           values in prop::collection::vec(any::<i64>(), 0..=MAX_VALUES)) {
+            let mut text = format!("%{}#{}", op.code(), id);
+            for v in &values {
+                text.push_str(&format!("${v}"));
+            }
+            text.push('\r');
+            let frame = Frame { operation: op, id, values };
+            prop_assert_eq!(String::from_utf8(frame.encode()).unwrap(), text);
         }
 
         #[test]

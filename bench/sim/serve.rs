@@ -3,7 +3,9 @@
 //! The loop reads whatever has arrived into a buffer, answers every complete request in it
 //! and writes the answers in one call: no per-byte system calls and no sleeps between a
 //! request and its answer. Reads wait at most [`POLL`] so the thread notices the stop flag
-//! quickly and the bench's `Drop` never hangs.
+//! quickly and the bench's `Drop` never hangs. The master is non-blocking and served through
+//! [`crate::link::tty`], as a driver's port is: a request and its answer cost three system
+//! calls (`ppoll`, `read`, `write`), and an answer waits for room at most [`POLL`].
 //!
 //! The thread also keeps the pair's own slave descriptor open. On Linux a pty master whose
 //! slave is closed polls as hung up forever, which would turn the loop into a busy loop
@@ -14,8 +16,10 @@ use super::SimError;
 use super::framed::{Delivery, Faults};
 pub(crate) use super::request_log::Log;
 use super::unplug::{Plug, stay_away};
+use crate::link::tty;
 use serialport::{SerialPort, TTYPort};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
+use std::os::unix::io::AsRawFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -152,6 +156,13 @@ fn serve(
     stop: &AtomicBool,
 ) -> Option<Option<Duration>> {
     let terminator = device.terminator();
+    if let Err(e) = tty::set_nonblocking(master.as_raw_fd()) {
+        // Served blocking, a write could outlast the stop flag: better not served at all
+        // (its driver times out, and the log says why).
+        let text = format!("!cannot serve: {e}");
+        record(log, name, epoch, text.as_bytes());
+        return None;
+    }
     let mut pending: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     let mut out: Vec<u8> = Vec::with_capacity(1024);
@@ -169,19 +180,15 @@ fn serve(
         if wanted != poll && master.set_timeout(wanted).is_ok() {
             poll = wanted;
         }
-        let n = match master.read(&mut chunk) {
+        let n = match tty::read_before(master.as_raw_fd(), &mut chunk, tty::deadline_after(poll)) {
             Ok(n) => n,
-            Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::Interrupted) => continue,
+            Err(e) if e.kind() == ErrorKind::TimedOut => continue,
             Err(_) => {
                 // No reader on the other side yet, or a transient error: wait, do not spin.
                 std::thread::sleep(poll);
                 continue;
             }
         };
-        if n == 0 {
-            std::thread::sleep(poll);
-            continue;
-        }
         pending.extend_from_slice(&chunk[..n]);
         let mut start = 0;
         while let Some(pos) = pending[start..].iter().position(|&b| b == terminator) {
@@ -198,19 +205,19 @@ fn serve(
                 Delivery::Now(bytes) => out.extend_from_slice(&bytes),
                 Delivery::After(bytes, delay) => {
                     if !out.is_empty() {
-                        let _ = master.write_all(&out);
+                        send(master, &out);
                         out.clear();
                     }
                     let end = Instant::now() + delay;
                     while Instant::now() < end && !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(POLL.min(end.saturating_duration_since(Instant::now())));
                     }
-                    let _ = master.write_all(&bytes);
+                    send(master, &bytes);
                 }
                 Delivery::Nothing => {}
                 Delivery::Unplug(away) => {
                     if !out.is_empty() {
-                        let _ = master.write_all(&out);
+                        send(master, &out);
                     }
                     return Some(away);
                 }
@@ -224,11 +231,17 @@ fn serve(
         if !out.is_empty() {
             // A driver that stopped reading fills the pty; the write then times out after
             // POLL and the answer is lost, as it would be on a real line.
-            let _ = master.write_all(&out);
+            send(master, &out);
             out.clear();
         }
     }
     None
+}
+
+/// Writes answers to the driver: one `write` when there is room, else waiting at most
+/// [`POLL`] for it (what was not written by then is lost, as on a line nobody reads).
+fn send(master: &TTYPort, bytes: &[u8]) {
+    let _ = tty::write_all_before(master.as_raw_fd(), bytes, tty::deadline_after(POLL));
 }
 
 /// How long streamed bytes wait for a reader that takes none before they are dropped (an
