@@ -94,6 +94,19 @@ fn every_detector_procedure_passes_and_every_frame_is_stored_with_its_hash() {
             let bytes = std::fs::read(dir.path().join("run").join(path)).expect("stored file");
             assert_eq!(&hex::encode(Sha256::digest(&bytes)), sha, "{path}");
         }
+        // Pixel values carry their unit, digital numbers, into the record.
+        let record =
+            qbench::record::read_record(&dir.path().join("run/record.json")).expect("record");
+        for m in &record.measurements {
+            let expected = match m.quantity.as_str() {
+                "mean_pixel_value" | "dark_offset" | "dark_noise" | "dark_fixed_pattern_noise" => {
+                    "DN"
+                }
+                "nps_variance" => "DN^2",
+                _ => continue,
+            };
+            assert_eq!(m.unit, expected, "{procedure}: {}", m.id);
+        }
         if procedure == "detector-flat-field" {
             for artefact in ["nps.csv", "uniformity-map.csv", "defect-map.tiff"] {
                 assert!(

@@ -69,7 +69,7 @@ impl<'a> Options<'a> {
 }
 
 fn time_dimension() -> crate::units::Dimension {
-    crate::units::Dimension([0, 0, 1, 0, 0])
+    crate::units::Dimension([0, 0, 1, 0, 0, 0])
 }
 
 /// A `BadOption` error.

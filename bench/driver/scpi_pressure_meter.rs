@@ -105,7 +105,7 @@ pub(crate) fn open(
 }
 
 fn pressure_dim() -> crate::units::Dimension {
-    crate::units::Dimension([-1, 1, -2, 0, 0])
+    crate::units::Dimension([-1, 1, -2, 0, 0, 0])
 }
 
 /// The `retries` option: a small count.

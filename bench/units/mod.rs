@@ -2,7 +2,7 @@
 //!
 //! Every number qbench handles is a [`Quantity`]: a value with its [`Unit`]. A unit is a
 //! symbol, a factor to the coherent SI unit and a [`Dimension`] (exponents of length, mass,
-//! time, electric current and temperature). Conversions between units of the same dimension
+//! time, electric current, temperature and a detector's digital numbers). Conversions between units of the same dimension
 //! are automatic; mixing dimensions is an error the caller reports.
 //!
 //! Unit symbols are parsed from text such as `mL`, `L/min`, `hPa/(L/s)`, `/min`, `mL/hPa`
@@ -20,13 +20,16 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::sync::Arc;
 
-/// Exponents of the base dimensions: length, mass, time, electric current, temperature.
+/// Exponents of the base dimensions: length, mass, time, electric current, temperature, and
+/// the digital number (DN) a detector's analogue-to-digital converter counts in. DN is its own
+/// dimension, not a pure number: a pixel value can be compared with a pixel value, never with a
+/// percentage, and a detector's response reads in DN/µGy.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Dimension(pub [i8; 5]);
+pub struct Dimension(pub [i8; 6]);
 
 impl Dimension {
     /// The dimension of a pure number (ratios, percentages, counts).
-    pub const NONE: Dimension = Dimension([0; 5]);
+    pub const NONE: Dimension = Dimension([0; 6]);
 
     /// This dimension raised to an integer power.
     pub fn powi(self, n: i8) -> Dimension {
@@ -40,29 +43,31 @@ impl Dimension {
 
     /// A readable name for error messages ("volume", "pressure", or the exponents).
     pub fn describe(self) -> String {
-        const NAMED: &[([i8; 5], &str)] = &[
-            ([0, 0, 0, 0, 0], "dimensionless"),
-            ([3, 0, 0, 0, 0], "volume"),
-            ([3, 0, -1, 0, 0], "flow"),
-            ([-1, 1, -2, 0, 0], "pressure"),
-            ([0, 0, 1, 0, 0], "time"),
-            ([0, 0, -1, 0, 0], "rate"),
-            ([1, 0, 0, 0, 0], "length"),
-            ([4, -1, 2, 0, 0], "compliance"),
-            ([-4, 1, -1, 0, 0], "resistance"),
-            ([2, 1, -3, -1, 0], "voltage"),
-            ([0, 0, 0, 1, 0], "current"),
-            ([0, 0, 1, 1, 0], "charge"),
-            ([2, 0, -2, 0, 0], "dose"),
-            ([2, 0, -3, 0, 0], "dose rate"),
-            ([0, 0, 0, 0, 1], "temperature"),
+        const NAMED: &[([i8; 6], &str)] = &[
+            ([0, 0, 0, 0, 0, 0], "dimensionless"),
+            ([3, 0, 0, 0, 0, 0], "volume"),
+            ([3, 0, -1, 0, 0, 0], "flow"),
+            ([-1, 1, -2, 0, 0, 0], "pressure"),
+            ([0, 0, 1, 0, 0, 0], "time"),
+            ([0, 0, -1, 0, 0, 0], "rate"),
+            ([1, 0, 0, 0, 0, 0], "length"),
+            ([4, -1, 2, 0, 0, 0], "compliance"),
+            ([-4, 1, -1, 0, 0, 0], "resistance"),
+            ([2, 1, -3, -1, 0, 0], "voltage"),
+            ([0, 0, 0, 1, 0, 0], "current"),
+            ([0, 0, 1, 1, 0, 0], "charge"),
+            ([2, 0, -2, 0, 0, 0], "dose"),
+            ([2, 0, -3, 0, 0, 0], "dose rate"),
+            ([0, 0, 0, 0, 1, 0], "temperature"),
+            ([0, 0, 0, 0, 0, 1], "pixel value"),
+            ([-2, 0, 2, 0, 0, 1], "pixel value per dose"),
         ];
         NAMED
             .iter()
             .find(|(d, _)| *d == self.0)
             .map(|(_, n)| (*n).to_string())
             .unwrap_or_else(|| {
-                let names = ["m", "kg", "s", "A", "K"];
+                let names = ["m", "kg", "s", "A", "K", "DN"];
                 let parts: Vec<String> = self
                     .0
                     .iter()
@@ -252,10 +257,13 @@ pub enum UnitError {
     },
 }
 
-/// Builds a dimension from exponents of m, kg, s, A, K.
+/// Builds a dimension from exponents of m, kg, s, A, K (no DN).
 const fn dim(l: i8, m: i8, t: i8, i: i8, k: i8) -> Dimension {
-    Dimension([l, m, t, i, k])
+    Dimension([l, m, t, i, k, 0])
 }
+
+/// The dimension of a detector's pixel values (digital numbers).
+const PIXEL_VALUE: Dimension = Dimension([0, 0, 0, 0, 0, 1]);
 
 const PRESSURE: Dimension = dim(-1, 1, -2, 0, 0);
 const VOLTAGE: Dimension = dim(2, 1, -3, -1, 0);
@@ -312,6 +320,7 @@ pub const ATOMS: &[(&str, f64, Dimension)] = &[
     ("K", 1.0, dim(0, 0, 0, 0, 1)),
     ("°C", 1.0, dim(0, 0, 0, 0, 1)),
     ("degC", 1.0, dim(0, 0, 0, 0, 1)),
+    ("DN", 1.0, PIXEL_VALUE),
 ];
 
 #[cfg(test)]
@@ -339,6 +348,25 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("volume"), "{err}");
         assert!(err.to_string().contains("pressure"), "{err}");
+    }
+
+    #[test]
+    fn pixel_values_are_their_own_dimension() {
+        let dn = parse_unit("DN").unwrap();
+        assert_eq!(dn.dimension().describe(), "pixel value");
+        // A pixel value is not a pure number: never compared with one, nor with a percentage.
+        for other in ["", "%", "1"] {
+            let err = q("20 DN").to_unit(&parse_unit(other).unwrap()).unwrap_err();
+            assert!(err.to_string().contains("pixel value"), "{err}");
+        }
+        let response = parse_unit("DN/µGy").unwrap();
+        assert_eq!(response.dimension().describe(), "pixel value per dose");
+        let variance = parse_unit("DN^2").unwrap();
+        assert_eq!(variance.dimension(), dn.dimension().powi(2));
+        let v = q("1500 DN/µGy")
+            .to_unit(&parse_unit("DN/mGy").unwrap())
+            .unwrap();
+        assert!((v.value - 1.5e6).abs() < 1e-3, "{v:?}");
     }
 
     #[test]

@@ -66,12 +66,12 @@ pub const SPEC: DriverSpec = DriverSpec {
     quantities: &[
         QuantitySpec {
             name: "mean_pixel_value",
-            unit: "",
+            unit: "DN",
             description: "mean pixel value of the central ROI of the last frame",
         },
         QuantitySpec {
             name: "noise",
-            unit: "",
+            unit: "DN",
             description: "standard deviation of the central ROI of the last frame",
         },
         QuantitySpec {
@@ -91,17 +91,17 @@ pub const SPEC: DriverSpec = DriverSpec {
         },
         QuantitySpec {
             name: "dark_offset",
-            unit: "",
+            unit: "DN",
             description: "central ROI mean of the mean dark frame of the series",
         },
         QuantitySpec {
             name: "dark_noise",
-            unit: "",
+            unit: "DN",
             description: "temporal dark noise of the series (successive differences)",
         },
         QuantitySpec {
             name: "dark_fixed_pattern_noise",
-            unit: "",
+            unit: "DN",
             description: "pixel-to-pixel spread of the mean dark frame in the central ROI",
         },
         QuantitySpec {
@@ -131,7 +131,7 @@ pub const SPEC: DriverSpec = DriverSpec {
         },
         QuantitySpec {
             name: "nps_variance",
-            unit: "",
+            unit: "DN^2",
             description: "variance recovered by integrating the NPS of the exposed frames",
         },
     ],
