@@ -7,7 +7,7 @@ impl qbench::procedure::expr::Scope for Empty {
     fn value(&self, _name: &str) -> Option<qbench::procedure::expr::Value> {
         None
     }
-    fn samples(&self, _name: &str) -> Option<(Vec<f64>, qbench::units::Unit)> {
+    fn samples(&self, _name: &str) -> Option<(&[f64], &qbench::units::Unit)> {
         None
     }
 }
