@@ -38,16 +38,7 @@ teardown:
 
 fn run(dir: &Dir, fixture: &str) -> crate::util::Output {
     dir.write("field.yaml", FIELD);
-    dir.qbench(&[
-        "run",
-        "field.yaml",
-        "--fixture",
-        fixture,
-        "--yes",
-        "--json",
-        "--out",
-        "run",
-    ])
+    dir.run_unattended("field.yaml", fixture)
 }
 
 #[test]
@@ -55,7 +46,7 @@ fn a_dbc_described_collimator_is_set_moved_and_read_by_signal_name() {
     let dir = Dir::new();
     let out = run(&dir, "fixtures/sim-can.yaml");
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    let record = qbench::record::read_record(&dir.path().join("run/record.json")).expect("record");
+    let record = dir.record();
     assert_eq!(record.measurements.len(), 4);
     let collimator = &record.instruments[0];
     assert!(
@@ -184,18 +175,9 @@ teardown:
 fn a_collimator_and_a_canopen_generator_share_one_adapter() {
     let dir = Dir::new();
     dir.write("both.yaml", FIELD_AND_EXPOSURE);
-    let out = dir.qbench(&[
-        "run",
-        "both.yaml",
-        "--fixture",
-        "fixtures/sim-can.yaml",
-        "--yes",
-        "--json",
-        "--out",
-        "run",
-    ]);
+    let out = dir.run_unattended("both.yaml", "fixtures/sim-can.yaml");
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    let record = qbench::record::read_record(&dir.path().join("run/record.json")).expect("record");
+    let record = dir.record();
     let kv = &record.measurements[0].samples[0];
     assert!((kv.value - 70.7).abs() < 1e-9, "{kv:?}");
     // Each role's log holds what it sent and everything received: the generator's has the

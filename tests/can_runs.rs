@@ -31,18 +31,9 @@ teardown:
 fn a_canopen_generator_is_driven_through_the_slcan_adapter() {
     let dir = Dir::new();
     dir.write("exposures.yaml", EXPOSURES);
-    let out = dir.qbench(&[
-        "run",
-        "exposures.yaml",
-        "--fixture",
-        "fixtures/sim-xray.yaml",
-        "--yes",
-        "--json",
-        "--out",
-        "run",
-    ]);
+    let out = dir.run_unattended("exposures.yaml", "fixtures/sim-xray.yaml");
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    let record = qbench::record::read_record(&dir.path().join("run/record.json")).expect("record");
+    let record = dir.record();
     assert_eq!(record.measurements.len(), 5);
     let generator = &record.instruments[0];
     assert!(
@@ -66,16 +57,7 @@ fn a_node_that_stops_its_heartbeat_mid_run_ends_the_run_naming_the_node() {
         "xray_generator: { stop_heartbeat_after_exposures: 3, node_id: 5,",
     );
     dir.write("fixtures/lost.yaml", &fixture);
-    let out = dir.qbench(&[
-        "run",
-        "exposures.yaml",
-        "--fixture",
-        "fixtures/lost.yaml",
-        "--yes",
-        "--json",
-        "--out",
-        "run",
-    ]);
+    let out = dir.run_unattended("exposures.yaml", "fixtures/lost.yaml");
     assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
     let error = out.json()["error"]
         .as_str()
@@ -150,16 +132,7 @@ fn run_pdo(policy: &str) -> (Dir, crate::util::Output) {
         "fixtures/pdo.yaml",
         &PDO_FIXTURE.replace("emcy: EMCY", &format!("emcy: {policy}")),
     );
-    let out = dir.qbench(&[
-        "run",
-        "pdo.yaml",
-        "--fixture",
-        "fixtures/pdo.yaml",
-        "--yes",
-        "--json",
-        "--out",
-        "run",
-    ]);
+    let out = dir.run_unattended("pdo.yaml", "fixtures/pdo.yaml");
     (dir, out)
 }
 
@@ -167,7 +140,7 @@ fn run_pdo(policy: &str) -> (Dir, crate::util::Output) {
 fn pdos_declared_in_the_fixture_and_an_emcy_recorded_as_its_own_event() {
     let (dir, out) = run_pdo("record");
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    let record = qbench::record::read_record(&dir.path().join("run/record.json")).expect("record");
+    let record = dir.record();
     let kv = &record.measurements[0].samples[0];
     assert!((kv.value - 80.8).abs() < 1e-9, "{kv:?}");
     // The refusal is an EMCY event, in the record and in the report, and the run went on.

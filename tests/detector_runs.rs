@@ -34,16 +34,7 @@ fn small_fixture(dir: &Dir, name: &str, extra: &str, image_extra: &str) -> Strin
 }
 
 fn run(dir: &Dir, procedure: &str, fixture: &str) -> crate::util::Output {
-    dir.qbench(&[
-        "run",
-        &format!("procedures/{procedure}.yaml"),
-        "--fixture",
-        fixture,
-        "--yes",
-        "--json",
-        "--out",
-        "run",
-    ])
+    dir.run_unattended(&format!("procedures/{procedure}.yaml"), fixture)
 }
 
 /// The frames and artefacts the journal notes, as (path in the run directory, SHA-256).
@@ -64,7 +55,7 @@ fn stored_files(dir: &Dir) -> Vec<(String, String)> {
 }
 
 fn check_verdict(dir: &Dir, id: &str) -> String {
-    let record = qbench::record::read_record(&dir.path().join("run/record.json")).expect("record");
+    let record = dir.record();
     record
         .checks
         .iter()
@@ -95,8 +86,7 @@ fn every_detector_procedure_passes_and_every_frame_is_stored_with_its_hash() {
             assert_eq!(&hex::encode(Sha256::digest(&bytes)), sha, "{path}");
         }
         // Pixel values carry their unit, digital numbers, into the record.
-        let record =
-            qbench::record::read_record(&dir.path().join("run/record.json")).expect("record");
+        let record = dir.record();
         for m in &record.measurements {
             let expected = match m.quantity.as_str() {
                 "mean_pixel_value" | "dark_offset" | "dark_noise" | "dark_fixed_pattern_noise" => {

@@ -3,7 +3,6 @@
 use crate::util::Dir;
 use qbench::analysis::Verdict;
 use qbench::journal::{RunEvent, read_journal};
-use qbench::record::read_record;
 
 /// A procedure using entries, list and range sweeps, wait-until, each-sample checks and a
 /// repeat group whose check `always` passes or fails.
@@ -76,7 +75,7 @@ fn every_construct_runs_and_is_recorded() {
     dir.write("tour.yaml", &procedure("2 L", "fail_and_continue"));
     let out = dir.qbench(&["run", "tour.yaml", "--yes", "--json", "--out", "run"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    let record = read_record(&dir.path().join("run/record.json")).expect("record");
+    let record = dir.record();
     // Two volumes from the list, two rates from the range.
     let labels: Vec<&str> = record.set_points.iter().map(|s| s.label.as_str()).collect();
     assert_eq!(
@@ -142,7 +141,7 @@ fn a_failing_repeat_group_keeps_every_attempt_and_counts_the_last() {
     dir.write("tour.yaml", &procedure("1 mL", "fail_and_continue"));
     let out = dir.qbench(&["run", "tour.yaml", "--yes", "--json", "--out", "run"]);
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
-    let record = read_record(&dir.path().join("run/record.json")).expect("record");
+    let record = dir.record();
     let group: Vec<_> = record
         .checks
         .iter()
@@ -168,7 +167,7 @@ fn a_repeat_group_that_stops_ends_the_run_with_fail_after_teardown() {
     let out = dir.qbench(&["run", "tour.yaml", "--yes", "--json", "--out", "run"]);
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(out.json()["verdict"], "FAIL");
-    let record = read_record(&dir.path().join("run/record.json")).expect("record");
+    let record = dir.record();
     assert_eq!(record.set_points.len(), 3, "stopped at the first rate");
     assert!(
         !record.checks.iter().any(|c| c.id == "ambient_recorded"),
@@ -225,7 +224,7 @@ fn a_manual_test_lung_turns_commands_into_recorded_instructions() {
             .any(|m| m == "Set the compliance of the test_lung to 50 mL/hPa."),
         "{instructions:?}"
     );
-    let record = read_record(&dir.path().join("run/record.json")).expect("record");
+    let record = dir.record();
     let lung = record
         .instruments
         .iter()
@@ -280,7 +279,7 @@ teardown:
     dir.write("linearity.yaml", procedure);
     let out = dir.qbench(&["run", "linearity.yaml", "--yes", "--out", "run"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    let record = read_record(&dir.path().join("run/record.json")).expect("record");
+    let record = dir.record();
     let series = record
         .series
         .iter()

@@ -790,7 +790,7 @@ steps:
         "run",
     ]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    let record = qbench::record::read_record(&dir.path().join("run/record.json")).expect("record");
+    let record = dir.record();
     let t = record
         .measurements
         .iter()

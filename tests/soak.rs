@@ -3,7 +3,6 @@
 //! injected fault is in the record, and the resident memory of the real process stays flat.
 
 use crate::util::{Dir, resident_kib};
-use qbench::record::read_record;
 use std::time::{Duration, Instant};
 
 /// Set points of ten minutes of bench time each: six hours.
@@ -138,7 +137,7 @@ fn hours_of_bench_time_with_faults_on_every_device_keep_going_record_every_fault
         started.elapsed().as_secs_f64()
     );
 
-    let record = read_record(&dir.path().join("run/record.json")).expect("record");
+    let record = dir.record();
     assert_eq!(record.set_points.len(), SET_POINTS);
     let passed = record
         .checks

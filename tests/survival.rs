@@ -4,7 +4,6 @@
 use crate::util::Dir;
 use qbench::analysis::Verdict;
 use qbench::journal::{RunEvent, read_journal};
-use qbench::record::read_record;
 use std::time::Duration;
 
 const PROCEDURE: &str = "procedures/ventilator-volume-accuracy.yaml";
@@ -57,7 +56,7 @@ fn abort_after(lines: usize, signals: &[&str]) {
         reason.contains(signal),
         "the reason names the signal: {reason}"
     );
-    let record = read_record(&dir.path().join("run/record.json")).expect("record");
+    let record = dir.record();
     let samples = events
         .iter()
         .filter(|e| matches!(e, RunEvent::Sample { .. }))
@@ -173,7 +172,7 @@ fn kill_and_resume(lines: usize) {
             "lines {lines}: entry {i} changed"
         );
     }
-    let record = read_record(&dir.path().join("run/record.json")).expect("record");
+    let record = dir.record();
     assert_eq!(record.interruptions.len(), 1);
     assert_eq!(record.verdict, Some(Verdict::Pass));
     // Every set point has exactly one counted measurement of three breaths and one counted check.
@@ -277,7 +276,7 @@ fn a_stuck_analyzer_reports_the_same_breath_again_and_the_record_shows_it() {
         out.stdout,
         out.stderr
     );
-    let record = read_record(&dir.path().join("run/record.json")).expect("record");
+    let record = dir.record();
     let first = &record.measurements[0].samples;
     assert!(
         first.windows(2).any(|w| w[0].value != w[1].value),

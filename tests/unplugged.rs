@@ -3,7 +3,6 @@
 
 use crate::util::Dir;
 use qbench::journal::{RunEvent, read_journal};
-use qbench::record::read_record;
 use std::collections::BTreeMap;
 
 /// A sweep over three volumes whose reading of the analyzer is retried on an instrument
@@ -47,16 +46,7 @@ fn run_with_analyzer_fault(fault: &str) -> (Dir, crate::util::Output) {
     );
     assert!(fixture.contains(fault), "the fault is in the fixture");
     dir.write("fixtures/unplug.yaml", &fixture);
-    let out = dir.qbench(&[
-        "run",
-        "unplug.yaml",
-        "--fixture",
-        "fixtures/unplug.yaml",
-        "--yes",
-        "--json",
-        "--out",
-        "run",
-    ]);
+    let out = dir.run_unattended("unplug.yaml", "fixtures/unplug.yaml");
     (dir, out)
 }
 
@@ -146,7 +136,7 @@ fn an_unplugged_analyzer_that_comes_back_is_reopened_and_the_run_completes() {
             .count(),
         1
     );
-    let record = read_record(&dir.path().join("run/record.json")).expect("record");
+    let record = dir.record();
     let link_notes: Vec<&str> = record
         .events
         .iter()
@@ -211,7 +201,7 @@ fn an_analyzer_that_never_comes_back_ends_the_run_naming_it_and_loses_nothing() 
         .iter()
         .filter(|e| matches!(e, RunEvent::Sample { .. }))
         .count();
-    let record = read_record(&dir.path().join("run/record.json")).expect("record");
+    let record = dir.record();
     assert_eq!(record.sample_count(), samples);
     assert!(samples >= 3, "{samples}");
     assert!(record.checks.iter().any(|c| c.id == "vt_ok"));
@@ -247,7 +237,7 @@ fn a_fault_scheduled_at_a_set_point_hits_exactly_there() {
             .count(),
         1
     );
-    let record = read_record(&dir.path().join("run/record.json")).expect("record");
+    let record = dir.record();
     let error = record
         .events
         .iter()

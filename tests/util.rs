@@ -50,6 +50,26 @@ impl Dir {
     pub fn qbench(&self, args: &[&str]) -> Output {
         run_qbench(self.path(), args, Duration::from_secs(60))
     }
+
+    /// `qbench run PROCEDURE --fixture FIXTURE --yes --json --out run`: an unattended run
+    /// into `run/`, as most end-to-end tests make one.
+    pub fn run_unattended(&self, procedure: &str, fixture: &str) -> Output {
+        self.qbench(&[
+            "run",
+            procedure,
+            "--fixture",
+            fixture,
+            "--yes",
+            "--json",
+            "--out",
+            "run",
+        ])
+    }
+
+    /// The record of the run in `run/`.
+    pub fn record(&self) -> qbench::record::Record {
+        qbench::record::read_record(&self.path().join("run/record.json")).expect("record")
+    }
 }
 
 fn copy_tree(from: &Path, to: &Path) {

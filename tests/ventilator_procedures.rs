@@ -4,7 +4,7 @@
 
 use crate::util::Dir;
 use qbench::analysis::Verdict;
-use qbench::record::{Record, read_record};
+use qbench::record::Record;
 
 const PRESSURE: &str = "procedures/ventilator-pressure-accuracy.yaml";
 const RATE: &str = "procedures/ventilator-rate-accuracy.yaml";
@@ -33,7 +33,7 @@ fn run(dir: &Dir, procedure: &str, extra: &[&str], code: i32, verdict: &str) -> 
         out.stdout, out.stderr
     );
     assert_eq!(out.json()["verdict"], verdict);
-    read_record(&dir.path().join("run/record.json")).expect("record")
+    dir.record()
 }
 
 /// The (check id, set point label) of every failed check, in run order.

@@ -150,16 +150,7 @@ fn an_analyzer_that_stops_answering_ends_the_run_safely() {
         "flow_analyzer: { model: PF-300,",
         "flow_analyzer: { model: PF-300, stop_answering_after_breaths: 40,",
     );
-    let out = dir.qbench(&[
-        "run",
-        PROCEDURE,
-        "--fixture",
-        &fixture,
-        "--yes",
-        "--json",
-        "--out",
-        "run",
-    ]);
+    let out = dir.run_unattended(PROCEDURE, &fixture);
     assert_eq!(
         out.code, 3,
         "stdout:\n{}\nstderr:\n{}",
