@@ -11,7 +11,7 @@
 //! only place that knows every driver.
 
 mod capabilities;
-mod common;
+pub(crate) mod common;
 mod error;
 #[cfg(test)]
 mod fake_link;

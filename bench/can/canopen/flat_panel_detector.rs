@@ -27,7 +27,7 @@ use crate::imaging::{
 };
 use crate::link::ByteLink;
 use crate::protocol::image_frame::{self, FrameError, HEADER_LEN};
-use crate::units::{Quantity, parse_unit};
+use crate::units::Quantity;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -630,17 +630,12 @@ pub fn map(node: u8, e: CanOpenError) -> DriverError {
     err
 }
 
-fn quantity(value: f64, unit: &str) -> Result<Quantity, DriverError> {
-    let unit = parse_unit(unit).map_err(|e| {
-        DriverError::new(
-            NAME,
-            DriverErrorKind::BadValue {
-                name: unit.to_string(),
-                source: Box::new(e),
-            },
-        )
-    })?;
-    Ok(Quantity::new(value, unit))
+/// `value` in the unit `symbol` of this driver's table.
+fn quantity(value: f64, symbol: &str) -> Result<Quantity, DriverError> {
+    Ok(Quantity::new(
+        value,
+        crate::driver::common::unit(NAME, symbol)?,
+    ))
 }
 
 fn unit_of(name: &str) -> &'static str {

@@ -22,7 +22,7 @@ use crate::driver::{
     QuantitySpec, SettingSpec,
 };
 use crate::link::{LinkError, LinkErrorKind};
-use crate::units::{Quantity, parse_unit};
+use crate::units::Quantity;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -412,17 +412,12 @@ fn unsupported(what: String) -> DriverError {
     DriverError::new(NAME, DriverErrorKind::Unsupported { what })
 }
 
-fn quantity(value: f64, unit: &str) -> Result<Quantity, DriverError> {
-    let unit = parse_unit(unit).map_err(|e| {
-        DriverError::new(
-            NAME,
-            DriverErrorKind::BadValue {
-                name: unit.to_string(),
-                source: Box::new(e),
-            },
-        )
-    })?;
-    Ok(Quantity::new(value, unit))
+/// `value` in the unit `symbol` of this driver's table.
+fn quantity(value: f64, symbol: &str) -> Result<Quantity, DriverError> {
+    Ok(Quantity::new(
+        value,
+        crate::driver::common::unit(NAME, symbol)?,
+    ))
 }
 
 impl Driver for XrayGeneratorDriver {
